@@ -1,0 +1,54 @@
+"""Shared fixtures: the repository root, a tiny suite file and a finished tiny run."""
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+VBENCH = [sys.executable, "-m", "vbench.cli"]
+
+TINY_SUITE = """
+name = "tiny"
+description = "two fast workloads for tests"
+environments = ["native"]
+
+[plan]
+warmup_rounds = 1
+min_rounds = 2
+max_rounds = 2
+timeout_s = 60
+
+[[workload]]
+name = "sha"
+use = "cpu.sha256"
+params = { seconds = 0.05, size = "256k" }
+
+[[workload]]
+name = "loop"
+use = "cpu.pyloop"
+params = { seconds = 0.05 }
+"""
+
+
+@pytest.fixture
+def tiny_suite(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(textwrap.dedent(TINY_SUITE))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One real native run of the tiny suite through the Python API (shared by read-only tests)."""
+    from vbench.runner import RunOptions, run_suite
+    from vbench.suite import parse_suite
+    import tomllib
+
+    base = tmp_path_factory.mktemp("tiny-run")
+    suite = parse_suite(tomllib.loads(TINY_SUITE), "tiny.toml")
+    options = RunOptions(results_dir=base / "results", scratch_root=str(base / "scratch"), seed=7)
+    return run_suite(suite, ["native"], options)

@@ -1,0 +1,45 @@
+"""The psutil collector on real processes, and its CPU split on fixed readings."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import namedtuple
+
+from vbench.collectors.process import ProcessCollector, _cpu_split
+from vbench.model import Handle
+
+
+def test_collects_a_process_tree_including_exited_children():
+    collector = ProcessCollector(interval=0.02)
+    collector.start()
+    code = ("import subprocess, sys, time\n"
+            "subprocess.run([sys.executable, '-c', 'x = sum(range(3_000_000))'])\n"
+            "t = time.time()\nwhile time.time() - t < 0.3: pass\n")
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    collector.attach(Handle(pid=proc.pid))
+    proc.wait()
+    summary = collector.stop()
+    assert summary["samples"] >= 5
+    assert summary["cpu_user_s"] > 0.1  # the busy loop, at least
+    assert summary["rss_max_bytes"] > 1 << 20
+    assert max(s.get("processes", 0) for s in collector.series) >= 1
+    assert set(summary["host_cpu_pct"]) >= {"user", "system", "iowait", "steal", "idle"}
+    assert "disk_read_bytes" in summary
+
+
+def test_without_a_process_only_host_figures():
+    collector = ProcessCollector(interval=0.01)
+    collector.start()
+    summary = collector.stop()
+    assert summary["samples"] >= 1 and summary["cpu_user_s"] is None
+
+
+Times = namedtuple("Times", "user nice system idle iowait irq softirq steal")
+
+
+def test_cpu_split_is_percent_of_the_interval():
+    before = Times(10, 0, 5, 100, 1, 0, 0, 0)
+    after = Times(20, 0, 10, 130, 6, 0, 0, 5)
+    split = _cpu_split(before, after)
+    assert split == {"user": 18.18, "system": 9.09, "iowait": 9.09, "steal": 9.09, "idle": 54.55}
+    assert _cpu_split(after, after)["idle"] == 0.0

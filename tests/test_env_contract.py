@@ -1,0 +1,69 @@
+"""One contract suite, run against every environment backend that is available on this host."""
+from __future__ import annotations
+
+import pytest
+
+from vbench import envs
+from vbench.envs.base import Availability, Context
+from vbench.model import Handle
+
+
+def available_specs() -> list[str]:
+    specs = []
+    for kind in sorted(envs.BUILTIN):
+        cls = envs.env_class(kind)
+        if cls.available().ok:
+            specs += [f"{kind}:{v}" for v in cls.variants] or [kind]
+    return specs
+
+
+@pytest.fixture(params=available_specs())
+def environment(request, tmp_path):
+    spec, cls = envs.resolve(request.param)
+    with cls(spec, Context("contract", str(tmp_path / "scratch"))) as env:
+        yield env
+
+
+@pytest.mark.parametrize("kind", sorted(envs.BUILTIN))
+def test_availability_has_a_reason(kind):
+    availability = envs.env_class(kind).available()
+    assert isinstance(availability, Availability) and availability.reason
+
+
+def test_executes_a_workload_and_reports_the_handle(environment):
+    handles = []
+    execution = environment.execute({"workload": "cpu.sha256", "params": {"seconds": 0.05, "size": "64k"}},
+                                    timeout=120, on_start=handles.append)
+    result = execution.result()
+    assert execution.returncode == 0 and result["ok"], execution.stderr
+    assert result["metrics"]["throughput"]["value"] > 0
+    assert execution.host_wall_s >= result["duration_s"] > 0
+    assert handles and isinstance(handles[0], Handle)
+
+
+def test_workload_runs_in_the_storage_under_test(environment):
+    execution = environment.execute({"workload": "io.fsync", "params": {"seconds": 0.05}}, timeout=120)
+    result = execution.result()
+    assert result["ok"], execution.stderr
+    assert result["info"]["io_mode"]
+
+
+def test_timeout_kills_the_trial(environment):
+    execution = environment.execute({"workload": "cpu.pyloop", "params": {"seconds": 30.0}}, timeout=1.0)
+    assert execution.timed_out and execution.host_wall_s < 20
+
+
+def test_failure_comes_back_as_a_record(environment):
+    execution = environment.execute({"workload": "io.fio", "params": {"rw": "sideways"}}, timeout=60)
+    result = execution.result()
+    assert execution.returncode == 1 and result["ok"] is False and "rw must be" in result["error"]
+
+
+def test_teardown_removes_the_scratch(tmp_path):
+    for text in available_specs():
+        spec, cls = envs.resolve(text)
+        env = cls(spec, Context("contract", str(tmp_path / "scratch")))
+        with env:
+            env.execute({"workload": "io.fsync", "params": {"seconds": 0.05}}, timeout=60)
+        assert env.lifecycle.to_dict()["provision_s"] >= 0 and env.lifecycle.to_dict()["teardown_s"] >= 0
+    assert not any((tmp_path / "scratch").iterdir())

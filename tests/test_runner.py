@@ -1,0 +1,79 @@
+"""The host-side runner: trial records from captured runner output, and a real native run end to end."""
+from __future__ import annotations
+
+import json
+
+import vbench
+from vbench.model import Case, EnvSpec, Execution
+from vbench.runner import page_cache_flag, resolve_environments, trial_record
+from vbench.store import iter_trials, read_run
+from vbench.suite import load_suite
+from conftest import DATA
+
+CASE = Case("rand-read", "io.fio", {"rw": "randread"}, EnvSpec("native"))
+
+
+def captured(name: str) -> str:
+    return (DATA / "runner" / name).read_text()
+
+
+def test_ok_record_joins_runner_and_host_views():
+    execution = Execution(captured("fio_randread.jsonl"), "", 0, 1.25)
+    record = trial_record(execution, CASE, "r001-x", 1, 4, "t", {"disk_read_bytes": 10**9})
+    result = json.loads(captured("fio_randread.jsonl"))
+    assert record["status"] == "ok" and record["error"] is None
+    assert record["metrics"] == result["metrics"] and record["primary"] == "read_iops"
+    assert record["guest_duration_s"] == result["duration_s"] and record["host_wall_s"] == 1.25
+    assert record["info"]["io_mode"] == "direct" and "page-cache-read" not in record["flags"]
+
+
+def test_read_served_from_page_cache_is_flagged():
+    execution = Execution(captured("fio_randread.jsonl"), "", 0, 1.25)
+    record = trial_record(execution, CASE, "r001-x", 1, 4, "t", {"disk_read_bytes": 0})
+    assert "page-cache-read" in record["flags"]
+
+
+def test_page_cache_flag_thresholds():
+    assert page_cache_flag({"read_bytes": 1000}, 950) is None
+    assert page_cache_flag({"read_bytes": 1000}, 100) == "page-cache-read"
+    assert page_cache_flag({"read_bytes": 0}, 0) is None  # a write job
+    assert page_cache_flag({"read_bytes": 1000}, None) is None  # no device counters
+
+
+def test_failed_and_timed_out_records_keep_the_reason():
+    failed = trial_record(Execution(captured("failed.jsonl"), "Traceback...", 1, 0.1), CASE, "id", 1, 0, "t", {})
+    assert failed["status"] == "failed" and failed["error"].startswith("ValueError: rw must be one of")
+    assert failed["metrics"] == {}
+    crashed = trial_record(Execution("", "Segmentation fault\n", -11, 0.1), CASE, "id", 1, 0, "t", {})
+    assert crashed["status"] == "failed" and "Segmentation fault" in crashed["error"]
+    hung = trial_record(Execution("", "", -9, 60.0, timed_out=True), CASE, "id", 1, 0, "t", {})
+    assert hung["status"] == "timeout" and "timeout" in hung["error"]
+
+
+def test_defaults_skip_unavailable_and_baseline_comes_first():
+    suite = load_suite("cpu", quick=True)
+    specs, skipped = resolve_environments(suite, None)
+    assert specs[0] == EnvSpec("native") and skipped == {}
+
+
+def test_native_run_end_to_end(tiny_run):
+    meta = read_run(tiny_run)
+    assert meta["status"] == "complete" and meta["seed"] == 7
+    assert meta["rounds"]["done"] == 2 and "cap" in meta["rounds"]["stop_reason"]
+    assert meta["host"]["cpu_logical"] >= 1 and meta["host"]["scratch_fs"]
+    assert meta["lifecycles"]["native"]["provision_s"] >= 0
+    trials = list(iter_trials(tiny_run))
+    assert len(trials) == 2 * (1 + 2)  # two cases, one warmup and two measured rounds
+    assert sum(t["warmup"] for t in trials) == 2
+    assert all(t["status"] == "ok" for t in trials), [t["error"] for t in trials]
+    for t in trials:
+        assert t["collectors"]["psutil"]["samples"] >= 1
+        assert t["guest"]["rusage"]["self"]["utime"] > 0
+        assert (tiny_run / t["samples"]).is_file()
+    frame = vbench.load(tiny_run)
+    assert set(frame["case"]) == {"sha", "loop"} and (frame["value"] > 0).all()
+
+
+def test_scratch_is_removed_after_the_run(tiny_run):
+    scratch = tiny_run.parent.parent / "scratch"
+    assert list(scratch.iterdir()) == []

@@ -1,0 +1,254 @@
+"""Disk I/O workloads: parse_fio_json on captured fio output, the O_DIRECT probe, and runs through the runner."""
+from __future__ import annotations
+
+import errno
+import json
+import math
+import mmap
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).parents[1]
+DATA = REPO / "tests" / "data" / "fio"
+sys.path.insert(0, str(REPO))
+
+from workloads.io import fio, fsync, metadata, sqlite  # noqa: E402
+from workloads.io._direct import probe_direct  # noqa: E402
+
+HAVE_FIO = shutil.which("fio") is not None
+needs_fio = pytest.mark.skipif(not HAVE_FIO, reason="fio not on PATH")
+MIB = 1 << 20
+
+
+def parsed(name: str) -> dict:
+    return fio.parse_fio_json((DATA / name).read_text())
+
+
+# --- parse_fio_json on captured output ----------------------------------------------------------------------------
+
+def test_parse_sequential_read_libaio():
+    result = parsed("read_direct_libaio.json")
+    m = result["metrics"]
+    assert set(m) == {"read_iops", "read_bw", "read_lat_mean", "read_lat_p99", "iops"}
+    assert m["read_iops"] == pytest.approx(6392.026578)
+    assert m["iops"] == pytest.approx(6392.026578)
+    assert m["read_bw"] == pytest.approx(837815707 / MIB)
+    assert m["read_lat_mean"] == pytest.approx(155.51031237)
+    assert m["read_lat_p99"] == pytest.approx(218.112)
+    info = result["info"]
+    assert info["engine"] == "fio-3.33"
+    assert (info["read_bytes"], info["write_bytes"]) == (252182528, 0)
+    assert info["latency_source"] == "lat_ns"
+    assert "fio_notes" not in info
+
+
+def test_parse_random_write_libaio_qd4():
+    result = parsed("randwrite_direct_libaio_qd4.json")
+    m = result["metrics"]
+    assert set(m) == {"write_iops", "write_bw", "write_lat_mean", "write_lat_p99", "iops"}
+    assert m["write_iops"] == pytest.approx(40159.468439)
+    assert m["write_bw"] == pytest.approx(164493182 / MIB)
+    assert m["write_lat_mean"] == pytest.approx(98.905905195)
+    assert m["write_lat_p99"] == pytest.approx(156.672)
+    assert (result["info"]["read_bytes"], result["info"]["write_bytes"]) == (0, 49512448)
+
+
+def test_parse_randrw_with_note_before_json():
+    result = parsed("randrw_buffered_psync_qd4.json")
+    m = result["metrics"]
+    assert m["read_iops"] == pytest.approx(14514.950166)
+    assert m["write_iops"] == pytest.approx(6481.727575)
+    assert m["iops"] == pytest.approx(14514.950166 + 6481.727575)
+    assert m["read_bw"] == pytest.approx(59453235 / MIB)
+    assert m["write_lat_p99"] == pytest.approx(4.768)
+    assert m["read_lat_mean"] == pytest.approx(63.806678645)
+    assert (result["info"]["read_bytes"], result["info"]["write_bytes"]) == (17895424, 7991296)
+    assert result["info"]["fio_notes"] == [
+        "note: both iodepth >= 1 and synchronous I/O engine are selected, queue depth will be capped at 1"]
+
+
+def test_parse_falls_back_to_clat_without_lat_percentiles():
+    result = parsed("randread_direct_psync_clat.json")
+    assert result["info"]["latency_source"] == "clat_ns"
+    assert result["metrics"]["read_lat_mean"] == pytest.approx(54.008188191)
+    assert result["metrics"]["read_lat_p99"] == pytest.approx(99.84)
+
+
+def test_parse_tolerates_warning_lines_and_rejects_garbage():
+    text = (DATA / "read_direct_libaio.json").read_text()
+    warned = fio.parse_fio_json("fio: some warning\n{not json\n" + text)
+    assert warned["metrics"] == fio.parse_fio_json(text)["metrics"]
+    assert warned["info"]["fio_notes"] == ["fio: some warning", "{not json"]
+    with pytest.raises(ValueError):
+        fio.parse_fio_json("fio: file:filesetup.c: No space left on device\n")
+
+
+def test_parse_rejects_a_job_error():
+    data = json.loads((DATA / "read_direct_libaio.json").read_text())
+    data["jobs"][0]["error"] = errno.ENOSPC
+    with pytest.raises(ValueError, match="error"):
+        fio.parse_fio_json(json.dumps(data))
+
+
+@pytest.mark.parametrize("path", sorted(DATA.glob("*.json")), ids=lambda p: p.name)
+def test_parsed_metrics_are_declared(path):
+    assert set(fio.parse_fio_json(path.read_text())["metrics"]) <= set(fio.METRICS)
+
+
+# --- the O_DIRECT probe -------------------------------------------------------------------------------------------
+
+def odirect_write_works(directory: str) -> bool:
+    """What the kernel says when we open a file with O_DIRECT and write one aligned page."""
+    path = os.path.join(directory, "independent-check")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o600)
+        try:
+            with mmap.mmap(-1, 4096) as buf:
+                os.write(fd, buf)
+        finally:
+            os.close(fd)
+        return True
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        return False
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def fio_direct_works(directory: str) -> bool:
+    """Whether fio itself can run a direct=1 job there."""
+    path = os.path.join(directory, "fio-direct-check")
+    argv = ["fio", "--name=probe", f"--filename={path}", "--rw=read", "--bs=4k", "--size=1M", "--direct=1",
+            "--ioengine=psync", "--output-format=json"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    if os.path.exists(path):
+        os.unlink(path)
+    return proc.returncode == 0 and fio.parse_fio_json(proc.stdout)["metrics"]["read_iops"] > 0
+
+
+@pytest.fixture(params=["tmp_path", "/dev/shm"])
+def probe_dir(request, tmp_path):
+    if request.param == "tmp_path":
+        yield str(tmp_path)
+        return
+    if not os.path.isdir("/dev/shm"):
+        pytest.skip("no /dev/shm")
+    with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="vbench-test-") as directory:
+        yield directory
+
+
+def test_probe_agrees_with_the_kernel(probe_dir):
+    works, reason = probe_direct(probe_dir)
+    assert works == odirect_write_works(probe_dir)
+    assert probe_dir in reason
+    assert os.listdir(probe_dir) == []
+
+
+@needs_fio
+def test_probe_agrees_with_fio(probe_dir):
+    assert probe_direct(probe_dir)[0] == fio_direct_works(probe_dir)
+
+
+# --- whole workloads through the runner ---------------------------------------------------------------------------
+
+def run_workload(workload: str, params: dict, workdir: Path) -> dict:
+    invocation = json.dumps({"workload": workload, "params": params, "workdir": str(workdir)})
+    proc = subprocess.run([sys.executable, str(REPO / "workloads" / "run.py"), invocation],
+                          capture_output=True, text=True, timeout=60)
+    record = json.loads(proc.stdout)
+    assert proc.returncode == 0, record.get("traceback")
+    assert record["ok"] is True
+    assert os.listdir(workdir) == [], "the workload left files behind"
+    return record
+
+
+def check_metrics(record: dict, module, expected: set) -> None:
+    assert set(record["metrics"]) == expected
+    assert record["primary"] in expected
+    for name, metric in record["metrics"].items():
+        assert math.isfinite(metric["value"]) and metric["value"] > 0, name
+        assert (metric["unit"], metric["higher_is_better"]) == module.METRICS[name]
+    assert record["info"]["io_mode"]
+
+
+def fio_expected(rw: str) -> set:
+    names = {"iops"}
+    for d in fio.DIRECTIONS[rw]:
+        names |= {f"{d}_iops", f"{d}_bw", f"{d}_lat_mean", f"{d}_lat_p99"}
+    return names
+
+
+TINY = {"size": "8M", "runtime": 0.3}
+
+
+@needs_fio
+@pytest.mark.parametrize("rw", ["read", "randwrite", "randrw"])
+def test_fio_job(tmp_path, rw):
+    record = run_workload("io.fio", {**TINY, "rw": rw, "engine": "fio"}, tmp_path)
+    check_metrics(record, fio, fio_expected(rw))
+    info = record["info"]
+    assert record["primary"] == fio.PRIMARY_BY_RW[rw]
+    assert info["engine"].startswith("fio-")
+    assert info["io_mode"] == ("direct" if probe_direct(str(tmp_path))[0] else "buffered+fsync")
+    assert all(info[f"{d}_bytes"] > 0 for d in fio.DIRECTIONS[rw])
+    assert info["fio_argv"][0].endswith("fio") and f"--rw={rw}" in info["fio_argv"]
+    assert record["flags"] == []
+
+
+@needs_fio
+def test_fio_buffered_mode_syncs_and_invalidates(tmp_path):
+    record = run_workload("io.fio", {**TINY, "rw": "randwrite", "direct": "off", "iodepth": 4}, tmp_path)
+    info = record["info"]
+    assert info["io_mode"] == "buffered+fsync"
+    assert {"--direct=0", "--end_fsync=1", "--fsync_on_close=1", "--invalidate=1"} <= set(info["fio_argv"])
+    assert info["ioengine"] == "psync" and info["iodepth_effective"] == 1
+
+
+@pytest.mark.parametrize("rw,direct", [("read", "auto"), ("randrw", "auto"), ("randwrite", "off")])
+def test_python_fallback(tmp_path, rw, direct):
+    params = {**TINY, "rw": rw, "engine": "python", "iodepth": 4, "direct": direct}
+    record = run_workload("io.fio", params, tmp_path)
+    check_metrics(record, fio, fio_expected(rw))
+    info = record["info"]
+    assert record["flags"] == ["python-fallback"]
+    assert info["engine"] == "python" and info["iodepth_effective"] == 1
+    assert all(info[f"{d}_bytes"] > 0 for d in fio.DIRECTIONS[rw])
+    if direct == "off":
+        assert info["io_mode"] == "buffered+fsync"
+
+
+@pytest.mark.parametrize("sync", ["fsync", "fdatasync"])
+def test_fsync(tmp_path, sync):
+    record = run_workload("io.fsync", {"seconds": 0.3, "sync": sync}, tmp_path)
+    check_metrics(record, fsync, {"ops", "lat_mean", "lat_p50", "lat_p99"})
+    assert record["info"]["sync"] == sync
+
+
+def test_metadata(tmp_path):
+    record = run_workload("io.metadata", {"files": 200}, tmp_path)
+    check_metrics(record, metadata, {"create", "stat", "unlink", "ops"})
+    assert record["info"]["files"] == 200
+
+
+@pytest.mark.parametrize("mode", ["wal", "delete"])
+def test_sqlite(tmp_path, mode):
+    record = run_workload("io.sqlite", {"seconds": 0.3, "journal_mode": mode}, tmp_path)
+    check_metrics(record, sqlite, {"tps", "tx_lat_p99"})
+    assert record["info"]["journal_mode"] == mode
+
+
+def test_bad_parameter_is_a_clean_failure(tmp_path):
+    invocation = json.dumps({"workload": "io.fio", "params": {"rw": "sideways"}, "workdir": str(tmp_path)})
+    proc = subprocess.run([sys.executable, str(REPO / "workloads" / "run.py"), invocation],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "rw must be one of" in json.loads(proc.stdout)["error"]
+    assert os.listdir(tmp_path) == []

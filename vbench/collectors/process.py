@@ -1,0 +1,122 @@
+"""The psutil collector: a trial's process tree and the host's CPU, sampled in a thread (10 Hz by default).
+
+Per sample: the tree's cumulative user/sys CPU, RSS, read/write bytes and context switches, and the host-wide CPU
+split (user, system, iowait, steal, idle) since the previous sample. Counters of processes that exit between
+samples are kept at their last value, so the totals do not fall when a child (fio) ends. Host disk counters are
+read at start and stop: the runner checks reads against them to catch figures that came from the page cache.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import psutil
+
+from vbench.model import Handle
+
+HOST_CPU_FIELDS = ("user", "system", "iowait", "steal", "idle")
+
+
+@dataclass
+class _Tree:
+    """Last seen cumulative counters per PID of the watched tree."""
+
+    per_pid: dict[int, dict] = field(default_factory=dict)
+
+    def update(self, root: psutil.Process) -> dict:
+        try:
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            procs = []
+        rss = 0
+        for proc in procs:
+            try:
+                with proc.oneshot():
+                    cpu, mem, ctx = proc.cpu_times(), proc.memory_info(), proc.num_ctx_switches()
+                    io = proc.io_counters() if hasattr(proc, "io_counters") else None
+            except psutil.Error:
+                continue
+            rss += mem.rss
+            self.per_pid[proc.pid] = {"cpu_user_s": cpu.user, "cpu_system_s": cpu.system,
+                                      "read_bytes": io.read_bytes if io else 0,
+                                      "write_bytes": io.write_bytes if io else 0,
+                                      "ctx_switches": ctx.voluntary + ctx.involuntary}
+        totals = {k: sum(p[k] for p in self.per_pid.values())
+                  for k in ("cpu_user_s", "cpu_system_s", "read_bytes", "write_bytes", "ctx_switches")}
+        return {**totals, "rss_bytes": rss, "processes": len(procs)}
+
+
+class ProcessCollector:
+    """Start before the trial, ``attach`` the handle when the process exists, ``stop`` for the summary."""
+
+    name = "psutil"
+
+    def __init__(self, interval: float = 0.1):
+        self.interval = interval
+        self.series: list[dict] = []
+        self._root: psutil.Process | None = None
+        self._tree = _Tree()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._cpu0 = self._cpu_last = psutil.cpu_times()
+        self._disk0 = psutil.disk_io_counters()
+        self._thread = threading.Thread(target=self._loop, name="vbench-psutil", daemon=True)
+        self._thread.start()
+
+    def attach(self, handle: Handle) -> None:
+        if handle.pid is None:
+            return
+        try:
+            root = psutil.Process(handle.pid)
+        except psutil.Error:
+            return
+        with self._lock:
+            self._root = root
+
+    def stop(self) -> dict:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        self._sample()  # a last sample so short trials still have one
+        return self.summary()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def _sample(self) -> None:
+        now = psutil.cpu_times()
+        host = _cpu_split(self._cpu_last, now)
+        self._cpu_last = now
+        with self._lock:
+            root = self._root
+        tree = self._tree.update(root) if root is not None else {}
+        self.series.append({"t": round(time.monotonic() - self._t0, 4), **tree,
+                            **{f"host_{k}_pct": v for k, v in host.items()}})
+
+    def summary(self) -> dict:
+        last = self.series[-1] if self.series else {}
+        disk1 = psutil.disk_io_counters()
+        out = {"samples": len(self.series), "interval_s": self.interval,
+               "host_cpu_pct": _cpu_split(self._cpu0, psutil.cpu_times()),
+               "rss_max_bytes": max((s.get("rss_bytes", 0) for s in self.series), default=0)}
+        for key in ("cpu_user_s", "cpu_system_s", "read_bytes", "write_bytes", "ctx_switches"):
+            out[key] = last.get(key)
+        if self._disk0 is not None and disk1 is not None:
+            out["disk_read_bytes"] = disk1.read_bytes - self._disk0.read_bytes
+            out["disk_write_bytes"] = disk1.write_bytes - self._disk0.write_bytes
+        return out
+
+
+def _cpu_split(before, after) -> dict[str, float]:
+    """Percent of all CPU time between two psutil.cpu_times() readings, per field."""
+    deltas = {f: max(0.0, getattr(after, f, 0.0) - getattr(before, f, 0.0)) for f in after._fields}
+    total = sum(deltas.values())
+    if total <= 0:
+        return {f: 0.0 for f in HOST_CPU_FIELDS}
+    return {f: round(100.0 * deltas.get(f, 0.0) / total, 2) for f in HOST_CPU_FIELDS}

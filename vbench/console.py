@@ -1,0 +1,140 @@
+"""What the CLI shows: the progress bar with ETA, the summary table, listings and doctor's checks (rich)."""
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+from rich.table import Table
+
+# Piped output gets a wide table rather than rich's 80-column default.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+
+
+class RichProgress:
+    """Progress of a run on stderr: trials done of planned, elapsed, ETA, the trial in flight."""
+
+    def __init__(self):
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err,
+                             transient=False)
+        self._task = None
+
+    def started(self, run_dir: Path, planned_trials: int) -> None:
+        err.print(f"run directory: {run_dir}")
+        self._bar.start()
+        self._task = self._bar.add_task("starting", total=planned_trials)
+
+    def trial_started(self, case, round_index: int) -> None:
+        kind = "warmup" if round_index < 0 else f"round {round_index}"
+        self._bar.update(self._task, description=f"{kind} {case.name} @ {case.env.label}")
+
+    def trial_finished(self, trial: dict) -> None:
+        self._bar.advance(self._task)
+        if trial["status"] != "ok":
+            self._bar.console.print(f"[yellow]{trial['status']}[/]: {trial['case']} @ {trial['environment']}: "
+                                    f"{escape(trial.get('error') or '')}", markup=True, highlight=False)
+
+    def replanned(self, planned_trials: int, reason: str) -> None:
+        self._bar.update(self._task, total=planned_trials)
+        self._bar.console.print(f"another round: {reason}")
+
+    def close(self) -> None:
+        self._bar.stop()
+
+
+def print_summary(run_dir: Path) -> None:
+    """The overhead of every environment against native on each case's primary metric."""
+    import vbench
+    from vbench import stats
+
+    frame = vbench.load(run_dir)
+    meta = frame.attrs["run"]
+    rounds = meta.get("rounds", {})
+    out.print(f"[bold]{meta['suite']['name']}[/] suite, run {meta['run_id']}: {rounds.get('done')} measured "
+              f"rounds (planned at least {rounds.get('planned_min')}, cap {rounds.get('max')}); "
+              f"stopped: {rounds.get('stop_reason', meta.get('status'))}")
+    for label, reason in meta.get("skipped_environments", {}).items():
+        out.print(f"skipped {label}: {reason}")
+    primary = frame[frame["primary"]]
+    table = stats.overhead_table(primary)
+    view = Table(title="overhead vs native (primary metric; positive = slower)", show_lines=False)
+    for column in ("case", "environment", "metric", "native", "env", "overhead", "95% CI", "p", "n", "verdict"):
+        view.add_column(column, justify="right" if column in ("native", "env", "overhead", "n", "p") else "left")
+    for row in table.itertuples(index=False):
+        view.add_row(row.case, row.environment, f"{row.metric} ({row.unit})", _num(row.baseline_median),
+                     _num(row.env_median), _pct(row.overhead_pct), f"[{_pct(row.ci_low)}, {_pct(row.ci_high)}]",
+                     _num(row.p_value, 3), f"{row.n_baseline}/{row.n_env}", row.verdict)
+    if table.empty:
+        baseline = primary[~primary["warmup"] & (primary["status"] == "ok")]
+        for (case, metric, unit), group in baseline.groupby(["case", "metric", "unit"]):
+            view.add_row(case, "native", f"{metric} ({unit})", _num(group["value"].median()), "", "", "", "",
+                         str(len(group)), "baseline only")
+    out.print(view)
+    failed = frame[(frame["status"] != "ok")].drop_duplicates("trial_id")
+    for (case, environment, status), group in failed.groupby(["case", "environment", "status"]):
+        error = str(group["error"].iloc[0] or "")
+        out.print(f"[yellow]{len(group)} {status}[/] {escape(case)} @ {escape(environment)}: {escape(error)}")
+    flagged = frame[frame["flags"].str.len() > 0].drop_duplicates("trial_id")
+    if len(flagged):
+        out.print(f"{len(flagged)} trial(s) flagged: " + ", ".join(sorted(set(",".join(flagged["flags"]).split(",")))))
+    modes = sorted(m for m in frame["io_mode"].dropna().unique())
+    if modes:
+        out.print(f"I/O mode: {', '.join(modes)}")
+    out.print(f"results: {run_dir}")
+
+
+def print_listing() -> None:
+    from vbench import catalog, envs
+    from vbench.suite import builtin_names, load_suite
+
+    suites = Table(title="suites")
+    for column in ("suite", "workloads", "default environments", "description"):
+        suites.add_column(column)
+    for name in builtin_names():
+        suite = load_suite(name)
+        suites.add_row(name, str(len(suite.entries)), ", ".join(suite.environments), suite.description)
+    out.print(suites)
+    workloads = Table(title="workloads")
+    for column in ("workload", "metrics (primary first)", "what it measures"):
+        workloads.add_column(column)
+    for name in catalog.workload_names():
+        info = catalog.describe(name)
+        metrics = sorted(info.metrics, key=lambda m: m != info.primary)
+        workloads.add_row(name, ", ".join(f"{m} ({info.metrics[m][0]})" for m in metrics), info.summary)
+    out.print(workloads)
+    environments = Table(title="environments")
+    for column in ("environment", "variants", "available here"):
+        environments.add_column(column)
+    for kind in sorted(envs.BUILTIN):
+        cls = envs.env_class(kind)
+        availability = cls.available()
+        environments.add_row(kind, ", ".join(cls.variants) or "-",
+                             "yes" if availability.ok else f"no: {availability.reason}")
+    out.print(environments)
+
+
+def print_checks(checks) -> None:
+    table = Table(title="vbench doctor")
+    for column in ("check", "status", "detail"):
+        table.add_column(column)
+    for check in checks:
+        table.add_row(check.name, "[green]ok[/]" if check.ok else "[red]no[/]", check.detail)
+    out.print(table)
+
+
+def _num(value: float, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}g}"
+
+
+def _pct(value: float) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:+.1f}%"

@@ -1,0 +1,69 @@
+"""``vbench doctor``: what can run on this host, and for what cannot, why."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+from vbench import envs as registry
+from vbench.fingerprint import filesystem_of, tool_version
+from workloads.io._direct import probe_direct
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def checks(scratch_root: str) -> list[Check]:
+    out = [Check(f"env {kind}", *_availability(kind)) for kind in sorted(registry.BUILTIN)]
+    fio = tool_version(["fio", "--version"])
+    out.append(Check("fio", fio is not None, fio or "absent: io workloads use the pure-Python fallback "
+                                                     "(install fio: apt-get install fio)"))
+    out.append(_direct_io(scratch_root))
+    out.append(_docker())
+    qemu = tool_version(["qemu-system-x86_64", "--version"])
+    out.append(Check("qemu", qemu is not None, qemu or "absent: apt-get install qemu-system-x86 qemu-utils"))
+    out.append(_kvm())
+    return out
+
+
+def _availability(kind: str) -> tuple[bool, str]:
+    availability = registry.env_class(kind).available()
+    return availability.ok, availability.reason
+
+
+def _direct_io(scratch_root: str) -> Check:
+    try:
+        os.makedirs(scratch_root, mode=0o700, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=scratch_root) as tmp:
+            ok, reason = probe_direct(tmp)
+    except OSError as exc:
+        return Check("O_DIRECT", False, f"cannot use scratch dir {scratch_root}: {exc.strerror}")
+    fs = filesystem_of(scratch_root)
+    return Check("O_DIRECT", ok, f"{scratch_root} ({fs}): {reason}")
+
+
+def _docker() -> Check:
+    if not shutil.which("dockerd") and not os.path.exists("/var/run/docker.sock"):
+        return Check("docker", False, "no Docker engine installed (apt-get install docker.io)")
+    try:
+        import docker
+
+        client = docker.from_env(timeout=5)
+        version = client.version()
+        client.close()
+    except Exception as exc:  # the SDK raises many types; all mean "no daemon answers"
+        return Check("docker", False, f"daemon does not answer: {str(exc).splitlines()[0][:160]}")
+    return Check("docker", True, f"engine {version.get('Version')}")
+
+
+def _kvm() -> Check:
+    if not os.path.exists("/dev/kvm"):
+        return Check("kvm", False, "/dev/kvm is absent: VMs would run under TCG software emulation")
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return Check("kvm", False, "/dev/kvm is not accessible to this user: VMs would run under TCG")
+    return Check("kvm", True, "/dev/kvm is present; only a probe boot shows whether it can boot a guest")

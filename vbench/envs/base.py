@@ -1,0 +1,119 @@
+"""The environment contract: availability with a reason, provision/teardown as a timed context manager, and
+execute one workload invocation with a timeout.
+
+A backend supplies only the transport: how to start ``python3 workloads/run.py '<json>'`` in its world
+(a host subprocess, ``docker exec``, a guest agent) and where the runner and the scratch directory are as seen
+from inside. Everything else (building the invocation, timing, reading the JSON line) lives here once.
+"""
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar
+
+from vbench.model import EnvSpec, Execution, Handle
+
+OnStart = Callable[[Handle], None]
+
+
+@dataclass(frozen=True)
+class Availability:
+    ok: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+@dataclass
+class Lifecycle:
+    """Timestamps of the environment's own life (wall clock, seconds since the epoch) and their durations."""
+
+    provision_start: float | None = None
+    provision_end: float | None = None
+    teardown_start: float | None = None
+    teardown_end: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        def span(a: float | None, b: float | None) -> float | None:
+            return round(b - a, 6) if a is not None and b is not None else None
+
+        return {"provision_start": self.provision_start, "provision_s": span(self.provision_start, self.provision_end),
+                "teardown_start": self.teardown_start, "teardown_s": span(self.teardown_start, self.teardown_end),
+                "notes": self.notes}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every environment of a run shares: the run's id (for labels) and the host scratch root."""
+
+    run_id: str
+    scratch_root: str
+    options: dict = field(default_factory=dict)
+
+
+class Environment(ABC):
+    """One environment kind; an instance is one variant of it, provisioned for one run."""
+
+    kind: ClassVar[str]
+    summary: ClassVar[str] = ""
+    variants: ClassVar[tuple[str, ...]] = ()
+    default_variant: ClassVar[str | None] = None
+
+    def __init__(self, spec: EnvSpec, context: Context):
+        self.spec = spec
+        self.context = context
+        self.lifecycle = Lifecycle()
+
+    @classmethod
+    @abstractmethod
+    def available(cls) -> Availability:
+        """Whether this kind can run on this host, and why not."""
+
+    @abstractmethod
+    def provision(self) -> None:
+        """Create what the variant needs (scratch storage, a container, a VM)."""
+
+    @abstractmethod
+    def teardown(self) -> None:
+        """Remove everything ``provision`` created; must be safe after a partial provision."""
+
+    @abstractmethod
+    def transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
+        """Run ``argv`` inside the environment with the scratch directory as working directory."""
+
+    @property
+    @abstractmethod
+    def workdir(self) -> str:
+        """The storage under test, as a path inside the environment."""
+
+    @property
+    @abstractmethod
+    def runner_argv(self) -> list[str]:
+        """The interpreter and runner path inside the environment."""
+
+    def fingerprint(self) -> dict:
+        return {"kind": self.kind, "variant": self.spec.variant}
+
+    def __enter__(self) -> "Environment":
+        self.lifecycle.provision_start = time.time()
+        try:
+            self.provision()
+        except BaseException:
+            self.teardown()
+            raise
+        self.lifecycle.provision_end = time.time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.lifecycle.teardown_start = time.time()
+        self.teardown()
+        self.lifecycle.teardown_end = time.time()
+
+    def execute(self, invocation: dict, timeout: float, on_start: OnStart | None = None) -> Execution:
+        """Run one workload invocation; the runner's JSON line comes back in ``Execution.stdout``."""
+        payload = json.dumps({**invocation, "workdir": self.workdir}, sort_keys=True)
+        return self.transport([*self.runner_argv, payload], timeout, on_start)

@@ -1,0 +1,94 @@
+"""``native``: the baseline. The runner as a host subprocess in a scratch directory on the host filesystem."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from vbench.catalog import RUNNER
+from vbench.envs.base import Availability, Environment, OnStart
+from vbench.model import Execution, Handle
+
+# The guests run Debian's python3; natively the same interpreter makes the baseline the same bits.
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def host_python() -> str:
+    """The interpreter native trials use: $VBENCH_PYTHON, else Debian's python3, else this one."""
+    chosen = os.environ.get("VBENCH_PYTHON")
+    if chosen:
+        return chosen
+    return SYSTEM_PYTHON if os.access(SYSTEM_PYTHON, os.X_OK) else sys.executable
+
+
+class Native(Environment):
+    kind = "native"
+    summary = "a host subprocess in a scratch directory on the host filesystem (the baseline)"
+
+    def __init__(self, spec, context):
+        super().__init__(spec, context)
+        self._scratch: str | None = None
+
+    @classmethod
+    def available(cls) -> Availability:
+        return Availability(True, "always")
+
+    def provision(self) -> None:
+        os.makedirs(self.context.scratch_root, mode=0o700, exist_ok=True)
+        self._scratch = tempfile.mkdtemp(prefix=f"vbench-{self.context.run_id}-native-",
+                                         dir=self.context.scratch_root)
+
+    def teardown(self) -> None:
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    @property
+    def workdir(self) -> str:
+        assert self._scratch, "provision() first"
+        return self._scratch
+
+    @property
+    def runner_argv(self) -> list[str]:
+        return [host_python(), str(RUNNER)]
+
+    def transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
+        return run_process(argv, self.workdir, timeout, on_start)
+
+    def fingerprint(self) -> dict:
+        python = host_python()
+        version = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
+                                 capture_output=True, text=True).stdout.strip()
+        return {**super().fingerprint(), "python": python, "python_version": version, "scratch": self.workdir}
+
+
+def run_process(argv: list[str], cwd: str, timeout: float, on_start: OnStart | None) -> Execution:
+    """Run ``argv`` in its own process group; on timeout kill the whole group."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, stdin=subprocess.DEVNULL)
+    if on_start:
+        on_start(Handle(pid=proc.pid))
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        stdout, stderr = proc.communicate()
+        timed_out = True
+    except BaseException:
+        _kill_group(proc)
+        proc.wait()
+        raise
+    return Execution(stdout, stderr, proc.returncode, time.perf_counter() - start, timed_out)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,74 @@
+"""The data model: environment specs, cases and executions (frozen; raw values kept, statistics derived)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """An environment and its variant, written ``kind`` or ``kind:variant`` (``native``, ``docker:volume``)."""
+
+    kind: str
+    variant: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.variant}" if self.variant else self.kind
+
+    @classmethod
+    def parse(cls, text: str) -> "EnvSpec":
+        kind, _, variant = text.strip().partition(":")
+        return cls(kind, variant or None)
+
+    def __str__(self) -> str:
+        return self.label
+
+
+@dataclass(frozen=True)
+class Case:
+    """One (workload entry, parameters, environment, variant): what a trial executes."""
+
+    name: str
+    workload: str
+    params: Mapping[str, Any] = field(hash=False)
+    env: EnvSpec = EnvSpec("native")
+
+    @property
+    def case_id(self) -> str:
+        return f"{self.name}@{self.env.label}"
+
+    def invocation(self) -> dict:
+        return {"workload": self.workload, "params": dict(self.params)}
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What an environment returns for one invocation: the runner's output and the host's view of it."""
+
+    stdout: str
+    stderr: str
+    returncode: int | None
+    host_wall_s: float
+    timed_out: bool = False
+
+    def result(self) -> dict | None:
+        """The runner's JSON record (its last stdout line), or None when there is none."""
+        for line in reversed(self.stdout.strip().splitlines()):
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    return json.loads(line)
+                except json.JSONDecodeError:
+                    return None
+        return None
+
+
+@dataclass(frozen=True)
+class Handle:
+    """What collectors can watch while a trial runs: a host PID tree, a cgroup, a QEMU process."""
+
+    pid: int | None = None
+    cgroup: str | None = None
+    container_id: str | None = None

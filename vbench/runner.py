@@ -1,0 +1,251 @@
+"""The run: provision the environments, execute the plan's trials interleaved, collect, store, decide when to stop.
+
+This is the host side. Each trial asks an environment to execute the one guest-side runner
+(``workloads/run.py``) while the collectors watch; the trial record joins the runner's JSON with the host's view.
+"""
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol, Sequence
+
+from vbench import envs as registry
+from vbench import stats
+from vbench.collectors.process import ProcessCollector
+from vbench.envs.base import Context, Environment
+from vbench.errors import VBenchError
+from vbench.fingerprint import host_fingerprint
+from vbench.model import Case, EnvSpec, Execution
+from vbench.plan import build_cases, next_round, round_order, trial_id
+from vbench.store import SCHEMA_VERSION, RunStore, new_run_id
+from vbench.suite import Suite
+from vbench import __version__
+
+BASELINE = "native"
+# A read figure is flagged when the device delivered less than this share of the bytes the workload read.
+PAGE_CACHE_TOLERANCE = 0.9
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    results_dir: Path = Path("results")
+    scratch_root: str = "/var/tmp/vbench"
+    seed: int | None = None
+    collect_interval: float = 0.1
+
+
+class Progress(Protocol):
+    def started(self, run_dir: Path, planned_trials: int) -> None: ...
+    def trial_started(self, case: Case, round_index: int) -> None: ...
+    def trial_finished(self, trial: dict) -> None: ...
+    def replanned(self, planned_trials: int, reason: str) -> None: ...
+
+
+class Silent:
+    """A Progress that says nothing (tests, the Python API)."""
+
+    def started(self, run_dir, planned_trials): pass
+    def trial_started(self, case, round_index): pass
+    def trial_finished(self, trial): pass
+    def replanned(self, planned_trials, reason): pass
+
+
+@dataclass
+class _Tally:
+    """Primary-metric values of measured ok trials, per (entry, environment), for the adaptive decision."""
+
+    values: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    higher_is_better: dict[str, bool] = field(default_factory=dict)
+
+    def add(self, trial: dict) -> None:
+        primary = trial.get("primary")
+        if trial["warmup"] or trial["status"] != "ok" or primary not in trial.get("metrics", {}):
+            return
+        metric = trial["metrics"][primary]
+        self.values.setdefault((trial["case"], trial["environment"]), []).append(metric["value"])
+        self.higher_is_better[trial["case"]] = metric["higher_is_better"]
+
+    def half_widths(self, cases: Sequence[Case]) -> dict[str, float]:
+        widths = {}
+        for case in cases:
+            if case.env.label == BASELINE:
+                continue
+            base = self.values.get((case.name, BASELINE), [])
+            other = self.values.get((case.name, case.env.label), [])
+            hib = self.higher_is_better.get(case.name, True)
+            widths[case.case_id] = stats.overhead(base, other, hib, n_resamples=1000).half_width
+        return widths
+
+
+def resolve_environments(suite: Suite, requested: Sequence[str] | None) -> tuple[list[EnvSpec], dict[str, str]]:
+    """The environments to run and, for defaults that cannot run here, why they were skipped.
+
+    An environment the user asked for by name must be available; one from the suite's defaults is skipped with
+    its reason. The baseline always runs first in the list.
+    """
+    explicit = requested is not None
+    names = list(requested if explicit else suite.environments)
+    specs, skipped = [], {}
+    for name in names:
+        spec, cls = registry.resolve(name)
+        availability = cls.available()
+        if not availability.ok:
+            if explicit:
+                raise VBenchError(f"environment {spec.label} is unavailable: {availability.reason}")
+            skipped[spec.label] = availability.reason
+            continue
+        if spec not in specs:
+            specs.append(spec)
+    if EnvSpec(BASELINE) not in specs:
+        specs.insert(0, EnvSpec(BASELINE))
+    specs.sort(key=lambda s: s.label != BASELINE)
+    return specs, skipped
+
+
+def run_suite(suite: Suite, requested_envs: Sequence[str] | None, options: RunOptions,
+              progress: Progress | None = None) -> Path:
+    """Run ``suite`` and return the run directory. KeyboardInterrupt stops it with every finished trial kept."""
+    progress = progress or Silent()
+    specs, skipped = resolve_environments(suite, requested_envs)
+    cases = build_cases(suite, specs)
+    plan = suite.plan
+    seed = options.seed if options.seed is not None else plan.seed
+    seed = seed if seed is not None else secrets.randbits(32)
+    run_id = new_run_id(suite.name)
+    meta = {
+        "vbench_version": __version__, "started_at": _now(), "ended_at": None, "status": "running",
+        "suite": suite.to_dict(), "seed": seed, "baseline": BASELINE,
+        "environments": [s.label for s in specs], "skipped_environments": skipped,
+        "host": host_fingerprint(options.scratch_root), "rounds": {"planned_min": plan.min_rounds,
+                                                                   "max": plan.max_rounds, "done": 0},
+    }
+    store = RunStore.create(options.results_dir, run_id, meta)
+    context = Context(run_id, options.scratch_root)
+    active: dict[str, Environment] = {}
+    with contextlib.ExitStack() as stack:
+        try:
+            for spec in specs:
+                active[spec.label] = stack.enter_context(registry.env_class(spec.kind)(spec, context))
+            meta["env_fingerprints"] = {label: env.fingerprint() for label, env in active.items()}
+            store.write_meta(meta)
+            _run_rounds(cases, active, plan, seed, store, meta, options, progress)
+            meta["status"] = "complete"
+        except KeyboardInterrupt:
+            meta["status"] = "interrupted"
+            raise
+        except BaseException as exc:
+            meta["status"] = f"failed: {exc}"
+            raise
+        finally:
+            stack.close()  # tear down before the final meta, so teardown times are in it
+            meta["ended_at"] = _now()
+            meta["lifecycles"] = {label: env.lifecycle.to_dict() for label, env in active.items()}
+            store.write_meta(meta)
+    return store.dir
+
+
+def _run_rounds(cases, active, plan, seed, store, meta, options, progress) -> None:
+    per_round = len(cases)
+    progress.started(store.dir, per_round * (plan.warmup_rounds + plan.min_rounds))
+    tally, seq, round_seconds = _Tally(), 0, []
+    t0 = time.monotonic()
+    for warm in range(-plan.warmup_rounds, 0):
+        seq = _run_round(cases, warm, active, plan, seed, store, options, progress, tally, seq)
+    done = 0
+    decisions = []
+    while True:
+        start = time.monotonic()
+        seq = _run_round(cases, done + 1, active, plan, seed, store, options, progress, tally, seq)
+        done += 1
+        round_seconds.append(time.monotonic() - start)
+        meta["rounds"]["done"] = done
+        decision = next_round(plan, done, time.monotonic() - t0, round_seconds, tally.half_widths(cases))
+        decisions.append({"after_round": done, "more": decision.more, "reason": decision.reason})
+        meta["rounds"]["decisions"] = decisions
+        store.write_meta(meta)
+        if not decision.more:
+            meta["rounds"]["stop_reason"] = decision.reason
+            return
+        if done >= plan.min_rounds:
+            progress.replanned(per_round * (plan.warmup_rounds + done + 1), decision.reason)
+
+
+def _run_round(cases, round_index, active, plan, seed, store, options, progress, tally, seq) -> int:
+    for case in round_order(cases, seed, round_index):
+        progress.trial_started(case, round_index)
+        trial = run_trial(active[case.env.label], case, round_index, seq, plan.timeout_s, store, options)
+        store.append_trial(trial)
+        tally.add(trial)
+        progress.trial_finished(trial)
+        seq += 1
+    return seq
+
+
+def run_trial(env: Environment, case: Case, round_index: int, seq: int, timeout: float, store: RunStore,
+              options: RunOptions) -> dict:
+    """Execute one trial with the collectors running; the record that goes into trials.jsonl."""
+    tid = trial_id(round_index, case)
+    collector = ProcessCollector(options.collect_interval)
+    started_at = _now()
+    collector.start()
+    try:
+        execution = env.execute(case.invocation(), timeout, on_start=collector.attach)
+    finally:
+        summary = collector.stop()
+    trial = trial_record(execution, case, tid, round_index, seq, started_at, summary)
+    trial["run_id"] = store.dir.name
+    trial["samples"] = store.write_samples(tid, {collector.name: collector.series})
+    return trial
+
+
+def trial_record(execution: Execution, case: Case, tid: str, round_index: int, seq: int, started_at: str,
+                 collected: dict) -> dict:
+    """Join the runner's JSON line with the host's view into one trial record (pure)."""
+    result = execution.result() or {}
+    status, error = _status(execution, result)
+    info = result.get("info", {})
+    flags = list(result.get("flags", []))
+    flag = page_cache_flag(info, collected.get("disk_read_bytes"))
+    if flag:
+        flags.append(flag)
+    return {
+        "schema_version": SCHEMA_VERSION, "trial_id": tid, "round": round_index, "warmup": round_index < 0,
+        "seq": seq, "case": case.name, "workload": case.workload, "params": result.get("params", dict(case.params)),
+        "environment": case.env.label, "env_kind": case.env.kind, "variant": case.env.variant,
+        "status": status, "error": error, "started_at": started_at,
+        "host_wall_s": round(execution.host_wall_s, 6), "guest_duration_s": result.get("duration_s"),
+        "metrics": result.get("metrics", {}) if status == "ok" else {}, "primary": result.get("primary"),
+        "flags": flags, "info": info,
+        "guest": {k: result.get(k) for k in ("cpu", "rusage", "diskstats", "guest")},
+        "collectors": {"psutil": collected},
+        "stderr_tail": execution.stderr[-2000:] if status != "ok" else "",
+    }
+
+
+def page_cache_flag(info: dict, device_read_bytes: int | None) -> str | None:
+    """'page-cache-read' when a workload read more bytes than the device delivered during the trial."""
+    requested = info.get("read_bytes") or 0
+    if requested <= 0 or device_read_bytes is None:
+        return None
+    if device_read_bytes < PAGE_CACHE_TOLERANCE * requested:
+        return "page-cache-read"
+    return None
+
+
+def _status(execution: Execution, result: dict) -> tuple[str, str | None]:
+    if execution.timed_out:
+        return "timeout", f"no result within the timeout ({execution.host_wall_s:.0f}s)"
+    if result.get("ok") and execution.returncode == 0:
+        return "ok", None
+    if result.get("error"):
+        return "failed", result["error"]
+    tail = execution.stderr.strip().splitlines()[-1:] or [f"exit status {execution.returncode}"]
+    return "failed", tail[0][:500]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")

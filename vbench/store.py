@@ -1,0 +1,170 @@
+"""The result store: ``results/<run-id>/run.json``, ``trials.jsonl`` and ``samples/<trial-id>.json``.
+
+Format history (``schema_version``, independent of the package version):
+  1  first format: run.json with host fingerprint and suite; one JSON trial per line in trials.jsonl.
+
+Trials are appended and fsynced one by one, so an interrupted run loses at most the trial in flight. run.json is
+replaced atomically (write, fsync, rename) and never silently overwritten by another run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+from vbench.errors import VBenchError
+
+SCHEMA_VERSION = 1
+RUN_FILE = "run.json"
+TRIALS_FILE = "trials.jsonl"
+SAMPLES_DIR = "samples"
+
+
+def new_run_id(suite: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{suite}-{secrets.token_hex(2)}"
+
+
+class RunStore:
+    """Writes one run's directory."""
+
+    def __init__(self, directory: Path):
+        self.dir = Path(directory)
+
+    @classmethod
+    def create(cls, results_dir: Path, run_id: str, meta: dict) -> "RunStore":
+        directory = Path(results_dir) / run_id
+        try:
+            directory.mkdir(parents=True, exist_ok=False, mode=0o755)
+        except FileExistsError:
+            raise VBenchError(f"{directory} already exists; refusing to overwrite a run") from None
+        except OSError as exc:
+            raise VBenchError(f"cannot create {directory}: {exc.strerror}") from None
+        store = cls(directory)
+        store.write_meta(meta)
+        return store
+
+    def write_meta(self, meta: dict) -> None:
+        record = {**meta, "schema_version": SCHEMA_VERSION, "run_id": self.dir.name}
+        _atomic_write(self.dir / RUN_FILE, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+
+    def read_meta(self) -> dict:
+        return read_run(self.dir)
+
+    def append_trial(self, trial: dict) -> None:
+        line = json.dumps(trial, sort_keys=True, default=str) + "\n"
+        fd = os.open(self.dir / TRIALS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def write_samples(self, trial_id: str, series: dict[str, list[dict]]) -> str:
+        (self.dir / SAMPLES_DIR).mkdir(exist_ok=True)
+        rel = f"{SAMPLES_DIR}/{trial_id}.json"
+        (self.dir / rel).write_text(json.dumps(series, separators=(",", ":")))
+        return rel
+
+
+def run_dir(path: str | Path) -> Path:
+    """The run directory for a run directory, its run.json or its trials.jsonl."""
+    path = Path(path)
+    if path.name in (RUN_FILE, TRIALS_FILE):
+        path = path.parent
+    if not (path / RUN_FILE).is_file():
+        raise VBenchError(f"{path} is not a vbench run (no {RUN_FILE})")
+    return path
+
+
+def read_run(path: str | Path) -> dict:
+    """run.json of a run, checked for its schema version."""
+    file = run_dir(path) / RUN_FILE
+    try:
+        meta = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VBenchError(f"cannot read {file}: {exc}") from None
+    if not isinstance(meta, dict):
+        raise VBenchError(f"{file}: not a vbench run file")
+    _check_schema(meta.get("schema_version"), file)
+    return meta
+
+
+def _check_schema(version: Any, file: Path) -> None:
+    if not isinstance(version, int):
+        raise VBenchError(f"{file}: no schema_version; not a vbench result")
+    if version > SCHEMA_VERSION:
+        raise VBenchError(f"{file}: schema version {version} is newer than this vbench reads ({SCHEMA_VERSION}); "
+                          "upgrade vbench")
+    if version < 1:
+        raise VBenchError(f"{file}: schema version {version} is unknown")
+
+
+def iter_trials(path: str | Path) -> Iterator[dict]:
+    """The trial records of a run; a truncated last line (a crash mid-write) is skipped with a warning."""
+    file = run_dir(path) / TRIALS_FILE
+    if not file.exists():
+        return
+    lines = file.read_bytes().split(b"\n")
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            if number >= len(lines) - 1:
+                warnings.warn(f"{file}: line {number} is truncated (interrupted write); ignored", stacklevel=2)
+                continue
+            raise VBenchError(f"{file}: line {number} is not valid JSON") from None
+        _check_schema(record.get("schema_version"), file)
+        yield record
+
+
+TRIAL_COLUMNS = ["run_id", "trial_id", "round", "warmup", "seq", "case", "workload", "environment", "env_kind",
+                 "variant", "status", "error", "metric", "value", "unit", "higher_is_better", "primary", "io_mode",
+                 "engine", "flags", "host_wall_s", "guest_duration_s", "started_at"]
+
+
+def trial_rows(trial: dict) -> list[dict]:
+    """The tidy rows of one trial: one per metric (a failed trial gives one row with no metric)."""
+    base = {
+        "run_id": trial.get("run_id"), "trial_id": trial["trial_id"], "round": trial["round"],
+        "warmup": bool(trial["warmup"]), "seq": trial.get("seq"), "case": trial["case"],
+        "workload": trial["workload"], "environment": trial["environment"], "env_kind": trial["env_kind"],
+        "variant": trial.get("variant"), "status": trial["status"], "error": trial.get("error"),
+        "io_mode": trial.get("info", {}).get("io_mode"), "engine": trial.get("info", {}).get("engine"),
+        "flags": ",".join(trial.get("flags", [])), "host_wall_s": trial.get("host_wall_s"),
+        "guest_duration_s": trial.get("guest_duration_s"), "started_at": trial.get("started_at"),
+    }
+    metrics = trial.get("metrics") or {}
+    if not metrics:
+        return [{**base, "metric": None, "value": float("nan"), "unit": None, "higher_is_better": None,
+                 "primary": False}]
+    return [{**base, "metric": name, "value": m["value"], "unit": m["unit"],
+             "higher_is_better": bool(m["higher_is_better"]), "primary": name == trial.get("primary")}
+            for name, m in metrics.items()]
+
+
+def load_trials(path: str | Path):
+    """A run's trials as a tidy pandas DataFrame (one row per trial and metric)."""
+    import pandas as pd
+
+    meta = read_run(path)
+    rows = [row for trial in iter_trials(path) for row in trial_rows(trial)]
+    frame = pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+    frame["warmup"] = frame["warmup"].astype(bool)
+    frame["value"] = frame["value"].astype(float)
+    frame.attrs["run"] = meta
+    return frame
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

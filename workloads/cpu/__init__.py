@@ -1,0 +1,1 @@
+"""CPU workloads: interpreter loops, hashing, compression, a sieve and (with numpy) BLAS matrix multiply."""

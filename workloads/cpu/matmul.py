@@ -1,0 +1,63 @@
+"""Dense float64 matrix multiply through numpy's BLAS, in GFLOP/s: vector units and caches at full tilt.
+
+Two seeded ``n`` x ``n`` matrices are multiplied into a preallocated output, 2 n^3 flops a call. Only where numpy
+is installed (the minimal guest has none): ``available()`` looks for numpy without importing it, so that
+``run`` can pin the BLAS thread pool to ``threads`` through the environment before the library loads (the pools
+read it once, at load); ``threads`` 0 leaves the library's default, which follows the CPUs it sees. numpy's
+version, its BLAS and the thread variables as seen go into info, since they decide the result as much as the CPU.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from typing import Any
+
+from workloads.timing import repeat_for
+
+PARAMS: dict[str, Any] = {"seconds": 2.0, "n": 1024, "threads": 0}
+METRICS = {"gflops": ("GFLOP/s", True)}
+PRIMARY = "gflops"
+SEED = 20261129
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+
+
+def available() -> str | None:
+    return None if importlib.util.find_spec("numpy") else "numpy is not installed"
+
+
+def pin_blas_threads(threads: int) -> bool:
+    """Whether the BLAS pool will use ``threads`` threads (only possible before numpy is first imported)."""
+    if threads <= 0 or "numpy" in sys.modules:
+        return False
+    os.environ.update({var: str(threads) for var in THREAD_VARS})
+    return True
+
+
+def blas_info(np: Any) -> dict[str, Any]:
+    """numpy's BLAS as built (where numpy says, >= 1.26) and as loaded (what runs, e.g. after Debian alternatives)."""
+    try:
+        with open("/proc/self/maps") as f:
+            loaded = sorted({line.split()[-1] for line in f if "blas" in line.lower() or "mkl" in line.lower()})
+    except OSError:
+        loaded = []
+    try:
+        built = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    except Exception:  # older numpy has no mode="dicts"
+        built = {}
+    return {"loaded": loaded, **{k: built[k] for k in ("name", "version", "openblas configuration") if k in built}}
+
+
+def run(params: dict[str, Any], workdir: str) -> dict[str, Any]:
+    n, threads = params["n"], params["threads"]
+    pinned = pin_blas_threads(threads)
+    import numpy as np
+
+    rng = np.random.default_rng(SEED)
+    a, b, out = rng.random((n, n)), rng.random((n, n)), np.empty((n, n))
+    calls, elapsed = repeat_for(lambda: np.matmul(a, b, out=out), float(params["seconds"]))
+    return {"metrics": {"gflops": calls * 2 * n**3 / elapsed / 1e9},
+            "flags": ["threads-not-pinned"] if threads > 0 and not pinned else [],
+            "info": {"iterations": calls, "flops": calls * 2 * n**3, "elapsed_s": elapsed,
+                     "numpy": np.__version__, "blas": blas_info(np), "threads_pinned": pinned,
+                     "thread_env": {var: os.environ.get(var) for var in THREAD_VARS}}}

@@ -1,0 +1,34 @@
+"""SHA-256 throughput of hashlib (OpenSSL) over an in-memory buffer: native-code CPU work with a tiny footprint.
+
+The buffer (``size``, default a few MiB) is hashed whole, again and again; SHA-256 reads it once per pass, so
+the rate is bound by the core (and its SHA extensions, which a VM's CPU model may hide), not by memory. The
+OpenSSL version goes into info because it decides the code path, and native and guest may have different ones.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from workloads.timing import repeat_for
+from workloads.units import parse_size
+
+PARAMS: dict[str, Any] = {"seconds": 2.0, "size": "4M"}
+METRICS = {"throughput": ("MiB/s", True)}
+PRIMARY = "throughput"
+
+
+def openssl_version() -> str | None:
+    try:
+        import ssl
+    except ImportError:  # a Python built without ssl still hashes, through its own code
+        return None
+    return ssl.OPENSSL_VERSION
+
+
+def run(params: dict[str, Any], workdir: str) -> dict[str, Any]:
+    size = parse_size(params["size"])
+    buf = (bytes(range(256)) * (size // 256 + 1))[:size]  # the content does not change SHA-256's speed
+    calls, elapsed = repeat_for(lambda: hashlib.sha256(buf).digest(), float(params["seconds"]))
+    return {"metrics": {"throughput": calls * size / elapsed / 2**20},
+            "info": {"iterations": calls, "bytes": calls * size, "elapsed_s": elapsed,
+                     "openssl": openssl_version()}}

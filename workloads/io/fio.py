@@ -1,0 +1,365 @@
+"""Disk throughput, IOPS and latency: one fio job on one fresh file (pure-Python stand-in when fio is absent).
+
+What is measured: a single fio job (``rw``, ``bs``, ``iodepth``) over a file of ``size`` bytes, looping over it
+for ``runtime`` seconds (time_based), after an optional ``ramp_time`` that is not counted.
+
+Why a fresh file per trial: a file left by an earlier trial carries that trial's page cache, block allocation and
+(on copy-on-write layers) history; a new file makes every trial start from the same state. fio lays it out in full
+before the clock starts; ``info["layout_bytes"]`` says how much that wrote. The file is removed afterwards.
+
+Why O_DIRECT when it works: the question is what the virtualization layer costs on the way to the device, and
+buffered I/O would mostly measure the guest's page cache (RAM). Whether O_DIRECT works is probed, never assumed
+(see ``_direct``). Without it the job runs buffered with ``invalidate=1`` (fio drops the file's cached pages before
+the job, so reads are not served from the layout just written), ``end_fsync=1`` and ``fsync_on_close=1`` (writes
+count only once they reach the device; fio includes the final fsync in its runtime). ``info["io_mode"]`` says which,
+and ``info["read_bytes"]``/``["write_bytes"]`` (fio's io_bytes) let the host compare against device counters to
+detect reads that were served from a cache anyway.
+
+Latency is fio's ``lat_ns`` (submission plus completion: what the application waits; percentiles requested with
+``--lat_percentiles=1``), else ``clat_ns``; ``info["latency_source"]`` names it. ``ioengine="auto"`` picks libaio
+for direct I/O when fio has it and psync otherwise: buffered libaio blocks in io_submit, so its queue depth would
+be fiction. A synchronous engine caps the queue depth at 1, recorded as ``info["iodepth_effective"]``.
+
+The Python fallback (``engine="python"``, or ``"auto"`` without fio on PATH) issues os.preadv/os.pwrite from a
+page-aligned mmap buffer at queue depth 1, with the same metric names and file handling, flagged
+``"python-fallback"``. Its random offsets are drawn with replacement (fio's random map touches each block once
+per pass), so compare it with itself, not with fio.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import json
+import mmap
+import os
+import random
+import re
+import shutil
+import subprocess
+import time
+
+from workloads.io import latency_us, remove_quietly, scratch_path
+from workloads.io._direct import probe_direct
+from workloads.units import parse_size
+
+PARAMS = {"rw": "read", "bs": "4k", "iodepth": 1, "size": "256M", "runtime": 5.0, "rwmixread": 70,
+          "direct": "auto", "ioengine": "auto", "ramp_time": 0.0, "engine": "auto"}
+METRICS = {
+    "read_iops": ("IOPS", True), "write_iops": ("IOPS", True), "iops": ("IOPS", True),
+    "read_bw": ("MiB/s", True), "write_bw": ("MiB/s", True),
+    "read_lat_mean": ("us", False), "read_lat_p99": ("us", False),
+    "write_lat_mean": ("us", False), "write_lat_p99": ("us", False),
+}
+PRIMARY = "read_bw"
+PRIMARY_BY_RW = {"read": "read_bw", "write": "write_bw", "randread": "read_iops", "randwrite": "write_iops",
+                 "randrw": "iops"}
+DIRECTIONS = {"read": ("read",), "write": ("write",), "randread": ("read",), "randwrite": ("write",),
+              "randrw": ("read", "write")}
+SYNC_ENGINES = frozenset({"sync", "psync", "vsync", "pvsync", "pvsync2"})
+MIB = 1 << 20
+LAYOUT_CHUNK = 1 << 20
+
+
+class FioFailed(RuntimeError):
+    """fio exited non-zero or reported a job error."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """The validated parameters of one trial, sizes in bytes and times in seconds."""
+    rw: str
+    bs: int
+    size: int
+    iodepth: int
+    runtime: float
+    ramp_time: float
+    rwmixread: int
+    ioengine: str
+
+
+def run(params: dict, workdir: str) -> dict:
+    job = job_from(params)
+    direct_ok, probe_reason = probe_direct(workdir)
+    direct = {"on": True, "off": False, "auto": direct_ok}[params["direct"]]
+    if choose_engine(params["engine"]) == "fio":
+        result = run_fio(job, workdir, direct)
+    else:
+        result = run_python(job, workdir, direct)
+    result["info"].update(io_mode="direct" if direct else "buffered+fsync", o_direct_probe=probe_reason,
+                          o_direct_works=direct_ok, layout_bytes=job.size)
+    result["primary"] = PRIMARY_BY_RW[job.rw]
+    return result
+
+
+def job_from(params: dict) -> Job:
+    """Check the parameters and convert sizes and times."""
+    for name, allowed in (("rw", tuple(DIRECTIONS)), ("direct", ("auto", "on", "off")),
+                          ("engine", ("auto", "fio", "python"))):
+        _require(params[name] in allowed, f"{name} must be one of {', '.join(allowed)}; got {params[name]!r}")
+    bs, size = parse_size(params["bs"]), parse_size(params["size"])
+    _require(0 < bs <= size, f"need 0 < bs <= size, got bs={bs} size={size}")
+    job = Job(rw=params["rw"], bs=bs, size=size // bs * bs, iodepth=int(params["iodepth"]),
+              runtime=float(params["runtime"]), ramp_time=float(params["ramp_time"]),
+              rwmixread=int(params["rwmixread"]), ioengine=str(params["ioengine"]))
+    _require(job.iodepth >= 1, f"iodepth must be >= 1, got {job.iodepth}")
+    _require(job.runtime >= 0.001 and job.ramp_time >= 0, "need runtime >= 0.001 s and ramp_time >= 0")
+    _require(0 <= job.rwmixread <= 100, "rwmixread is a percentage")
+    return job
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def choose_engine(choice: str) -> str:
+    """``"fio"`` or ``"python"``: fio when asked for or found on PATH."""
+    if choice == "fio" and shutil.which("fio") is None:
+        raise RuntimeError("engine=fio but fio is not on PATH")
+    if choice == "auto":
+        return "fio" if shutil.which("fio") else "python"
+    return choice
+
+
+# --- fio --------------------------------------------------------------------------------------------------------
+
+def run_fio(job: Job, workdir: str, direct: bool) -> dict:
+    """One fio job on a fresh file; an automatically chosen libaio that fails is retried once with psync."""
+    ioengine, reason = choose_ioengine(job, direct)
+    try:
+        argv, result = _fio_trial(job, workdir, direct, ioengine)
+    except FioFailed as exc:
+        if job.ioengine != "auto" or ioengine != "libaio":
+            raise
+        ioengine, reason = "psync", f"libaio failed ({exc}), fell back to psync"
+        argv, result = _fio_trial(job, workdir, direct, ioengine)
+    result["info"].update(ioengine=ioengine, ioengine_reason=reason, fio_argv=argv)
+    if ioengine in SYNC_ENGINES and job.iodepth > 1:
+        result["info"]["iodepth_effective"] = 1
+    return result
+
+
+def choose_ioengine(job: Job, direct: bool) -> tuple[str, str]:
+    """The fio ioengine for this job and why."""
+    if job.ioengine != "auto":
+        return job.ioengine, "set by parameter"
+    if not direct:
+        return "psync", "buffered I/O: libaio would block in io_submit, so psync says what happens"
+    if "libaio" in fio_engines():
+        return "libaio", "direct I/O and fio has libaio"
+    return "psync", "fio lacks libaio"
+
+
+@functools.lru_cache(maxsize=1)
+def fio_engines() -> frozenset:
+    """The ioengines this fio was built with (``fio --enghelp``)."""
+    out = subprocess.run([shutil.which("fio") or "fio", "--enghelp"], capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL, timeout=30).stdout
+    return frozenset(line.strip() for line in out.splitlines()[1:] if line.strip())
+
+
+def _fio_trial(job: Job, workdir: str, direct: bool, ioengine: str) -> tuple[list[str], dict]:
+    path = scratch_path(workdir, "fio", ".dat")
+    argv = fio_argv(job, path, direct, ioengine)
+    try:
+        return argv, run_fio_argv(argv, timeout=job.runtime + job.ramp_time + 600)
+    finally:
+        remove_quietly(path)
+
+
+def fio_argv(job: Job, path: str, direct: bool, ioengine: str) -> list[str]:
+    """The fio command line for ``job`` on ``path``."""
+    argv = [shutil.which("fio") or "fio", "--name=vbench", f"--filename={_fio_escape(path)}", f"--rw={job.rw}",
+            f"--bs={job.bs}", f"--size={job.size}", f"--iodepth={job.iodepth}", f"--ioengine={ioengine}",
+            f"--runtime={_ms(job.runtime)}", "--time_based", f"--ramp_time={_ms(job.ramp_time)}",
+            "--lat_percentiles=1", "--output-format=json"]
+    if job.rw == "randrw":
+        argv.append(f"--rwmixread={job.rwmixread}")
+    if direct:
+        return argv + ["--direct=1"]
+    return argv + ["--direct=0", "--end_fsync=1", "--fsync_on_close=1", "--invalidate=1"]
+
+
+def _fio_escape(path: str) -> str:
+    return path.replace(":", "\\:")  # fio splits filename lists on ':'
+
+
+def _ms(seconds: float) -> str:
+    return f"{round(seconds * 1000)}ms"
+
+
+def run_fio_argv(argv: list[str], timeout: float) -> dict:
+    """Run fio and parse its JSON; a non-zero exit becomes :class:`FioFailed` with fio's own words."""
+    proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout)
+    if proc.returncode != 0:
+        words = (proc.stderr.strip() or proc.stdout.strip())[-500:]
+        raise FioFailed(f"fio exited {proc.returncode}: {words}")
+    try:
+        result = parse_fio_json(proc.stdout)
+    except ValueError as exc:
+        raise FioFailed(str(exc)) from exc
+    if proc.stderr.strip():
+        result["info"]["fio_stderr"] = proc.stderr.strip()[-500:]
+    return result
+
+
+def parse_fio_json(text: str) -> dict:
+    """``{"metrics": ..., "info": ...}`` from fio's ``--output-format=json`` text (notes before the JSON allowed)."""
+    notes, data = _split_json(text)
+    jobs = data.get("jobs") or []
+    if len(jobs) != 1:
+        raise ValueError(f"expected one fio job, found {len(jobs)}")
+    job = jobs[0]
+    if job.get("error"):
+        raise ValueError(f"fio job {job.get('jobname')!r} failed with error {job['error']}")
+    metrics, sources = {}, set()
+    directions = _directions(job)
+    for direction in directions:
+        source = _direction_metrics(job[direction], direction, metrics)
+        sources.update([source] if source else [])
+    metrics["iops"] = sum(float(job[d]["iops"]) for d in directions)
+    info = {"engine": data.get("fio version", "fio"), "read_bytes": int(job["read"]["io_bytes"]),
+            "write_bytes": int(job["write"]["io_bytes"]), "latency_source": "+".join(sorted(sources)) or None,
+            "fio_runtime_ms": max(int(job[d].get("runtime", 0)) for d in directions)}
+    if notes:
+        info["fio_notes"] = notes
+    return {"metrics": metrics, "info": info}
+
+
+def _split_json(text: str) -> tuple[list[str], dict]:
+    """The lines fio printed before its JSON object, and the object."""
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"^\{", text, re.MULTILINE):
+        try:
+            data, _ = decoder.raw_decode(text, match.start())
+        except ValueError:
+            continue
+        return [line.strip() for line in text[:match.start()].splitlines() if line.strip()], data
+    raise ValueError("no JSON object in fio output")
+
+
+def _directions(job: dict) -> tuple[str, ...]:
+    """The directions the job did: from its rw option, else those that moved bytes."""
+    options = job.get("job options", {})
+    rw = options.get("rw", options.get("readwrite", "")).split(":")[0]
+    if rw in ("rw", "readwrite"):
+        return ("read", "write")
+    if rw in DIRECTIONS:
+        return DIRECTIONS[rw]
+    return tuple(d for d in ("read", "write") if job[d]["io_bytes"] > 0)
+
+
+def _direction_metrics(section: dict, direction: str, metrics: dict) -> str | None:
+    """Add one direction's IOPS, MiB/s and latency to ``metrics``; return the latency source used."""
+    bw_bytes = section["bw_bytes"] if "bw_bytes" in section else section["bw"] * 1024
+    metrics[f"{direction}_iops"] = float(section["iops"])
+    metrics[f"{direction}_bw"] = bw_bytes / MIB
+    for source in ("lat_ns", "clat_ns"):
+        lat = section.get(source) or {}
+        p99 = _p99(lat.get("percentile") or {})
+        if lat.get("N") and p99 is not None:
+            metrics[f"{direction}_lat_mean"] = lat["mean"] / 1e3
+            metrics[f"{direction}_lat_p99"] = p99 / 1e3
+            return source
+    return None
+
+
+def _p99(percentiles: dict) -> float | None:
+    for key, value in percentiles.items():
+        if float(key) == 99.0:
+            return float(value)
+    return None
+
+
+# --- pure-Python fallback -----------------------------------------------------------------------------------------
+
+def run_python(job: Job, workdir: str, direct: bool) -> dict:
+    """The same job with os.preadv/os.pwrite at queue depth 1 on a fresh file."""
+    path = scratch_path(workdir, "fio", ".dat")
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | (os.O_DIRECT if direct else 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+        try:
+            lay_out(fd, job.size, direct)
+            samples, elapsed_ns = python_loop(fd, job, direct)
+        finally:
+            os.close(fd)
+    finally:
+        remove_quietly(path)
+    return python_result(job, samples, elapsed_ns)
+
+
+def lay_out(fd: int, size: int, direct: bool) -> None:
+    """Write the whole file with random bytes and make it durable; buffered, drop its pages (fio's invalidate)."""
+    with mmap.mmap(-1, LAYOUT_CHUNK) as buf:
+        buf.write(os.urandom(LAYOUT_CHUNK))
+        for offset in range(0, size, LAYOUT_CHUNK):
+            with memoryview(buf)[:min(LAYOUT_CHUNK, size - offset)] as chunk:
+                os.pwrite(fd, chunk, offset)
+    os.fsync(fd)
+    if not direct:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def python_loop(fd: int, job: Job, direct: bool) -> tuple[dict[str, list[int]], int]:
+    """Per-op times (ns) by direction after the ramp, and the measured span including the final fsync."""
+    samples: dict[str, list[int]] = {"read": [], "write": []}
+    rng = random.Random(0x5EED)  # the same offsets every trial, as fio's randrepeat=1
+    next_op, next_offset = _op_picker(job, rng), _offset_picker(job, rng)
+    clock = time.perf_counter_ns
+    with mmap.mmap(-1, _page_round(job.bs)) as buf:
+        buf.write(os.urandom(len(buf)))
+        with memoryview(buf)[:job.bs] as block:
+            measure_from = clock() + int(job.ramp_time * 1e9)
+            stop, now = measure_from + int(job.runtime * 1e9), 0
+            while now < stop:
+                op, offset = next_op(), next_offset()
+                start = clock()
+                done = os.preadv(fd, [block], offset) if op == "read" else os.pwrite(fd, block, offset)
+                now = clock()
+                if done != job.bs:
+                    raise OSError(f"short {op} at offset {offset}: {done} of {job.bs} bytes")
+                if start >= measure_from:
+                    samples[op].append(now - start)
+    if not direct:
+        os.fsync(fd)  # end_fsync: buffered writes count once they reach the device
+    return samples, clock() - measure_from
+
+
+def _page_round(n: int) -> int:
+    return -(-n // mmap.PAGESIZE) * mmap.PAGESIZE
+
+
+def _op_picker(job: Job, rng: random.Random):
+    directions = DIRECTIONS[job.rw]
+    if len(directions) == 1:
+        return lambda: directions[0]
+    return lambda: "read" if rng.random() * 100 < job.rwmixread else "write"
+
+
+def _offset_picker(job: Job, rng: random.Random):
+    blocks = job.size // job.bs
+    if job.rw.startswith("rand"):
+        return lambda: rng.randrange(blocks) * job.bs
+    position = itertools.count()
+    return lambda: next(position) % blocks * job.bs
+
+
+def python_result(job: Job, samples: dict[str, list[int]], elapsed_ns: int) -> dict:
+    """Metrics with fio's names from per-op timings."""
+    seconds = elapsed_ns / 1e9
+    directions = DIRECTIONS[job.rw]
+    metrics: dict[str, float] = {}
+    for d in directions:
+        metrics[f"{d}_iops"] = len(samples[d]) / seconds
+        metrics[f"{d}_bw"] = len(samples[d]) * job.bs / seconds / MIB
+        if samples[d]:
+            lat = latency_us(samples[d])
+            metrics[f"{d}_lat_mean"], metrics[f"{d}_lat_p99"] = lat["mean"], lat["p99"]
+    metrics["iops"] = sum(len(samples[d]) for d in directions) / seconds
+    info = {"engine": "python", "ioengine": "python-psync", "read_bytes": len(samples["read"]) * job.bs,
+            "write_bytes": len(samples["write"]) * job.bs, "latency_source": "wall time of each preadv/pwrite call"}
+    if job.iodepth > 1:
+        info["iodepth_effective"] = 1
+    return {"metrics": metrics, "info": info, "flags": ["python-fallback"]}

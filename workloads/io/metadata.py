@@ -1,0 +1,89 @@
+"""File-system metadata rate: create, stat and unlink ``files`` small files in a fresh directory.
+
+Metadata operations are system calls that touch no bulk data, so their cost is the kernel path: the guest's VFS,
+plus a container's overlay lookups and copy-up bookkeeping, plus a VM's journal writes reaching its virtual disk.
+Phases, each timed on its own:
+
+- create: open(O_CREAT|O_EXCL), write ``file_size`` bytes, close, for every file; then ONE os.fsync on the
+  directory, inside the create time, so the new entries are durable (otherwise the phase would only measure the
+  page cache and the journal would be committed at some arbitrary later moment);
+- stat: os.stat of every file (warm dentry and inode caches: this is the lookup path, not the disk);
+- unlink: os.unlink of every file (no fsync: the entries' removal is left to the journal's own schedule).
+
+``ops`` is all three phases' operations over their total time. The directory is new for every trial, so no trial
+inherits a large or fragmented directory from another, and it is removed afterwards.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from workloads.io import scratch_path
+from workloads.units import parse_size
+
+PARAMS = {"files": 2000, "file_size": "4k"}
+METRICS = {"create": ("files/s", True), "stat": ("files/s", True), "unlink": ("files/s", True),
+           "ops": ("ops/s", True)}
+PRIMARY = "ops"
+
+
+def run(params: dict, workdir: str) -> dict:
+    count, size = int(params["files"]), parse_size(params["file_size"])
+    if count < 1:
+        raise ValueError(f"files must be >= 1, got {count}")
+    directory = scratch_path(workdir, "metadata")
+    os.mkdir(directory, 0o700)
+    names = [os.path.join(directory, f"f{i:07d}") for i in range(count)]
+    try:
+        seconds = {"create": timed(create, names, directory, os.urandom(size)),
+                   "stat": timed(stat, names), "unlink": timed(unlink, names)}
+    finally:
+        remove_tree(directory)
+    return result(seconds, count, size)
+
+
+def timed(phase, *args) -> float:
+    """Wall seconds that ``phase(*args)`` takes."""
+    start = time.perf_counter()
+    phase(*args)
+    return time.perf_counter() - start
+
+
+def create(names: list[str], directory: str, data: bytes) -> None:
+    for name in names:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            if data:
+                os.write(fd, data)
+        finally:
+            os.close(fd)
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def stat(names: list[str]) -> None:
+    for name in names:
+        os.stat(name)
+
+
+def unlink(names: list[str]) -> None:
+    for name in names:
+        os.unlink(name)
+
+
+def remove_tree(directory: str) -> None:
+    """Remove what a failed trial left in the scratch directory, and the directory."""
+    for entry in os.scandir(directory):
+        os.unlink(entry.path)
+    os.rmdir(directory)
+
+
+def result(seconds: dict[str, float], count: int, size: int) -> dict:
+    metrics = {phase: count / spent for phase, spent in seconds.items()}
+    metrics["ops"] = 3 * count / sum(seconds.values())
+    info = {"io_mode": "buffered+dir-fsync", "files": count, "file_bytes": size,
+            "phase_seconds": {k: round(v, 6) for k, v in seconds.items()}}
+    return {"metrics": metrics, "info": info}

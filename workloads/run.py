@@ -1,0 +1,149 @@
+"""The one runner: execute a workload invocation and print one JSON line (stdlib only).
+
+Usage: ``python3 workloads/run.py '<invocation json>'`` (or ``-`` to read it from stdin), where the invocation is
+``{"workload": "cpu.sha256", "params": {...}, "workdir": "/scratch"}``. The same file runs on the host, in a
+container and in a VM; only the way vbench reaches it differs.
+
+The printed line carries the workload's metrics (with unit and direction), the guest-side monotonic duration,
+the guest-side CPU accounting (/proc/stat and getrusage deltas) and the guest's device I/O (/proc/diskstats).
+Exit status 0 with ``"ok": true``, or 1 with ``"ok": false`` and the error.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import platform
+import resource
+import sys
+import time
+import traceback
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+PROC_STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+RUSAGE_FIELDS = ("ru_utime", "ru_stime", "ru_maxrss", "ru_inblock", "ru_oublock", "ru_nvcsw", "ru_nivcsw",
+                 "ru_minflt", "ru_majflt")
+
+
+def load_workload(name: str):
+    """The module ``workloads.<kind>.<name>`` for ``"<kind>.<name>"``."""
+    parts = name.split(".")
+    if len(parts) != 2 or not all(p.isidentifier() for p in parts):
+        raise ValueError(f"workload name must be '<kind>.<name>', got {name!r}")
+    return importlib.import_module(f"workloads.{parts[0]}.{parts[1]}")
+
+
+def read_proc_stat(path: str = "/proc/stat") -> dict:
+    """The aggregate ``cpu`` line of /proc/stat in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    with open(path) as f:
+        for line in f:
+            if line.startswith("cpu "):
+                values = [int(v) for v in line.split()[1:len(PROC_STAT_FIELDS) + 1]]
+                return {k: v / ticks for k, v in zip(PROC_STAT_FIELDS, values)}
+    raise ValueError(f"no cpu line in {path}")
+
+
+def read_diskstats(path: str = "/proc/diskstats") -> dict:
+    """Bytes read and written by whole block devices (partitions, loop and ram devices left out)."""
+    totals = {"read_bytes": 0, "write_bytes": 0}
+    try:
+        with open(path) as f:
+            lines = f.readlines()
+    except OSError:
+        return totals
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 10:
+            continue
+        dev = fields[2]
+        if dev.startswith(("loop", "ram", "dm-", "md", "sr", "zram")):
+            continue
+        if not os.path.exists(f"/sys/block/{dev}"):
+            continue  # a partition: its bytes are already in its disk's line
+        totals["read_bytes"] += int(fields[5]) * 512
+        totals["write_bytes"] += int(fields[9]) * 512
+    return totals
+
+
+def rusage(who: int) -> dict:
+    usage = resource.getrusage(who)
+    return {k[3:]: getattr(usage, k) for k in RUSAGE_FIELDS}
+
+
+def delta(after: dict, before: dict) -> dict:
+    return {k: round(after[k] - before[k], 6) for k in after}
+
+
+def describe_metrics(module, metrics: dict) -> dict:
+    declared = getattr(module, "METRICS", {})
+    out = {}
+    for name, value in metrics.items():
+        if name not in declared:
+            raise ValueError(f"workload returned undeclared metric {name!r}")
+        unit, higher = declared[name]
+        out[name] = {"value": float(value), "unit": unit, "higher_is_better": bool(higher)}
+    return out
+
+
+def fill_params(module, params: dict) -> dict:
+    merged = dict(getattr(module, "PARAMS", {}))
+    merged.update(params)
+    return merged
+
+
+def execute(invocation: dict) -> dict:
+    """Run one invocation and return the result record (raises on workload failure)."""
+    module = load_workload(invocation["workload"])
+    workdir = invocation.get("workdir") or os.getcwd()
+    params = fill_params(module, invocation.get("params", {}))
+    reason = module.available() if hasattr(module, "available") else None
+    if reason:
+        raise RuntimeError(f"unavailable: {reason}")
+    stat0, self0, kids0, disk0 = read_proc_stat(), rusage(resource.RUSAGE_SELF), \
+        rusage(resource.RUSAGE_CHILDREN), read_diskstats()
+    t0 = time.monotonic()
+    with contextlib.redirect_stdout(sys.stderr):
+        result = module.run(params, workdir)
+    duration = time.monotonic() - t0
+    stat1, self1, kids1, disk1 = read_proc_stat(), rusage(resource.RUSAGE_SELF), \
+        rusage(resource.RUSAGE_CHILDREN), read_diskstats()
+    return {
+        "ok": True,
+        "workload": invocation["workload"],
+        "params": params,
+        "metrics": describe_metrics(module, result["metrics"]),
+        "primary": result.get("primary", getattr(module, "PRIMARY", None)),
+        "flags": list(result.get("flags", [])),
+        "info": result.get("info", {}),
+        "duration_s": round(duration, 6),
+        "cpu": {"proc_stat": delta(stat1, stat0), "ncpu": os.cpu_count()},
+        "rusage": {"self": delta(self1, self0), "children": delta(kids1, kids0)},
+        "diskstats": delta(disk1, disk0),
+        "guest": {"python": platform.python_version(), "kernel": platform.release(),
+                  "hostname": platform.node()},
+    }
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: run.py '<invocation json>' | -", file=sys.stderr)
+        return 2
+    text = sys.stdin.read() if argv[1] == "-" else argv[1]
+    try:
+        record = execute(json.loads(text))
+        status = 0
+    except Exception as exc:  # the runner's contract: every failure becomes one JSON line
+        record = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        status = 1
+    sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
+    sys.stdout.flush()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
