@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # fio: the disk workloads; python3-numpy: the same interpreter and numpy natively as in the guest image;
-# python3-venv: the virtualenv below.
-PACKAGES=(fio python3 python3-venv python3-numpy)
+# python3-venv: the virtualenv below; docker.io and crun: the container environment; debootstrap and e2fsprogs:
+# the guest image and its VM disk; qemu-system-x86 and qemu-utils: the VM environment (virtiofsd comes with them).
+PACKAGES=(fio python3 python3-venv python3-numpy docker.io crun debootstrap e2fsprogs qemu-system-x86 qemu-utils)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -23,8 +24,34 @@ if ((${#missing[@]})); then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+docker_answers() { docker info >/dev/null 2>&1; }
+
+# The Docker engine: started here when it is not running (no systemd on a CI machine), with crun registered.
+if ! docker_answers; then
+    if [[ $EUID -ne 0 ]]; then
+        echo "setup.sh: the Docker engine is not running and only root can start it; containers are skipped" >&2
+    else
+        command -v systemctl >/dev/null && systemctl start docker >/dev/null 2>&1 || true
+        if ! docker_answers; then
+            echo "setup.sh: starting dockerd (log: /var/log/vbench-dockerd.log)"
+            runtime_flag=()
+            command -v crun >/dev/null && runtime_flag=(--add-runtime "crun=$(command -v crun)")
+            setsid nohup dockerd "${runtime_flag[@]}" </dev/null >/var/log/vbench-dockerd.log 2>&1 &
+            for _ in $(seq 1 120); do docker_answers && break; sleep 0.5; done
+            docker_answers || { echo "setup.sh: dockerd did not come up; see /var/log/vbench-dockerd.log" >&2; exit 1; }
+        fi
+    fi
+fi
+
 if [[ ! -x .venv/bin/python ]]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# The guest image (Debian rootfs for containers and VMs): built once, cached under ~/.cache/vbench.
+if [[ $EUID -eq 0 ]]; then
+    .venv/bin/vbench images build
+else
+    echo "setup.sh: not root: skipping the guest image build (containers and VMs need it)" >&2
+fi
 echo "setup.sh: ready; run .venv/bin/vbench doctor to see what can run here"

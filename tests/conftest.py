@@ -1,6 +1,7 @@
 """Shared fixtures: the repository root, a tiny suite file and a finished tiny run."""
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -32,6 +33,19 @@ name = "loop"
 use = "cpu.pyloop"
 params = { seconds = 0.05 }
 """
+
+
+def require_environment(kind: str) -> None:
+    """Skip the calling test module when ``kind`` cannot run here; in CI (CI=true) fail instead: CI installs
+    and starts what every environment needs, so an unavailable one there is a broken setup, not a skip."""
+    from vbench import envs
+
+    availability = envs.env_class(kind).available()
+    if availability.ok:
+        return
+    if os.environ.get("CI"):
+        raise RuntimeError(f"CI must run the {kind} tests, but {kind} is unavailable: {availability.reason}")
+    pytest.skip(f"{kind} unavailable: {availability.reason}", allow_module_level=True)
 
 
 @pytest.fixture

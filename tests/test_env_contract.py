@@ -17,10 +17,11 @@ def available_specs() -> list[str]:
     return specs
 
 
-@pytest.fixture(params=available_specs())
-def environment(request, tmp_path):
+@pytest.fixture(scope="module", params=available_specs())
+def environment(request, tmp_path_factory):
+    """One provisioned environment per variant for the whole module (a VM boots once, not per test)."""
     spec, cls = envs.resolve(request.param)
-    with cls(spec, Context("contract", str(tmp_path / "scratch"))) as env:
+    with cls(spec, Context("contract", str(tmp_path_factory.mktemp("scratch")))) as env:
         yield env
 
 
@@ -60,8 +61,10 @@ def test_failure_comes_back_as_a_record(environment):
 
 
 def test_teardown_removes_the_scratch(tmp_path):
-    for text in available_specs():
-        spec, cls = envs.resolve(text)
+    for kind in sorted(envs.BUILTIN):
+        if not envs.env_class(kind).available().ok:
+            continue
+        spec, cls = envs.resolve(kind)
         env = cls(spec, Context("contract", str(tmp_path / "scratch")))
         with env:
             env.execute({"workload": "io.fsync", "params": {"seconds": 0.05}}, timeout=60)

@@ -19,7 +19,7 @@ def captured(name: str) -> str:
 
 def test_ok_record_joins_runner_and_host_views():
     execution = Execution(captured("fio_randread.jsonl"), "", 0, 1.25)
-    record = trial_record(execution, CASE, "r001-x", 1, 4, "t", {"disk_read_bytes": 10**9})
+    record = trial_record(execution, CASE, "r001-x", 1, 4, "t", {"psutil": {"disk_read_bytes": 10**9}})
     result = json.loads(captured("fio_randread.jsonl"))
     assert record["status"] == "ok" and record["error"] is None
     assert record["metrics"] == result["metrics"] and record["primary"] == "read_iops"
@@ -29,7 +29,7 @@ def test_ok_record_joins_runner_and_host_views():
 
 def test_read_served_from_page_cache_is_flagged():
     execution = Execution(captured("fio_randread.jsonl"), "", 0, 1.25)
-    record = trial_record(execution, CASE, "r001-x", 1, 4, "t", {"disk_read_bytes": 0})
+    record = trial_record(execution, CASE, "r001-x", 1, 4, "t", {"psutil": {"disk_read_bytes": 0}})
     assert "page-cache-read" in record["flags"]
 
 

@@ -50,7 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default="results", help="results directory (default: ./results)")
     run.add_argument("--scratch", default="/var/tmp/vbench", help="host scratch root for the storage under test")
     run.add_argument("--interval", type=float, default=0.1, help="collector sampling interval in seconds")
+    box = run.add_argument_group("containers")
+    box.add_argument("--image", help="container image with python3 and fio to use instead of vbench's guest image")
+    box.add_argument("--docker-runtime", help="OCI runtime for containers: runc (default), crun, runsc")
+    box.add_argument("--cpus", type=float, help="CPU limit of containers (e.g. 1.5)")
+    box.add_argument("--memory", help="memory limit of containers (e.g. 2g)")
+    vm = run.add_argument_group("virtual machines")
+    vm.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
+                    help="auto: KVM when a probe boot succeeds, else TCG software emulation")
+    vm.add_argument("--vcpus", type=int, help="vCPUs of the guest (default: up to 2)")
+    vm.add_argument("--vm-memory", type=int, metavar="MIB", help="guest memory in MiB (default 2048)")
     run.set_defaults(func=cmd_run)
+
+    images = sub.add_parser("images", help="build or list the cached guest image")
+    images.add_argument("action", choices=["build", "ls"])
+    images.set_defaults(func=cmd_images)
 
     lst = sub.add_parser("list", help="suites, workloads and environments")
     lst.set_defaults(func=cmd_list)
@@ -74,13 +88,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     requested = [e for e in args.env.split(",") if e.strip()] if args.env else None
     if requested == []:
         raise VBenchError("--env: name at least one environment")
-    options = RunOptions(Path(args.results), args.scratch, args.seed, args.interval)
+    env_options = {"image": args.image, "runtime": args.docker_runtime, "cpus": args.cpus, "memory": args.memory,
+                   "accel": args.accel, "vcpus": args.vcpus, "memory_mb": args.vm_memory}
+    if args.vcpus is not None and not 1 <= args.vcpus <= 64:
+        raise VBenchError(f"--vcpus: {args.vcpus} must be from 1 to 64")
+    if args.vm_memory is not None and not 256 <= args.vm_memory <= 1 << 20:
+        raise VBenchError(f"--vm-memory: {args.vm_memory} MiB must be at least 256")
+    if args.cpus is not None and not 0 < args.cpus <= 1024:
+        raise VBenchError(f"--cpus: {args.cpus} must be above 0")
+    options = RunOptions(Path(args.results), args.scratch, args.seed, args.interval,
+                         {k: v for k, v in env_options.items() if v is not None})
     progress = RichProgress()
     try:
         run_dir = run_suite(suite, requested, options, progress)
     finally:
         progress.close()
     print_summary(run_dir)
+    return EXIT_OK
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    from vbench import images
+    from vbench.console import err, print_images
+
+    if args.action == "build":
+        images.build(lambda text: err.print(f"images: {text}"))
+    print_images(images.listing())
     return EXIT_OK
 
 

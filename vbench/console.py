@@ -36,6 +36,10 @@ class RichProgress:
 
     def trial_finished(self, trial: dict) -> None:
         self._bar.advance(self._task)
+        if not err.is_terminal:  # a log (CI, a pipe) gets one line per trial instead of a live bar
+            task = self._bar.tasks[0]
+            err.print(f"[{task.completed:.0f}/{task.total:.0f}] {trial['trial_id']}: {trial['status']} "
+                      f"{_primary_text(trial)}", markup=False, highlight=False)
         if trial["status"] != "ok":
             self._bar.console.print(f"[yellow]{trial['status']}[/]: {trial['case']} @ {trial['environment']}: "
                                     f"{escape(trial.get('error') or '')}", markup=True, highlight=False)
@@ -46,6 +50,11 @@ class RichProgress:
 
     def close(self) -> None:
         self._bar.stop()
+
+
+def _primary_text(trial: dict) -> str:
+    metric = trial.get("metrics", {}).get(trial.get("primary") or "")
+    return f"{trial['primary']}={metric['value']:.4g} {metric['unit']}" if metric else ""
 
 
 def print_summary(run_dir: Path) -> None:
@@ -61,13 +70,19 @@ def print_summary(run_dir: Path) -> None:
               f"stopped: {rounds.get('stop_reason', meta.get('status'))}")
     for label, reason in meta.get("skipped_environments", {}).items():
         out.print(f"skipped {label}: {reason}")
+    for label, fp in meta.get("env_fingerprints", {}).items():
+        if fp.get("accelerator"):
+            out.print(f"{label}: accelerator {fp['accelerator']} ({fp.get('accelerator_reason')}); "
+                      f"boot {fp.get('boot_s')}s")
     primary = frame[frame["primary"]]
     table = stats.overhead_table(primary)
+    emulated = set(frame.loc[frame["accelerator"] == "tcg", "environment"])
     view = Table(title="overhead vs native (primary metric; positive = slower)", show_lines=False)
     for column in ("case", "environment", "metric", "native", "env", "overhead", "95% CI", "p", "n", "verdict"):
         view.add_column(column, justify="right" if column in ("native", "env", "overhead", "n", "p") else "left")
     for row in table.itertuples(index=False):
-        view.add_row(row.case, row.environment, f"{row.metric} ({row.unit})", _num(row.baseline_median),
+        environment = f"{row.environment} (TCG emulation)" if row.environment in emulated else row.environment
+        view.add_row(row.case, environment, f"{row.metric} ({row.unit})", _num(row.baseline_median),
                      _num(row.env_median), _pct(row.overhead_pct), f"[{_pct(row.ci_low)}, {_pct(row.ci_high)}]",
                      _num(row.p_value, 3), f"{row.n_baseline}/{row.n_env}", row.verdict)
     if table.empty:
@@ -138,3 +153,15 @@ def _pct(value: float) -> str:
     if value is None or math.isnan(value):
         return "-"
     return f"{value:+.1f}%"
+
+
+def print_images(rows: list[dict]) -> None:
+    table = Table(title="cached guest images")
+    for column in ("recipe hash", "docker tag", "size", "current recipe", "directory"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["hash"], row["tag"], f"{row['bytes'] / 2**20:.0f} MiB", "yes" if row["current"] else "no",
+                      row["dir"])
+    out.print(table)
+    if not rows:
+        out.print("no guest image is built yet: vbench images build")

@@ -24,7 +24,7 @@ def checks(scratch_root: str) -> list[Check]:
     out.append(Check("fio", fio is not None, fio or "absent: io workloads use the pure-Python fallback "
                                                      "(install fio: apt-get install fio)"))
     out.append(_direct_io(scratch_root))
-    out.append(_docker())
+    out.extend(_docker())
     qemu = tool_version(["qemu-system-x86_64", "--version"])
     out.append(Check("qemu", qemu is not None, qemu or "absent: apt-get install qemu-system-x86 qemu-utils"))
     out.append(_kvm())
@@ -47,18 +47,29 @@ def _direct_io(scratch_root: str) -> Check:
     return Check("O_DIRECT", ok, f"{scratch_root} ({fs}): {reason}")
 
 
-def _docker() -> Check:
-    if not shutil.which("dockerd") and not os.path.exists("/var/run/docker.sock"):
-        return Check("docker", False, "no Docker engine installed (apt-get install docker.io)")
-    try:
-        import docker
+def _docker() -> list[Check]:
+    from vbench.envs.docker import docker_client, probe_runtime
+    from vbench.images import guest_image
 
-        client = docker.from_env(timeout=5)
-        version = client.version()
+    if not shutil.which("dockerd") and not os.path.exists("/var/run/docker.sock"):
+        return [Check("docker", False, "no Docker engine installed (apt-get install docker.io, or ./setup.sh)")]
+    client = docker_client(timeout=5)
+    if client is None:
+        return [Check("docker", False, "the engine does not answer: start dockerd (./setup.sh does, as root)")]
+    try:
+        info, version = client.info(), client.version()
+        present = bool(client.images.list(name=guest_image().tag))
+        runtimes = [Check(f"runtime {name}", *probe_runtime(client, name, guest_image().tag))
+                    for name in ("runc", "crun", "runsc") if present and name in info.get("Runtimes", {})]
+    finally:
         client.close()
-    except Exception as exc:  # the SDK raises many types; all mean "no daemon answers"
-        return Check("docker", False, f"daemon does not answer: {str(exc).splitlines()[0][:160]}")
-    return Check("docker", True, f"engine {version.get('Version')}")
+    engine = Check("docker", True, f"engine {version.get('Version')}, {info.get('Driver')} on "
+                                   f"{dict(info.get('DriverStatus') or []).get('Backing Filesystem', '?')}, "
+                                   f"cgroup v{info.get('CgroupVersion')} ({info.get('CgroupDriver')}), "
+                                   f"runtimes: {', '.join(sorted(info.get('Runtimes', {})))}")
+    image = Check("guest image", present, f"{guest_image().tag} " + ("is in the engine" if present else
+                                                                     "is not built: vbench images build"))
+    return [engine, image, *runtimes]
 
 
 def _kvm() -> Check:

@@ -52,6 +52,7 @@ class Execution:
     returncode: int | None
     host_wall_s: float
     timed_out: bool = False
+    far_wall_s: float | None = None  # the same run's wall time measured at the far end (a guest agent's clock)
 
     def result(self) -> dict | None:
         """The runner's JSON record (its last stdout line), or None when there is none."""
@@ -70,5 +71,5 @@ class Handle:
     """What collectors can watch while a trial runs: a host PID tree, a cgroup, a QEMU process."""
 
     pid: int | None = None
-    cgroup: str | None = None
+    cgroups: Mapping[str, str] = field(default_factory=dict, hash=False)  # controller -> dir; v2: "" -> dir
     container_id: str | None = None

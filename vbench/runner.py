@@ -15,6 +15,7 @@ from typing import Protocol, Sequence
 
 from vbench import envs as registry
 from vbench import stats
+from vbench.collectors.cgroup import CgroupCollector
 from vbench.collectors.process import ProcessCollector
 from vbench.envs.base import Context, Environment
 from vbench.errors import VBenchError
@@ -28,6 +29,7 @@ from vbench import __version__
 BASELINE = "native"
 # A read figure is flagged when the device delivered less than this share of the bytes the workload read.
 PAGE_CACHE_TOLERANCE = 0.9
+CLOCK_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class RunOptions:
     scratch_root: str = "/var/tmp/vbench"
     seed: int | None = None
     collect_interval: float = 0.1
+    env_options: dict = field(default_factory=dict)  # image, runtime, cpus, memory
 
 
 class Progress(Protocol):
@@ -124,7 +127,7 @@ def run_suite(suite: Suite, requested_envs: Sequence[str] | None, options: RunOp
                                                                    "max": plan.max_rounds, "done": 0},
     }
     store = RunStore.create(options.results_dir, run_id, meta)
-    context = Context(run_id, options.scratch_root)
+    context = Context(run_id, options.scratch_root, dict(options.env_options))
     active: dict[str, Environment] = {}
     with contextlib.ExitStack() as stack:
         try:
@@ -189,17 +192,32 @@ def run_trial(env: Environment, case: Case, round_index: int, seq: int, timeout:
               options: RunOptions) -> dict:
     """Execute one trial with the collectors running; the record that goes into trials.jsonl."""
     tid = trial_id(round_index, case)
-    collector = ProcessCollector(options.collect_interval)
+    collectors = [ProcessCollector(options.collect_interval), CgroupCollector(options.collect_interval)]
     started_at = _now()
-    collector.start()
+    engine_before = env.counters()
+    for collector in collectors:
+        collector.start()
     try:
-        execution = env.execute(case.invocation(), timeout, on_start=collector.attach)
+        execution = env.execute(case.invocation(), timeout,
+                                on_start=lambda handle: [c.attach(handle) for c in collectors])
     finally:
-        summary = collector.stop()
-    trial = trial_record(execution, case, tid, round_index, seq, started_at, summary)
+        summaries = {c.name: c.stop() for c in collectors}
+    engine = _engine_delta(engine_before, env.counters())
+    if engine:
+        summaries["engine"] = engine
+    trial = trial_record(execution, case, tid, round_index, seq, started_at,
+                         {k: v for k, v in summaries.items() if v is not None})
     trial["run_id"] = store.dir.name
-    trial["samples"] = store.write_samples(tid, {collector.name: collector.series})
+    trial.update(env.trial_tags())
+    trial["samples"] = store.write_samples(tid, {c.name: c.series for c in collectors if c.series})
     return trial
+
+
+def _engine_delta(before: dict | None, after: dict | None) -> dict | None:
+    """What the environment's own API counted over the trial (the Engine API's stats for containers)."""
+    if not before or not after:
+        return None
+    return {k: after[k] - before[k] for k in after if k in before}
 
 
 def trial_record(execution: Execution, case: Case, tid: str, round_index: int, seq: int, started_at: str,
@@ -209,19 +227,21 @@ def trial_record(execution: Execution, case: Case, tid: str, round_index: int, s
     status, error = _status(execution, result)
     info = result.get("info", {})
     flags = list(result.get("flags", []))
-    flag = page_cache_flag(info, collected.get("disk_read_bytes"))
-    if flag:
-        flags.append(flag)
+    for flag in (page_cache_flag(info, collected.get("psutil", {}).get("disk_read_bytes")),
+                 clock_flag(execution)):
+        if flag:
+            flags.append(flag)
     return {
         "schema_version": SCHEMA_VERSION, "trial_id": tid, "round": round_index, "warmup": round_index < 0,
         "seq": seq, "case": case.name, "workload": case.workload, "params": result.get("params", dict(case.params)),
         "environment": case.env.label, "env_kind": case.env.kind, "variant": case.env.variant,
         "status": status, "error": error, "started_at": started_at,
         "host_wall_s": round(execution.host_wall_s, 6), "guest_duration_s": result.get("duration_s"),
+        "guest_wall_s": execution.far_wall_s,
         "metrics": result.get("metrics", {}) if status == "ok" else {}, "primary": result.get("primary"),
         "flags": flags, "info": info,
         "guest": {k: result.get(k) for k in ("cpu", "rusage", "diskstats", "guest")},
-        "collectors": {"psutil": collected},
+        "collectors": collected,
         "stderr_tail": execution.stderr[-2000:] if status != "ok" else "",
     }
 
@@ -233,6 +253,17 @@ def page_cache_flag(info: dict, device_read_bytes: int | None) -> str | None:
         return None
     if device_read_bytes < PAGE_CACHE_TOLERANCE * requested:
         return "page-cache-read"
+    return None
+
+
+def clock_flag(execution: Execution) -> str | None:
+    """'clock-disagree' when the guest's and the host's measure of one run differ by more than 5% (and 50 ms):
+    guest clocks drift under emulation, so a guest-timed figure is then suspect."""
+    guest, host = execution.far_wall_s, execution.host_wall_s
+    if guest is None or host <= 0:
+        return None
+    if abs(host - guest) > max(CLOCK_TOLERANCE * host, 0.05):
+        return "clock-disagree"
     return None
 
 

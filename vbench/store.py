@@ -124,7 +124,7 @@ def iter_trials(path: str | Path) -> Iterator[dict]:
 
 
 TRIAL_COLUMNS = ["run_id", "trial_id", "round", "warmup", "seq", "case", "workload", "environment", "env_kind",
-                 "variant", "status", "error", "metric", "value", "unit", "higher_is_better", "primary", "io_mode",
+                 "variant", "accelerator", "status", "error", "metric", "value", "unit", "higher_is_better", "primary", "io_mode",
                  "engine", "flags", "host_wall_s", "guest_duration_s", "started_at"]
 
 
@@ -134,7 +134,7 @@ def trial_rows(trial: dict) -> list[dict]:
         "run_id": trial.get("run_id"), "trial_id": trial["trial_id"], "round": trial["round"],
         "warmup": bool(trial["warmup"]), "seq": trial.get("seq"), "case": trial["case"],
         "workload": trial["workload"], "environment": trial["environment"], "env_kind": trial["env_kind"],
-        "variant": trial.get("variant"), "status": trial["status"], "error": trial.get("error"),
+        "variant": trial.get("variant"), "accelerator": trial.get("accelerator"), "status": trial["status"], "error": trial.get("error"),
         "io_mode": trial.get("info", {}).get("io_mode"), "engine": trial.get("info", {}).get("engine"),
         "flags": ",".join(trial.get("flags", [])), "host_wall_s": trial.get("host_wall_s"),
         "guest_duration_s": trial.get("guest_duration_s"), "started_at": trial.get("started_at"),

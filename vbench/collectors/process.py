@@ -8,21 +8,30 @@ read at start and stop: the runner checks reads against them to catch figures th
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 
 import psutil
 
+from vbench.collectors import Sampler
 from vbench.model import Handle
 
 HOST_CPU_FIELDS = ("user", "system", "iowait", "steal", "idle")
 
 
+COUNTERS = ("cpu_user_s", "cpu_system_s", "read_bytes", "write_bytes", "ctx_switches")
+
+
 @dataclass
 class _Tree:
-    """Last seen cumulative counters per PID of the watched tree."""
+    """Last seen cumulative counters per PID of the watched tree, less what they were when watching began
+    (a long-lived process such as QEMU counts only this trial's share)."""
 
     per_pid: dict[int, dict] = field(default_factory=dict)
+    baseline: dict[int, dict] = field(default_factory=dict)
+
+    def start(self, root: psutil.Process) -> None:
+        self.update(root)
+        self.baseline = {pid: dict(values) for pid, values in self.per_pid.items()}
 
     def update(self, root: psutil.Process) -> dict:
         try:
@@ -42,31 +51,26 @@ class _Tree:
                                       "read_bytes": io.read_bytes if io else 0,
                                       "write_bytes": io.write_bytes if io else 0,
                                       "ctx_switches": ctx.voluntary + ctx.involuntary}
-        totals = {k: sum(p[k] for p in self.per_pid.values())
-                  for k in ("cpu_user_s", "cpu_system_s", "read_bytes", "write_bytes", "ctx_switches")}
+        totals = {k: sum(v[k] - self.baseline.get(pid, {}).get(k, 0) for pid, v in self.per_pid.items())
+                  for k in COUNTERS}
         return {**totals, "rss_bytes": rss, "processes": len(procs)}
 
 
-class ProcessCollector:
+class ProcessCollector(Sampler):
     """Start before the trial, ``attach`` the handle when the process exists, ``stop`` for the summary."""
 
     name = "psutil"
 
     def __init__(self, interval: float = 0.1):
-        self.interval = interval
-        self.series: list[dict] = []
+        super().__init__(interval)
         self._root: psutil.Process | None = None
         self._tree = _Tree()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        self._t0 = time.monotonic()
         self._cpu0 = self._cpu_last = psutil.cpu_times()
         self._disk0 = psutil.disk_io_counters()
-        self._thread = threading.Thread(target=self._loop, name="vbench-psutil", daemon=True)
-        self._thread.start()
+        super().start()
 
     def attach(self, handle: Handle) -> None:
         if handle.pid is None:
@@ -76,28 +80,17 @@ class ProcessCollector:
         except psutil.Error:
             return
         with self._lock:
+            self._tree.start(root)
             self._root = root
 
-    def stop(self) -> dict:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
-        self._sample()  # a last sample so short trials still have one
-        return self.summary()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._sample()
-
-    def _sample(self) -> None:
+    def sample(self) -> dict:
         now = psutil.cpu_times()
         host = _cpu_split(self._cpu_last, now)
         self._cpu_last = now
         with self._lock:
             root = self._root
         tree = self._tree.update(root) if root is not None else {}
-        self.series.append({"t": round(time.monotonic() - self._t0, 4), **tree,
-                            **{f"host_{k}_pct": v for k, v in host.items()}})
+        return {**tree, **{f"host_{k}_pct": v for k, v in host.items()}}
 
     def summary(self) -> dict:
         last = self.series[-1] if self.series else {}
@@ -105,7 +98,7 @@ class ProcessCollector:
         out = {"samples": len(self.series), "interval_s": self.interval,
                "host_cpu_pct": _cpu_split(self._cpu0, psutil.cpu_times()),
                "rss_max_bytes": max((s.get("rss_bytes", 0) for s in self.series), default=0)}
-        for key in ("cpu_user_s", "cpu_system_s", "read_bytes", "write_bytes", "ctx_switches"):
+        for key in COUNTERS:
             out[key] = last.get(key)
         if self._disk0 is not None and disk1 is not None:
             out["disk_read_bytes"] = disk1.read_bytes - self._disk0.read_bytes

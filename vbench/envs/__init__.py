@@ -14,6 +14,8 @@ from vbench.model import EnvSpec
 # kind -> "module:Class"; modules are imported when a kind is used, so `vbench --help` stays instant.
 BUILTIN: dict[str, str] = {
     "native": "vbench.envs.native:Native",
+    "docker": "vbench.envs.docker:Docker",
+    "vm": "vbench.envs.qemu:VM",
 }
 
 

@@ -98,6 +98,15 @@ class Environment(ABC):
     def fingerprint(self) -> dict:
         return {"kind": self.kind, "variant": self.spec.variant}
 
+    def trial_tags(self) -> dict:
+        """Facts every trial of this environment carries, e.g. a VM's accelerator."""
+        return {}
+
+    def counters(self) -> dict | None:
+        """Cumulative counters the environment's own API reports (e.g. the Engine API's stats), if any;
+        the runner stores their change over each trial beside the collectors' figures as a cross-check."""
+        return None
+
     def __enter__(self) -> "Environment":
         self.lifecycle.provision_start = time.time()
         try:

@@ -1,0 +1,147 @@
+"""The docker environment against the real engine: cgroup block I/O, the Engine API cross-check, cleanup.
+
+In CI (CI=true) the engine must be there: an unavailable engine fails these tests instead of skipping them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT, VBENCH, require_environment
+from vbench import envs
+from vbench.envs.base import Context
+from vbench.runner import RunOptions, run_trial
+from vbench.model import Case
+from vbench.store import RunStore
+
+pytestmark = pytest.mark.docker
+
+require_environment("docker")
+
+
+def labelled(kind: str, run_id: str) -> list[str]:
+    """Names of docker objects of ``kind`` (ps -a, volume ls, network ls) carrying the run's label."""
+    argv = {"container": ["docker", "ps", "-a", "-q"], "volume": ["docker", "volume", "ls", "-q"],
+            "network": ["docker", "network", "ls", "-q"]}[kind]
+    out = subprocess.run([*argv, "--filter", f"label=vbench.run={run_id}"], capture_output=True, text=True,
+                         check=True).stdout
+    return out.split()
+
+
+def assert_nothing_left(run_id: str) -> None:
+    for kind in ("container", "volume", "network"):
+        assert labelled(kind, run_id) == [], f"{kind}s of {run_id} were left behind"
+
+
+def test_cgroup_block_io_matches_what_fio_wrote(tmp_path):
+    spec, cls = envs.resolve("docker:volume")
+    store = RunStore.create(tmp_path, "blkio-check", {})
+    case = Case("w", "io.fio", {"rw": "write", "bs": "1M", "iodepth": 4, "size": "64M", "runtime": 1.0,
+                                "direct": "on"}, spec)
+    with cls(spec, Context("blkio-check", str(tmp_path / "scratch"))) as env:
+        trial = run_trial(env, case, 1, 0, 120, store, RunOptions())
+    assert trial["status"] == "ok", trial["error"]
+    assert trial["info"]["io_mode"] == "direct"
+    cgroup, engine = trial["collectors"]["cgroup"], trial["collectors"]["engine"]
+    written = trial["info"]["write_bytes"] + trial["info"].get("layout_bytes", 0)
+    assert cgroup["io_write_bytes"] == pytest.approx(written, rel=0.05)
+    assert engine["io_write_bytes"] == pytest.approx(cgroup["io_write_bytes"], rel=0.02)
+    assert cgroup["cpu_usage_s"] > 0 and cgroup["memory_max_bytes"] > 0
+    assert trial["collectors"]["psutil"]["cpu_user_s"] is not None
+    assert_nothing_left("blkio-check")
+
+
+def test_fingerprint_names_driver_runtime_and_image(tmp_path):
+    spec, cls = envs.resolve("docker:layer")
+    with cls(spec, Context("fp-check", str(tmp_path))) as env:
+        fp = env.fingerprint()
+    assert fp["storage_driver"] and fp["runtime"] == "runc" and fp["image_id"].startswith("sha256:")
+    assert fp["cgroup_version"] in ("1", "2") and fp["docker_version"]
+    assert_nothing_left("fp-check")
+
+
+def test_crun_runtime_when_it_works_here(tmp_path):
+    import docker
+
+    from vbench.envs.docker import probe_runtime
+    from vbench.images import guest_image
+
+    client = docker.from_env()
+    usable, reason = probe_runtime(client, "crun", guest_image().tag)
+    client.close()
+    assert reason and labelled("container", "runtime-probe") == []
+    if not usable:
+        pytest.skip(f"crun cannot run containers here: {reason}")
+    spec, cls = envs.resolve("docker:tmpfs")
+    with cls(spec, Context("crun-check", str(tmp_path), {"runtime": "crun"})) as env:
+        result = env.execute({"workload": "cpu.sha256", "params": {"seconds": 0.05, "size": "64k"}}, 60).result()
+        assert result["ok"] and env.fingerprint()["runtime"] == "crun"
+    assert_nothing_left("crun-check")
+
+
+SUITE = """
+name = "dock"
+[plan]
+warmup_rounds = 0
+min_rounds = {rounds}
+max_rounds = {rounds}
+[[workload]]
+name = "loop"
+use = "cpu.pyloop"
+params = {{ seconds = 0.1 }}
+[[workload]]
+name = "sync"
+use = "io.fsync"
+params = {{ seconds = 0.1 }}
+"""
+
+
+def start_run(tmp_path, rounds: int) -> subprocess.Popen:
+    suite = tmp_path / "dock.toml"
+    suite.write_text(SUITE.format(rounds=rounds))
+    return subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--env", "native,docker:layer,docker:volume,"
+                             "docker:bind,docker:tmpfs", "--results", str(tmp_path / "res"), "--scratch",
+                             str(tmp_path / "scratch")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_every_variant_runs_and_nothing_is_left(tmp_path):
+    proc = start_run(tmp_path, rounds=2)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    run = next((tmp_path / "res").iterdir())
+    trials = [json.loads(line) for line in (run / "trials.jsonl").read_text().splitlines()]
+    assert {t["environment"] for t in trials} == {"native", "docker:layer", "docker:volume", "docker:bind",
+                                                 "docker:tmpfs"}
+    assert all(t["status"] == "ok" for t in trials), [t["error"] for t in trials if t["status"] != "ok"]
+    for label in ("docker:layer", "docker:volume", "docker:bind", "docker:tmpfs"):
+        assert label in stdout
+    assert_nothing_left(run.name)
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_sigint_leaves_no_container_volume_or_network(tmp_path):
+    proc = start_run(tmp_path, rounds=50)
+    deadline = time.monotonic() + 180
+    trials = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list((tmp_path / "res").glob("*/trials.jsonl"))
+        if found and len(found[0].read_text().splitlines()) >= 6:
+            trials = found[0]
+            break
+        time.sleep(0.2)
+    assert trials is not None, proc.stderr.read() if proc.poll() is not None else "no trials"
+    run_id = trials.parent.name
+    assert labelled("container", run_id)  # the containers exist while it runs
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    kept = trials.read_text().splitlines()
+    assert len(kept) >= 6 and all(json.loads(line)["trial_id"] for line in kept)
+    assert_nothing_left(run_id)
+    assert list((tmp_path / "scratch").iterdir()) == []

@@ -1,0 +1,127 @@
+"""The QEMU command line builder, the accelerator choice and the agent's handling, without booting."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vbench.envs import qemu
+from vbench.envs.qemu_machine import VMConfig, qemu_argv
+from vbench.errors import VBenchError
+from vbench.model import Execution
+from vbench.runner import clock_flag
+from workloads import agent
+
+BASE = dict(kernel="/k", initrd="/i", root_disk="/root.ext4", payload_disk="/p.ext4", agent_socket="/s/agent",
+            console_log="/c.log")
+
+
+def option_values(argv: list[str], flag: str) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv) if a == flag]
+
+
+def test_tcg_uses_emulated_cpu_and_multithreaded_tcg():
+    argv = qemu_argv(VMConfig(accel="tcg", scratch="/x.raw", **BASE))
+    assert option_values(argv, "-accel") == ["tcg,thread=multi"] and option_values(argv, "-cpu") == ["max"]
+    assert "-no-reboot" in argv and "panic=-1" in option_values(argv, "-append")[0]
+
+
+def test_kvm_uses_host_cpu():
+    argv = qemu_argv(VMConfig(accel="kvm", scratch="/x.raw", vcpus=4, memory_mb=4096, **BASE))
+    assert option_values(argv, "-accel") == ["kvm"] and option_values(argv, "-cpu") == ["host"]
+    assert option_values(argv, "-smp") == ["4"] and option_values(argv, "-m") == ["4096"]
+
+
+def test_root_and_payload_are_read_only_and_root_is_first():
+    drives = option_values(qemu_argv(VMConfig(accel="tcg", scratch="/x.raw", **BASE)), "-drive")
+    assert drives[0].startswith("file=/root.ext4,") and "readonly=on" in drives[0]
+    assert "readonly=on" in drives[1] and "id=payload" in drives[1]
+
+
+def test_block_variants_use_cache_none_and_native_aio_when_direct_io_works():
+    drives = option_values(qemu_argv(VMConfig(accel="tcg", scratch="/x.qcow2", scratch_format="qcow2", **BASE)),
+                           "-drive")
+    assert drives[2] == "file=/x.qcow2,format=qcow2,if=none,id=scratch,cache=none,aio=native"
+    fallback = option_values(qemu_argv(VMConfig(accel="tcg", scratch="/x.raw", direct_io=False, **BASE)), "-drive")
+    assert "cache=writeback,aio=threads" in fallback[2]
+
+
+def test_shared_directory_variants():
+    vfs = qemu_argv(VMConfig(accel="tcg", storage="virtiofs", virtiofs_socket="/s/vfs", **BASE))
+    assert "vhost-user-fs-pci,chardev=vfs,tag=scratch" in vfs
+    assert any(o.startswith("memory-backend-memfd") and "share=on" in o for o in option_values(vfs, "-object"))
+    nine = qemu_argv(VMConfig(accel="tcg", storage="9p", scratch="/shared", **BASE))
+    assert "local,id=fs9p,path=/shared,security_model=none" in option_values(nine, "-fsdev")
+    assert "vbench.storage=9p" in option_values(nine, "-append")[0]
+
+
+def test_agent_port_is_virtio_serial():
+    argv = qemu_argv(VMConfig(accel="tcg", scratch="/x.raw", **BASE))
+    assert "virtserialport,chardev=agent,name=vbench.agent" in argv
+    assert "socket,id=agent,path=/s/agent,server=on,wait=off" in option_values(argv, "-chardev")
+
+
+def test_9p_gets_the_generic_kernel():
+    assert qemu.KERNEL_FOR["9p"] == "generic" and qemu.KERNEL_FOR["virtio"] == "cloud"
+
+
+def test_tcg_requested_needs_no_probe(monkeypatch):
+    monkeypatch.setattr(qemu, "probe_kvm", lambda image: pytest.fail("probed"))
+    assert qemu.choose_accel("tcg", None) == ("tcg", "asked for TCG")
+
+
+def test_failed_probe_falls_back_to_tcg_and_says_why(monkeypatch):
+    monkeypatch.setattr(qemu, "probe_kvm", lambda image: (False, "a KVM probe boot failed: hung"))
+    accel, reason = qemu.choose_accel("auto", None)
+    assert accel == "tcg" and "emulation" in reason and "hung" in reason
+    with pytest.raises(VBenchError, match="KVM was asked for"):
+        qemu.choose_accel("kvm", None)
+
+
+def test_successful_probe_runs_kvm(monkeypatch):
+    monkeypatch.setattr(qemu, "probe_kvm", lambda image: (True, "reached the agent"))
+    assert qemu.choose_accel("auto", None)[0] == "kvm"
+
+
+def test_probe_result_is_cached(monkeypatch, tmp_path):
+    class Image:
+        hash = "abc"
+        dir = tmp_path / "guest-abc"
+
+    calls = []
+    monkeypatch.setattr(qemu.os.path, "exists", lambda p: True)
+    monkeypatch.setattr(qemu.os, "access", lambda p, m: True)
+    monkeypatch.setattr(qemu, "_probe_boot", lambda image: calls.append(1) or (False, "no"))
+    assert qemu.probe_kvm(Image) == (False, "no") and qemu.probe_kvm(Image) == (False, "no")
+    assert len(calls) == 1 and json.loads((tmp_path / "kvm-probe.json").read_text())["ok"] is False
+
+
+def test_unknown_accel_is_an_error():
+    with pytest.raises(VBenchError, match="--accel"):
+        qemu.choose_accel("hvf", None)
+
+
+def test_clock_disagreement_flag():
+    assert clock_flag(Execution("", "", 0, 10.0, far_wall_s=9.9)) is None
+    assert clock_flag(Execution("", "", 0, 10.0, far_wall_s=8.0)) == "clock-disagree"
+    assert clock_flag(Execution("", "", 0, 0.2, far_wall_s=0.17)) is None  # within 50 ms
+    assert clock_flag(Execution("", "", 0, 10.0)) is None  # no guest clock
+
+
+def test_agent_handles_ping_exec_and_garbage(tmp_path):
+    assert agent.handle({"op": "ping"})["op"] == "pong"
+    reply = agent.handle({"op": "exec", "id": 3, "argv": ["sh", "-c", "echo hi; echo err >&2; exit 4"],
+                          "cwd": str(tmp_path), "timeout": 10})
+    assert reply["id"] == 3 and reply["returncode"] == 4 and reply["stdout"] == "hi\n" and reply["stderr"] == "err\n"
+    late = agent.handle({"op": "exec", "id": 4, "argv": ["sleep", "5"], "timeout": 0.2})
+    assert late["timed_out"] and late["returncode"] is None
+    assert agent.handle({"op": "dance"})["op"] == "error"
+
+
+def test_agent_finds_its_port_by_name(tmp_path):
+    for port, name in (("vport0p0", "org.qemu.guest_agent"), ("vport1p1", "vbench.agent")):
+        (tmp_path / port).mkdir()
+        (tmp_path / port / "name").write_text(name + "\n")
+    assert agent.find_port(sys_root=str(tmp_path)) == "/dev/vport1p1"
+    with pytest.raises(FileNotFoundError):
+        agent.find_port("nothing", sys_root=str(tmp_path))

@@ -1,0 +1,315 @@
+"""``docker``: the runner in a container, through the Docker SDK for Python.
+
+One long-lived container per variant serves every trial of a run (``docker exec`` of the runner), so container
+start-up is not part of a workload's figure. Storage variants put the workload's working directory, the storage
+under test, on:
+
+- ``layer``: the container's writable layer (overlay2 here),
+- ``volume``: a named volume,
+- ``bind``: a host directory (a 0700 scratch directory of vbench's),
+- ``tmpfs``: a tmpfs mount (memory).
+
+The workloads are bind-mounted read-only. Everything created carries the label ``vbench.run=<run-id>``, and
+teardown removes exactly what has that label. On cgroup v1 the blkio counters only count for a device that has a
+throttle rule, so a rule far above any device's speed is set on the device under test and recorded.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from vbench.catalog import WORKLOADS_DIR
+from vbench.envs.base import Availability, Environment, OnStart
+from vbench.errors import Unavailable, VBenchError
+from vbench.model import Execution, Handle
+
+LABEL = "vbench.run"
+GUEST_ROOT = "/opt/vbench"
+WORKDIR = "/scratch"
+# A throttle rule this high never limits a real device; it only makes cgroup v1 count the device's bytes.
+COUNTING_RATE_BPS = 100_000 * 1024 * 1024
+TMPFS_SIZE = "4g"
+
+
+def docker_client(timeout: int = 120):
+    """A client for the local engine, or None when no engine answers."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+        return client
+    except Exception:  # the SDK raises several types for "no daemon": all mean unavailable
+        return None
+
+
+class Docker(Environment):
+    kind = "docker"
+    summary = "a long-lived container; the storage under test is its writable layer, a volume, a bind mount or tmpfs"
+    variants = ("layer", "volume", "bind", "tmpfs")
+    default_variant = "volume"
+
+    def __init__(self, spec, context):
+        super().__init__(spec, context)
+        self.client = None
+        self.container = None
+        self.image_id: str | None = None
+        self._volume = None
+        self._bind_dir: str | None = None
+        self.throttle_device: str | None = None
+        self.cgroup_paths: dict[str, str] = {}
+
+    @classmethod
+    def available(cls) -> Availability:
+        client = docker_client(timeout=10)
+        if client is None:
+            return Availability(False, "no Docker engine answers (install docker.io and start dockerd; "
+                                       "./setup.sh does both as root)")
+        try:
+            if _image_present(client):
+                return Availability(True, f"engine {client.version().get('Version')}")
+        finally:
+            client.close()
+        from vbench.images import guest_image
+
+        return Availability(False, f"guest image {guest_image().tag} is not built: run `vbench images build`")
+
+    @property
+    def runtime(self) -> str:
+        return self.context.options.get("runtime") or "runc"
+
+    def provision(self) -> None:
+        self.client = docker_client()
+        if self.client is None:
+            raise Unavailable("the Docker engine stopped answering")
+        image = self.context.options.get("image") or _default_tag()
+        labels = {LABEL: self.context.run_id, "vbench.env": self.spec.label}
+        mounts, tmpfs = self._storage(labels)
+        device = _block_device(self._storage_host_path())
+        self.throttle_device = device
+        rates = [{"Path": device, "Rate": COUNTING_RATE_BPS}] if device else None
+        options = self.context.options
+        try:
+            self.container = self.client.containers.run(
+                image, ["sleep", "infinity"], detach=True, labels=labels, working_dir=WORKDIR,
+                volumes={str(WORKLOADS_DIR): {"bind": f"{GUEST_ROOT}/workloads", "mode": "ro"}, **mounts},
+                tmpfs=tmpfs, network_mode="none", runtime=self.runtime, cap_drop=["ALL"],
+                security_opt=["no-new-privileges"], device_read_bps=rates, device_write_bps=rates,
+                nano_cpus=int(options["cpus"] * 1e9) if options.get("cpus") else None,
+                mem_limit=options.get("memory"), name=f"vbench-{self.context.run_id}-{self.spec.variant}")
+        except Exception as exc:
+            raise VBenchError(f"cannot start the {self.spec.label} container: {_first_line(exc)}") from None
+        self.container.reload()
+        self.image_id = self.container.image.id
+        self.cgroup_paths = cgroup_paths(self.container.attrs["State"]["Pid"])
+        self.lifecycle.notes.append(f"container {self.container.id[:12]} started {self.container.attrs['State']['StartedAt']}")
+
+    def _storage(self, labels: dict) -> tuple[dict, dict | None]:
+        variant = self.spec.variant
+        if variant == "volume":
+            self._volume = self.client.volumes.create(name=f"vbench-{self.context.run_id}-volume", labels=labels)
+            return {self._volume.name: {"bind": WORKDIR, "mode": "rw"}}, None
+        if variant == "bind":
+            os.makedirs(self.context.scratch_root, mode=0o700, exist_ok=True)
+            self._bind_dir = tempfile.mkdtemp(prefix=f"vbench-{self.context.run_id}-bind-",
+                                              dir=self.context.scratch_root)
+            return {self._bind_dir: {"bind": WORKDIR, "mode": "rw"}}, None
+        if variant == "tmpfs":
+            return {}, {WORKDIR: f"rw,size={TMPFS_SIZE}"}
+        return {}, None  # layer: docker creates the working directory in the container's writable layer
+
+    def _storage_host_path(self) -> str | None:
+        """A host path on the filesystem that holds the storage under test (None for tmpfs)."""
+        if self.spec.variant == "bind":
+            return self._bind_dir
+        if self.spec.variant == "tmpfs":
+            return None
+        return self.client.info().get("DockerRootDir", "/var/lib/docker")
+
+    def teardown(self) -> None:
+        if self.client is None:
+            return
+        remove_labelled(self.client, self.context.run_id, self.spec.label)
+        if self._bind_dir:
+            shutil.rmtree(self._bind_dir, ignore_errors=True)
+            self._bind_dir = None
+        self.client.close()
+        self.client = None
+
+    @property
+    def workdir(self) -> str:
+        return WORKDIR
+
+    @property
+    def runner_argv(self) -> list[str]:
+        return ["python3", f"{GUEST_ROOT}/workloads/run.py"]
+
+    def transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
+        api = self.client.api
+        start = time.perf_counter()
+        exec_id = api.exec_create(self.container.id, argv, workdir=WORKDIR)["Id"]
+        output: dict = {}
+        worker = threading.Thread(target=lambda: output.update(out=api.exec_start(exec_id, demux=True)),
+                                  daemon=True)
+        worker.start()
+        pid = _exec_pid(api, exec_id, worker)
+        if on_start:
+            on_start(Handle(pid=pid, cgroups=self.cgroup_paths, container_id=self.container.id))
+        try:
+            worker.join(timeout)
+        except BaseException:
+            _kill_tree(pid)
+            raise
+        timed_out = worker.is_alive()
+        if timed_out:
+            _kill_tree(pid)
+            worker.join(30)
+        wall = time.perf_counter() - start
+        stdout, stderr = output.get("out") or (b"", b"")
+        code = api.exec_inspect(exec_id).get("ExitCode")
+        return Execution((stdout or b"").decode(errors="replace"), (stderr or b"").decode(errors="replace"),
+                         code, wall, timed_out)
+
+    def counters(self) -> dict | None:
+        try:
+            return engine_counters(self.client.api.stats(self.container.id, stream=False, one_shot=True))
+        except Exception:  # stats are a cross-check; a failure must not fail the trial
+            return None
+
+    def fingerprint(self) -> dict:
+        info = self.client.info()
+        return {**super().fingerprint(), "docker_version": self.client.version().get("Version"),
+                "storage_driver": info.get("Driver"),
+                "backing_filesystem": dict(info.get("DriverStatus") or []).get("Backing Filesystem"),
+                "cgroup_version": info.get("CgroupVersion"), "cgroup_driver": info.get("CgroupDriver"),
+                "runtime": self.runtime, "image": self.context.options.get("image") or _default_tag(),
+                "image_id": self.image_id, "container_id": self.container.id if self.container else None,
+                "blkio_counting_rule": {"device": self.throttle_device, "rate_bps": COUNTING_RATE_BPS}
+                if self.throttle_device else None,
+                "cpus": self.context.options.get("cpus"), "memory": self.context.options.get("memory")}
+
+
+def probe_runtime(client, runtime: str, image: str) -> tuple[bool, str]:
+    """Whether the engine can really start a container with ``runtime`` (registered is not enough: crun, for
+    one, refuses cgroup v1/v2 hybrid hosts). The probe container is labelled and removed."""
+    if runtime not in client.info().get("Runtimes", {}):
+        return False, f"{runtime} is not registered with dockerd"
+    try:
+        client.containers.run(image, ["true"], runtime=runtime, remove=True, network_mode="none",
+                              labels={LABEL: "runtime-probe"})
+    except Exception as exc:  # the engine's error says why
+        remove_labelled(client, "runtime-probe")
+        return False, _first_line(exc)
+    return True, "starts containers"
+
+
+def engine_counters(stats: dict) -> dict:
+    """Cumulative CPU and block I/O of a container from the Engine API's stats (the cross-check)."""
+    entries = (stats.get("blkio_stats") or {}).get("io_service_bytes_recursive") or []
+    total = {"Read": 0, "Write": 0}
+    for entry in entries:
+        op = str(entry.get("op", "")).capitalize()
+        if op in total:
+            total[op] += int(entry.get("value", 0))
+    usage = ((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage", 0)
+    return {"io_read_bytes": total["Read"], "io_write_bytes": total["Write"], "cpu_usage_s": usage / 1e9}
+
+
+def remove_labelled(client, run_id: str, env_label: str | None = None) -> list[str]:
+    """Remove the containers, volumes and networks of ``run_id`` (and only those); the names removed."""
+    filters = {"label": [f"{LABEL}={run_id}", *([f"vbench.env={env_label}"] if env_label else [])]}
+    removed = []
+    for container in client.containers.list(all=True, filters=filters):
+        container.remove(force=True, v=True)
+        removed.append(f"container {container.name}")
+    for volume in client.volumes.list(filters=filters):
+        volume.remove(force=True)
+        removed.append(f"volume {volume.name}")
+    for network in client.networks.list(filters=filters):
+        network.remove()
+        removed.append(f"network {network.name}")
+    return removed
+
+
+def cgroup_paths(pid: int, proc_root: str = "/proc", cgroup_root: str = "/sys/fs/cgroup") -> dict[str, str]:
+    """The container's cgroup directories, read from its init process's /proc/<pid>/cgroup.
+
+    cgroup v1: one per controller (``cpuacct``, ``cpu``, ``memory``, ``blkio``); v2: the one unified path
+    under the key ``""``.
+    """
+    paths = {}
+    for line in Path(f"{proc_root}/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            if os.path.exists(f"{cgroup_root}/cgroup.controllers"):  # pure v2, not a hybrid's unified tree
+                paths[""] = f"{cgroup_root}{path}"
+            continue
+        for controller in set(controllers.split(",")) & {"cpuacct", "cpu", "memory", "blkio"}:
+            mount = next((m for m in (controllers, controller) if os.path.isdir(f"{cgroup_root}/{m}")), controller)
+            paths[controller] = f"{cgroup_root}/{mount}{path}"
+    return paths
+
+
+def _exec_pid(api, exec_id: str, worker: threading.Thread) -> int | None:
+    """The host PID of the exec'd process, polled until the engine reports it (or the exec already ended)."""
+    for _ in range(200):
+        pid = api.exec_inspect(exec_id).get("Pid")
+        if pid or not worker.is_alive():
+            return pid or None
+        time.sleep(0.005)
+    return None
+
+
+def _kill_tree(pid: int | None) -> None:
+    if not pid:
+        return
+    try:
+        root = psutil.Process(pid)
+        for proc in [*root.children(recursive=True), root]:
+            proc.kill()
+    except psutil.Error:
+        pass
+
+
+def _block_device(path: str | None) -> str | None:
+    """The whole-disk device node (e.g. /dev/vda) holding ``path``, for a blkio rule; None when there is none."""
+    if not path:
+        return None
+    try:
+        dev = os.stat(path).st_dev
+    except OSError:
+        return None
+    sys_dir = Path(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}")
+    if not sys_dir.exists():
+        return None
+    sys_dir = sys_dir.resolve()
+    if (sys_dir / "partition").exists():
+        sys_dir = sys_dir.parent
+    node = Path("/dev") / sys_dir.name
+    return str(node) if node.exists() else None
+
+
+def _default_tag() -> str:
+    from vbench.images import guest_image
+
+    return guest_image().tag
+
+
+def _image_present(client) -> bool:
+    import docker.errors
+
+    try:
+        client.images.get(_default_tag())
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]

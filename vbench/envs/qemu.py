@@ -1,0 +1,266 @@
+"""``vm``: the runner in a QEMU virtual machine, reached through a guest agent on virtio-serial.
+
+One boot serves every trial of a variant; the boot (QEMU start to agent ready) is timed and recorded. Storage
+variants, the storage under test mounted at /scratch in the guest:
+
+- ``virtio``: a raw scratch image on virtio-blk, cache=none and aio=native where the host filesystem allows,
+- ``qcow2``: the same as a qcow2 image,
+- ``virtiofs``: a host scratch directory through virtiofsd (the VM analogue of a bind mount),
+- ``9p``: the same directory through virtio-9p (needs the generic kernel; the cloud kernel lacks 9p).
+
+Accelerator: KVM when a probe boot with KVM really reaches the agent, else TCG software emulation, recorded in
+every result. TCG is emulation, not virtualization: its numbers are never KVM numbers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from vbench.catalog import WORKLOADS_DIR
+from vbench.envs.base import Availability, Environment, OnStart
+from vbench.envs.qemu_machine import GUEST_INIT_SH, QEMU, VIRTIOFSD, Guest, VMConfig, boot, stop_process, _tail
+from vbench.errors import Unavailable, VBenchError
+from vbench.model import Execution, Handle
+from workloads.io._direct import probe_direct
+
+KERNEL_FOR = {"virtio": "cloud", "qcow2": "cloud", "virtiofs": "cloud", "9p": "generic"}
+STORAGE_FOR = {"virtio": "block", "qcow2": "block", "virtiofs": "virtiofs", "9p": "9p"}
+BOOT_TIMEOUT = {"kvm": 90.0, "tcg": 300.0}
+PROBE_TIMEOUT = 45.0
+GRACE_S = 60.0  # how long past a trial's timeout the agent may take to answer before the guest counts as hung
+SCRATCH_SIZE = "8G"
+GUEST_ROOT = "/opt/vbench"
+
+
+class VM(Environment):
+    kind = "vm"
+    summary = "a QEMU guest (KVM when a probe boot succeeds, else TCG emulation) with the agent on virtio-serial"
+    variants = ("virtio", "qcow2", "virtiofs", "9p")
+    default_variant = "virtio"
+
+    def __init__(self, spec, context):
+        super().__init__(spec, context)
+        self.guest: Guest | None = None
+        self.config: VMConfig | None = None
+        self.accel_reason = ""
+        self._dir: str | None = None
+        self._sockets: str | None = None
+        self._virtiofsd: subprocess.Popen | None = None
+        self._dead: str | None = None
+        self._next_id = 0
+
+    @classmethod
+    def available(cls) -> Availability:
+        if not shutil.which(QEMU):
+            return Availability(False, f"{QEMU} is not installed (apt-get install qemu-system-x86 qemu-utils)")
+        from vbench.images import guest_image
+
+        image = guest_image()
+        if not image.disk.is_file():
+            return Availability(False, f"the VM disk of guest image {image.hash} is not built: vbench images build")
+        return Availability(True, f"{QEMU} and guest disk {image.hash}")
+
+    def provision(self) -> None:
+        from vbench.images import guest_image
+
+        image = guest_image()
+        accel, self.accel_reason = choose_accel(self.context.options.get("accel", "auto"), image)
+        os.makedirs(self.context.scratch_root, mode=0o700, exist_ok=True)
+        self._dir = tempfile.mkdtemp(prefix=f"vbench-{self.context.run_id}-vm-{self.spec.variant}-",
+                                     dir=self.context.scratch_root)
+        self._sockets = tempfile.mkdtemp(prefix="vbench-vm-")  # short paths: unix sockets allow ~107 bytes
+        self.config = self._configure(image, accel)
+        if self.config.storage == "virtiofs":
+            self._virtiofsd = start_virtiofsd(self.config.virtiofs_socket, self.config.scratch)
+        timeout = float(self.context.options.get("boot_timeout") or BOOT_TIMEOUT[accel])
+        self.guest = boot(self.config, timeout)
+        self.lifecycle.notes.append(f"booted under {accel} in {self.guest.boot_s:.2f}s")
+
+    def _configure(self, image, accel: str) -> VMConfig:
+        variant = self.spec.variant
+        kernel, initrd = image.kernel(KERNEL_FOR[variant])
+        storage = STORAGE_FOR[variant]
+        scratch, fmt, direct = None, "raw", True
+        if storage == "block":
+            fmt = "qcow2" if variant == "qcow2" else "raw"
+            scratch = os.path.join(self._dir, f"scratch.{fmt}")
+            size = self.context.options.get("disk_size") or SCRATCH_SIZE
+            subprocess.run(["qemu-img", "create", "-q", "-f", fmt, scratch, size], check=True, capture_output=True)
+            direct = probe_direct(self._dir)[0]
+        elif storage in ("virtiofs", "9p"):
+            scratch = os.path.join(self._dir, "shared")
+            os.mkdir(scratch, 0o700)
+        options = self.context.options
+        return VMConfig(accel=accel, kernel=str(kernel), initrd=str(initrd), root_disk=str(image.disk),
+                        payload_disk=build_payload(self._dir), agent_socket=os.path.join(self._sockets, "agent"),
+                        console_log=os.path.join(self._dir, "console.log"), storage=storage, scratch=scratch,
+                        scratch_format=fmt, virtiofs_socket=os.path.join(self._sockets, "vfs"), direct_io=direct,
+                        vcpus=int(options.get("vcpus") or min(2, os.cpu_count() or 1)),
+                        memory_mb=int(options.get("memory_mb") or 2048))
+
+    def teardown(self) -> None:
+        if self.guest:
+            self.guest.channel.close()
+            stop_process(self.guest.proc)
+            self.guest = None
+        if self._virtiofsd:
+            stop_process(self._virtiofsd)
+            self._virtiofsd = None
+        for directory in (self._dir, self._sockets):
+            if directory:
+                shutil.rmtree(directory, ignore_errors=True)
+        self._dir = self._sockets = None
+
+    @property
+    def workdir(self) -> str:
+        return "/scratch"
+
+    @property
+    def runner_argv(self) -> list[str]:
+        return ["python3", f"{GUEST_ROOT}/workloads/run.py"]
+
+    def transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
+        if self._dead or not self.guest:
+            return Execution("", f"environment stopped: {self._dead}", None, 0.0)
+        self._next_id += 1
+        request = {"op": "exec", "id": self._next_id, "argv": argv, "cwd": self.workdir, "timeout": timeout}
+        start = time.perf_counter()
+        if on_start:
+            on_start(Handle(pid=self.guest.proc.pid))
+        try:
+            self.guest.channel.send(request)
+            reply = self._await(self._next_id, time.monotonic() + timeout + GRACE_S)
+        except (OSError, ConnectionError, ValueError) as exc:
+            reply = None
+            self._dead = f"the agent channel failed: {exc}"
+        wall = time.perf_counter() - start
+        if reply is None:
+            self._dead = self._dead or f"the guest did not answer within {timeout + GRACE_S:.0f}s"
+            console = _tail(self.config.console_log, 2000)
+            stop_process(self.guest.proc)
+            return Execution("", f"{self._dead}; console: {console}", None, wall, timed_out=True)
+        return Execution(reply.get("stdout", ""), reply.get("stderr", ""), reply.get("returncode"), wall,
+                         bool(reply.get("timed_out")), far_wall_s=reply.get("wall_s"))
+
+    def _await(self, request_id: int, deadline: float) -> dict | None:
+        while True:
+            if self.guest.proc.poll() is not None:
+                self._dead = f"QEMU exited (status {self.guest.proc.returncode})"
+                return None
+            message = self.guest.channel.receive(min(deadline, time.monotonic() + 1.0))
+            if message and message.get("op") == "result" and message.get("id") == request_id:
+                return message
+            if message is None and time.monotonic() >= deadline:
+                return None
+
+    def trial_tags(self) -> dict:
+        # TCG is emulation, not virtualization: every trial says which accelerator produced it.
+        return {"accelerator": self.config.accel, "emulation": self.config.accel == "tcg"}
+
+    def fingerprint(self) -> dict:
+        c = self.config
+        return {**super().fingerprint(), "accelerator": c.accel, "accelerator_reason": self.accel_reason,
+                "emulation": c.accel == "tcg", "cpu_model": c.cpu_model, "vcpus": c.vcpus, "memory_mb": c.memory_mb,
+                "kernel": Path(c.kernel).name, "guest_kernel": self.guest.pong.get("kernel") if self.guest else None,
+                "storage": c.storage, "disk_format": c.scratch_format if c.storage == "block" else None,
+                "disk_options": c.disk_options if c.storage == "block" else None,
+                "boot_s": round(self.guest.boot_s, 3) if self.guest else None,
+                "qemu": qemu_version()}
+
+
+def build_payload(directory: str) -> str:
+    """A small read-only ext4 image with the workloads, the agent and guest-init.sh (no mount needed)."""
+    staging = Path(directory) / "payload"
+    shutil.copytree(WORKLOADS_DIR, staging / "workloads", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (staging / "guest-init.sh").write_text(GUEST_INIT_SH)
+    image = os.path.join(directory, "payload.ext4")
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "vbench-payload", "-d", str(staging), image, "64M"],
+                   check=True, capture_output=True)
+    shutil.rmtree(staging)
+    return image
+
+
+def start_virtiofsd(socket_path: str, shared: str) -> subprocess.Popen:
+    if not os.access(VIRTIOFSD, os.X_OK):
+        raise Unavailable(f"{VIRTIOFSD} is missing (it comes with qemu-system-common)")
+    proc = subprocess.Popen([VIRTIOFSD, f"--socket-path={socket_path}", "-o", f"source={shared}",
+                             "-o", "cache=auto"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while not os.path.exists(socket_path):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_process(proc)
+            raise VBenchError("virtiofsd did not start")
+        time.sleep(0.02)
+    return proc
+
+
+def choose_accel(requested: str, image) -> tuple[str, str]:
+    """The accelerator to run and why: KVM only when a probe boot with it reaches the agent."""
+    if requested not in ("auto", "kvm", "tcg"):
+        raise VBenchError(f"--accel: {requested!r} is not one of auto, kvm, tcg")
+    if requested == "tcg":
+        return "tcg", "asked for TCG"
+    ok, reason = probe_kvm(image)
+    if ok:
+        return "kvm", reason
+    if requested == "kvm":
+        raise VBenchError(f"KVM was asked for but cannot run here: {reason}")
+    return "tcg", f"TCG software emulation, because {reason}"
+
+
+def probe_kvm(image) -> tuple[bool, str]:
+    """Boot the guest under KVM once (cached per host boot, QEMU and image) and report whether it worked."""
+    if not os.path.exists("/dev/kvm"):
+        return False, "/dev/kvm is absent"
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False, "/dev/kvm is not accessible to this user"
+    key = {"boot_id": _boot_id(), "qemu": qemu_version(), "image": image.hash}
+    cache = image.dir.parent / "kvm-probe.json"
+    try:
+        cached = json.loads(cache.read_text())
+        if cached.get("key") == key:
+            return cached["ok"], cached["reason"]
+    except (OSError, ValueError):
+        pass
+    ok, reason = _probe_boot(image)
+    cache.write_text(json.dumps({"key": key, "ok": ok, "reason": reason}))
+    return ok, reason
+
+
+def _probe_boot(image) -> tuple[bool, str]:
+    work = tempfile.mkdtemp(prefix="vbench-kvm-probe-")
+    try:
+        kernel, initrd = image.kernel("cloud")
+        config = VMConfig(accel="kvm", kernel=str(kernel), initrd=str(initrd), root_disk=str(image.disk),
+                          payload_disk=build_payload(work), agent_socket=os.path.join(work, "agent"),
+                          console_log=os.path.join(work, "console.log"), storage="none", vcpus=1, memory_mb=512)
+        try:
+            guest = boot(config, PROBE_TIMEOUT)
+        except VBenchError as exc:
+            return False, f"a KVM probe boot failed: {str(exc)[:300]}"
+        guest.channel.close()
+        stop_process(guest.proc)
+        return True, f"a KVM probe boot reached the agent in {guest.boot_s:.1f}s"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def qemu_version() -> str | None:
+    try:
+        out = subprocess.run([QEMU, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.splitlines()[0] if out else None
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
