@@ -6,8 +6,10 @@ cd "$(dirname "$0")"
 
 # fio: the disk workloads; python3-numpy: the same interpreter and numpy natively as in the guest image;
 # python3-venv: the virtualenv below; docker.io and crun: the container environment; debootstrap and e2fsprogs:
-# the guest image and its VM disk; qemu-system-x86 and qemu-utils: the VM environment (virtiofsd comes with them).
-PACKAGES=(fio python3 python3-venv python3-numpy docker.io crun debootstrap e2fsprogs qemu-system-x86 qemu-utils)
+# the guest image and its VM disk; qemu-system-x86 and qemu-utils: the VM environment (virtiofsd comes with them);
+# chromium: the tests open the HTML report in it headless.
+PACKAGES=(fio python3 python3-venv python3-numpy docker.io crun debootstrap e2fsprogs qemu-system-x86 qemu-utils
+          chromium)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -20,11 +20,11 @@ from vbench.images import guest_image
 RUN_ID = "bench-docker-fidelity"
 
 
-def by_hand(volume: str, params: dict, direction: str, field: str) -> float:
+def by_hand(volume: str, params: dict, direction: str, field: str, extra: list[str]) -> float:
     """`docker run` of fio on the volume (the docker CLI, not vbench's SDK path); the file removed after."""
     name = f"hand-{random.getrandbits(32):08x}.dat"
     fio = " ".join(["fio", *fio_job_args(name, params)])
-    argv = ["docker", "run", "--rm", "--label", f"vbench.run={RUN_ID}", "--network", "none",
+    argv = ["docker", "run", "--rm", "--label", f"vbench.run={RUN_ID}", "--network", "none", *extra,
             "-v", f"{volume}:/scratch", "-w", "/scratch", guest_image().tag, "sh", "-c", f"{fio}; rm -f {name}"]
     return fio_figure(subprocess.run(argv, capture_output=True, text=True, check=True).stdout, direction, field)
 
@@ -32,6 +32,9 @@ def by_hand(volume: str, params: dict, direction: str, field: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--hand-counting-rule", action="store_true",
+                        help="give the hand-run container the same blkio counting rule vbench sets, to isolate "
+                             "what that rule costs")
     args = parser.parse_args()
     spec, cls = envs.resolve("docker:volume")
     availability = cls.available()
@@ -43,7 +46,10 @@ def main() -> None:
     scratch = tempfile.mkdtemp(prefix="vbench-docker-fidelity-")
     try:
         with cls(spec, Context(RUN_ID, scratch)) as env:
-            figures = interleave(env, lambda p, d, f: by_hand(volume, p, d, f), args.rounds, seed=3)
+            rule = env.fingerprint()["blkio_counting_rule"]
+            extra = [f"--device-{way}-bps={rule['device']}:{rule['rate_bps']}" for way in ("read", "write")] \
+                if args.hand_counting_rule and rule else []
+            figures = interleave(env, lambda p, d, f: by_hand(volume, p, d, f, extra), args.rounds, seed=3)
     finally:
         subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)
         shutil.rmtree(scratch, ignore_errors=True)

@@ -52,8 +52,10 @@ def test_bad_input_gives_one_line_and_exit_1(args, message):
 
 
 def test_usage_errors_exit_2():
-    done = vbench("run")
-    assert done.returncode == 2 and "--suite" in done.stderr
+    done = vbench("run", "--suite", "cpu", "--rounds", "many")
+    assert done.returncode == 2 and "--rounds" in done.stderr
+    missing = vbench("run")
+    assert missing.returncode == 1 and "--suite is required" in missing.stderr
 
 
 def test_sigint_keeps_finished_trials(tmp_path):
@@ -83,3 +85,20 @@ def test_sigint_keeps_finished_trials(tmp_path):
     assert meta["status"] == "interrupted"
     assert len(trials.read_text().splitlines()) >= 3
     assert list((tmp_path / "scratch").iterdir()) == []  # the scratch directory was removed
+
+
+def test_compare_gates_on_a_significant_regression():
+    from conftest import DATA
+
+    base = str(next((DATA / "compare").glob("*-1cbe")))
+    same = vbench("compare", base, base, "--fail-above", "5")
+    assert same.returncode == 0 and "no significant change" in same.stdout
+    slowed = vbench("compare", base, base + "-slowed", "--fail-above", "10")
+    assert slowed.returncode == 3, slowed.stderr
+    assert "regression" in slowed.stdout and "sha256" in slowed.stderr and "Traceback" not in slowed.stderr
+    assert vbench("compare", base, base + "-slowed", "--fail-above", "60").returncode == 0
+
+
+def test_compare_of_a_non_run_is_one_line(tmp_path):
+    done = vbench("compare", str(tmp_path), str(tmp_path))
+    assert done.returncode == 1 and "not a vbench run" in done.stderr and len(done.stderr.splitlines()) == 1

@@ -43,8 +43,9 @@ def test_cgroup_block_io_matches_what_fio_wrote(tmp_path):
     store = RunStore.create(tmp_path, "blkio-check", {})
     case = Case("w", "io.fio", {"rw": "write", "bs": "1M", "iodepth": 4, "size": "64M", "runtime": 1.0,
                                 "direct": "on"}, spec)
-    with cls(spec, Context("blkio-check", str(tmp_path / "scratch"))) as env:
+    with cls(spec, Context("blkio-check", str(tmp_path / "scratch"), {"blkio_accounting": True})) as env:
         trial = run_trial(env, case, 1, 0, 120, store, RunOptions())
+        assert env.fingerprint()["blkio_counting_rule"]["device"].startswith("/dev/")
     assert trial["status"] == "ok", trial["error"]
     assert trial["info"]["io_mode"] == "direct"
     cgroup, engine = trial["collectors"]["cgroup"], trial["collectors"]["engine"]
@@ -60,6 +61,12 @@ def test_fingerprint_names_driver_runtime_and_image(tmp_path):
     spec, cls = envs.resolve("docker:layer")
     with cls(spec, Context("fp-check", str(tmp_path))) as env:
         fp = env.fingerprint()
+        io = env.execute({"workload": "io.fsync", "params": {"seconds": 0.1}}, 60).result()
+        assert io["ok"]
+    # without --blkio-accounting no throttle rule is set, and cgroup v1 block I/O is left out, not zero
+    assert fp["blkio_counting_rule"] is None
+    if fp["cgroup_version"] == "1":
+        assert "blkio" not in env.cgroup_paths and not fp["blkio_accounting"]
     assert fp["storage_driver"] and fp["runtime"] == "runc" and fp["image_id"].startswith("sha256:")
     assert fp["cgroup_version"] in ("1", "2") and fp["docker_version"]
     assert_nothing_left("fp-check")

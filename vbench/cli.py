@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a suite on several environments, interleaved")
-    run.add_argument("--suite", required=True, help="built-in suite (cpu, mem, io) or path to a suite .toml")
+    run.add_argument("--suite", help="built-in suite (cpu, mem, io) or path to a suite .toml")
+    run.add_argument("--resume", metavar="RUN", help="finish an interrupted run (results/<run-id>) in place")
     run.add_argument("--env", help="comma-separated environments, e.g. native,docker:volume (default: the "
                                    "suite's defaults that are available here)")
     run.add_argument("--quick", action="store_true", help="the suite's quick size: fewer rounds, smaller jobs")
@@ -55,12 +56,32 @@ def build_parser() -> argparse.ArgumentParser:
     box.add_argument("--docker-runtime", help="OCI runtime for containers: runc (default), crun, runsc")
     box.add_argument("--cpus", type=float, help="CPU limit of containers (e.g. 1.5)")
     box.add_argument("--memory", help="memory limit of containers (e.g. 2g)")
+    box.add_argument("--blkio-accounting", action="store_true",
+                     help="on cgroup v1, set a never-limiting throttle rule so the container's block I/O is "
+                          "counted (it costs some I/O speed; recorded in the fingerprint)")
     vm = run.add_argument_group("virtual machines")
     vm.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
                     help="auto: KVM when a probe boot succeeds, else TCG software emulation")
     vm.add_argument("--vcpus", type=int, help="vCPUs of the guest (default: up to 2)")
     vm.add_argument("--vm-memory", type=int, metavar="MIB", help="guest memory in MiB (default 2048)")
     run.set_defaults(func=cmd_run)
+
+    report = sub.add_parser("report", help="write the self-contained HTML report of a run")
+    report.add_argument("run", help="a run directory, e.g. results/<run-id>")
+    report.add_argument("-o", "--output", help="where to write it (default: <run>/report.html)")
+    report.set_defaults(func=cmd_report)
+
+    compare = sub.add_parser("compare", help="the same cases in two runs: ratios, CIs and significance")
+    compare.add_argument("run_a", help="the reference run")
+    compare.add_argument("run_b", help="the run compared with it")
+    compare.add_argument("--fail-above", type=float, metavar="PCT",
+                         help="exit 3 when a significant regression of B against A exceeds PCT percent")
+    compare.add_argument("--html", metavar="FILE", help="also write the comparison as an HTML page")
+    compare.set_defaults(func=cmd_compare)
+
+    clean = sub.add_parser("clean", help="remove what interrupted runs left behind (containers, volumes, "
+                                         "networks, VMs, scratch directories); never anything else")
+    clean.set_defaults(func=cmd_clean)
 
     images = sub.add_parser("images", help="build or list the cached guest image")
     images.add_argument("action", choices=["build", "ls"])
@@ -76,9 +97,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from vbench.runner import RunOptions, run_suite
+    from vbench.reaper import reap
+    from vbench.runner import resume_run, run_suite
+
+    reap(lambda text: print(f"vbench: {text}", file=sys.stderr))  # what killed runs left behind
+    if args.resume:
+        if args.suite:
+            raise VBenchError("--resume takes the suite and environments from the run; drop --suite")
+        path = Path(args.resume)
+        if not path.exists() and (Path(args.results) / args.resume).exists():
+            path = Path(args.results) / args.resume  # a bare run id
+        return _carry_out(lambda progress: resume_run(path, progress))
+    if not args.suite:
+        raise VBenchError("--suite is required (or --resume RUN)")
+    suite, requested, options = _run_inputs(args)
+    return _carry_out(lambda progress: run_suite(suite, requested, options, progress))
+
+
+def _run_inputs(args: argparse.Namespace):
+    """The suite, the environments asked for and the options of ``vbench run``, each checked."""
+    from vbench.runner import RunOptions
     from vbench.suite import load_suite, with_plan
-    from vbench.console import RichProgress, print_summary
 
     if args.interval <= 0 or args.interval > 10:
         raise VBenchError(f"--interval: {args.interval} must be above 0 and at most 10 seconds")
@@ -88,22 +127,68 @@ def cmd_run(args: argparse.Namespace) -> int:
     requested = [e for e in args.env.split(",") if e.strip()] if args.env else None
     if requested == []:
         raise VBenchError("--env: name at least one environment")
-    env_options = {"image": args.image, "runtime": args.docker_runtime, "cpus": args.cpus, "memory": args.memory,
-                   "accel": args.accel, "vcpus": args.vcpus, "memory_mb": args.vm_memory}
     if args.vcpus is not None and not 1 <= args.vcpus <= 64:
         raise VBenchError(f"--vcpus: {args.vcpus} must be from 1 to 64")
     if args.vm_memory is not None and not 256 <= args.vm_memory <= 1 << 20:
         raise VBenchError(f"--vm-memory: {args.vm_memory} MiB must be at least 256")
     if args.cpus is not None and not 0 < args.cpus <= 1024:
         raise VBenchError(f"--cpus: {args.cpus} must be above 0")
+    env_options = {"image": args.image, "runtime": args.docker_runtime, "cpus": args.cpus, "memory": args.memory,
+                   "blkio_accounting": args.blkio_accounting or None,
+                   "accel": args.accel, "vcpus": args.vcpus, "memory_mb": args.vm_memory}
     options = RunOptions(Path(args.results), args.scratch, args.seed, args.interval,
                          {k: v for k, v in env_options.items() if v is not None})
+    return suite, requested, options
+
+
+def _carry_out(run) -> int:
+    """Run with a progress bar, then print the summary and write the report."""
+    from vbench.console import RichProgress, print_summary
+    from vbench.report import build_report
+
     progress = RichProgress()
     try:
-        run_dir = run_suite(suite, requested, options, progress)
+        run_dir = run(progress)
     finally:
         progress.close()
     print_summary(run_dir)
+    print(f"report: {build_report(run_dir)}")
+    return EXIT_OK
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from vbench.reaper import reap
+
+    removed = reap(print)
+    print(f"clean: removed {len(removed)} leftover(s)" if removed else "clean: nothing left behind")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from vbench.report import build_report
+
+    print(f"report: {build_report(args.run, args.output)}")
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from vbench import compare
+    from vbench.console import out
+
+    if args.fail_above is not None and not 0 <= args.fail_above <= 1e6:
+        raise VBenchError(f"--fail-above: {args.fail_above} must be a percentage of at least 0")
+    comparison = compare.compare_runs(args.run_a, args.run_b)
+    out.print(compare.format_text(comparison))
+    if args.html:
+        Path(args.html).write_text(compare.format_html(comparison))
+        out.print(f"html: {args.html}")
+    if args.fail_above is not None:
+        regressions = compare.regressions_above(comparison, args.fail_above)
+        if regressions:
+            names = ", ".join(f"{c.case}@{c.environment} {c.change_pct:+.1f}%" for c in regressions)
+            print(f"vbench: {len(regressions)} significant regression(s) above {args.fail_above:g}%: {names}",
+                  file=sys.stderr)
+            return compare.EXIT_REGRESSION
     return EXIT_OK
 
 

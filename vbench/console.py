@@ -30,6 +30,11 @@ class RichProgress:
         self._bar.start()
         self._task = self._bar.add_task("starting", total=planned_trials)
 
+    def skipped(self, count: int) -> None:
+        if count:
+            self._bar.advance(self._task, count)
+            err.print(f"resuming: {count} finished trial(s) kept")
+
     def trial_started(self, case, round_index: int) -> None:
         kind = "warmup" if round_index < 0 else f"round {round_index}"
         self._bar.update(self._task, description=f"{kind} {case.name} @ {case.env.label}")

@@ -21,9 +21,10 @@ from vbench.envs.base import Context, Environment
 from vbench.errors import VBenchError
 from vbench.fingerprint import host_fingerprint
 from vbench.model import Case, EnvSpec, Execution
+from vbench.reaper import owner, owner_alive
 from vbench.plan import build_cases, next_round, round_order, trial_id
-from vbench.store import SCHEMA_VERSION, RunStore, new_run_id
-from vbench.suite import Suite
+from vbench.store import SCHEMA_VERSION, RunStore, iter_trials, new_run_id, run_dir
+from vbench.suite import Suite, suite_from_dict
 from vbench import __version__
 
 BASELINE = "native"
@@ -43,6 +44,7 @@ class RunOptions:
 
 class Progress(Protocol):
     def started(self, run_dir: Path, planned_trials: int) -> None: ...
+    def skipped(self, count: int) -> None: ...
     def trial_started(self, case: Case, round_index: int) -> None: ...
     def trial_finished(self, trial: dict) -> None: ...
     def replanned(self, planned_trials: int, reason: str) -> None: ...
@@ -52,6 +54,7 @@ class Silent:
     """A Progress that says nothing (tests, the Python API)."""
 
     def started(self, run_dir, planned_trials): pass
+    def skipped(self, count): pass
     def trial_started(self, case, round_index): pass
     def trial_finished(self, trial): pass
     def replanned(self, planned_trials, reason): pass
@@ -112,22 +115,47 @@ def resolve_environments(suite: Suite, requested: Sequence[str] | None) -> tuple
 def run_suite(suite: Suite, requested_envs: Sequence[str] | None, options: RunOptions,
               progress: Progress | None = None) -> Path:
     """Run ``suite`` and return the run directory. KeyboardInterrupt stops it with every finished trial kept."""
-    progress = progress or Silent()
     specs, skipped = resolve_environments(suite, requested_envs)
-    cases = build_cases(suite, specs)
     plan = suite.plan
     seed = options.seed if options.seed is not None else plan.seed
     seed = seed if seed is not None else secrets.randbits(32)
-    run_id = new_run_id(suite.name)
     meta = {
         "vbench_version": __version__, "started_at": _now(), "ended_at": None, "status": "running",
-        "suite": suite.to_dict(), "seed": seed, "baseline": BASELINE,
+        "suite": suite.to_dict(), "seed": seed, "baseline": BASELINE, "owner": owner(),
         "environments": [s.label for s in specs], "skipped_environments": skipped,
+        "env_options": dict(options.env_options), "scratch_root": options.scratch_root,
         "host": host_fingerprint(options.scratch_root), "rounds": {"planned_min": plan.min_rounds,
                                                                    "max": plan.max_rounds, "done": 0},
     }
-    store = RunStore.create(options.results_dir, run_id, meta)
-    context = Context(run_id, options.scratch_root, dict(options.env_options))
+    store = RunStore.create(options.results_dir, new_run_id(suite.name), meta)
+    return _execute(suite, specs, store, meta, options, progress or Silent(), [])
+
+
+def resume_run(run: str | Path, progress: Progress | None = None) -> Path:
+    """Finish an interrupted run in place: the same suite, environments, seed and order; finished trials kept."""
+    store = RunStore(run_dir(run))
+    meta = store.read_meta()
+    if meta.get("status") == "complete":
+        raise VBenchError(f"{store.dir.name} is already complete; nothing to resume")
+    holder = meta.get("owner", {})
+    if holder and owner_alive(holder):
+        raise VBenchError(f"{store.dir.name} is still running (pid {holder.get('pid')})")
+    suite = suite_from_dict(meta["suite"])
+    specs = [registry.resolve(label)[0] for label in meta["environments"]]
+    for spec in specs:
+        availability = registry.env_class(spec.kind).available()
+        if not availability.ok:
+            raise VBenchError(f"cannot resume: environment {spec.label} is unavailable: {availability.reason}")
+    options = RunOptions(store.dir.parent, meta.get("scratch_root", RunOptions.scratch_root),
+                         env_options=meta.get("env_options", {}))
+    meta.update(status="running", owner=owner(), resumed_at=[*meta.get("resumed_at", []), _now()])
+    store.repair_tail()
+    return _execute(suite, specs, store, meta, options, progress or Silent(), list(iter_trials(store.dir)))
+
+
+def _execute(suite: Suite, specs: list[EnvSpec], store: RunStore, meta: dict, options: RunOptions,
+             progress: Progress, finished: list[dict]) -> Path:
+    context = Context(store.dir.name, options.scratch_root, dict(options.env_options))
     active: dict[str, Environment] = {}
     with contextlib.ExitStack() as stack:
         try:
@@ -135,7 +163,8 @@ def run_suite(suite: Suite, requested_envs: Sequence[str] | None, options: RunOp
                 active[spec.label] = stack.enter_context(registry.env_class(spec.kind)(spec, context))
             meta["env_fingerprints"] = {label: env.fingerprint() for label, env in active.items()}
             store.write_meta(meta)
-            _run_rounds(cases, active, plan, seed, store, meta, options, progress)
+            _Session(build_cases(suite, specs), active, suite.plan, meta["seed"], store, meta, options, progress,
+                     finished).run()
             meta["status"] = "complete"
         except KeyboardInterrupt:
             meta["status"] = "interrupted"
@@ -151,41 +180,63 @@ def run_suite(suite: Suite, requested_envs: Sequence[str] | None, options: RunOp
     return store.dir
 
 
-def _run_rounds(cases, active, plan, seed, store, meta, options, progress) -> None:
-    per_round = len(cases)
-    progress.started(store.dir, per_round * (plan.warmup_rounds + plan.min_rounds))
-    tally, seq, round_seconds = _Tally(), 0, []
-    t0 = time.monotonic()
-    for warm in range(-plan.warmup_rounds, 0):
-        seq = _run_round(cases, warm, active, plan, seed, store, options, progress, tally, seq)
-    done = 0
-    decisions = []
-    while True:
-        start = time.monotonic()
-        seq = _run_round(cases, done + 1, active, plan, seed, store, options, progress, tally, seq)
-        done += 1
-        round_seconds.append(time.monotonic() - start)
-        meta["rounds"]["done"] = done
-        decision = next_round(plan, done, time.monotonic() - t0, round_seconds, tally.half_widths(cases))
-        decisions.append({"after_round": done, "more": decision.more, "reason": decision.reason})
-        meta["rounds"]["decisions"] = decisions
-        store.write_meta(meta)
-        if not decision.more:
-            meta["rounds"]["stop_reason"] = decision.reason
-            return
-        if done >= plan.min_rounds:
-            progress.replanned(per_round * (plan.warmup_rounds + done + 1), decision.reason)
+class _Session:
+    """The plan being carried out: warmups, then measured rounds until the stopping rule says enough.
 
+    Trials already in the store (a resumed run) are not run again; the order of every round is the seed's, so a
+    resumed run continues exactly where the interrupted one stopped.
+    """
 
-def _run_round(cases, round_index, active, plan, seed, store, options, progress, tally, seq) -> int:
-    for case in round_order(cases, seed, round_index):
-        progress.trial_started(case, round_index)
-        trial = run_trial(active[case.env.label], case, round_index, seq, plan.timeout_s, store, options)
-        store.append_trial(trial)
-        tally.add(trial)
-        progress.trial_finished(trial)
-        seq += 1
-    return seq
+    def __init__(self, cases, active, plan, seed, store, meta, options, progress, finished: list[dict]):
+        self.cases, self.active, self.plan, self.seed = cases, active, plan, seed
+        self.store, self.meta, self.options, self.progress = store, meta, options, progress
+        self.done_ids = {t["trial_id"] for t in finished}
+        self.seq = len(finished)
+        self.tally = _Tally()
+        for trial in finished:
+            self.tally.add(trial)
+
+    def run(self) -> None:
+        per_round, plan = len(self.cases), self.plan
+        self.progress.started(self.store.dir, per_round * (plan.warmup_rounds + plan.min_rounds))
+        self.progress.skipped(len(self.done_ids))
+        t0, round_seconds, decisions = time.monotonic(), [], self.meta["rounds"].get("decisions", [])
+        for warm in range(-plan.warmup_rounds, 0):
+            self.run_round(warm)
+        done = 0
+        while True:
+            start = time.monotonic()
+            ran = self.run_round(done + 1)
+            done += 1
+            if ran:
+                round_seconds.append(time.monotonic() - start)
+            self.meta["rounds"]["done"] = done
+            decision = next_round(plan, done, time.monotonic() - t0, round_seconds,
+                                  self.tally.half_widths(self.cases))
+            decisions.append({"after_round": done, "more": decision.more, "reason": decision.reason})
+            self.meta["rounds"]["decisions"] = decisions
+            self.store.write_meta(self.meta)
+            if not decision.more:
+                self.meta["rounds"]["stop_reason"] = decision.reason
+                return
+            if done >= plan.min_rounds:
+                self.progress.replanned(per_round * (plan.warmup_rounds + done + 1), decision.reason)
+
+    def run_round(self, round_index: int) -> int:
+        """Run the round's trials that are not done yet; how many ran."""
+        ran = 0
+        for case in round_order(self.cases, self.seed, round_index):
+            if trial_id(round_index, case) in self.done_ids:
+                continue
+            self.progress.trial_started(case, round_index)
+            trial = run_trial(self.active[case.env.label], case, round_index, self.seq, self.plan.timeout_s,
+                              self.store, self.options)
+            self.store.append_trial(trial)
+            self.tally.add(trial)
+            self.progress.trial_finished(trial)
+            self.seq += 1
+            ran += 1
+        return ran
 
 
 def run_trial(env: Environment, case: Case, round_index: int, seq: int, timeout: float, store: RunStore,

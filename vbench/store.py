@@ -63,6 +63,21 @@ class RunStore:
         finally:
             os.close(fd)
 
+    def repair_tail(self) -> int:
+        """Cut a partial last line (a crash mid-write) off trials.jsonl before appending; bytes dropped."""
+        path = self.dir / TRIALS_FILE
+        if not path.exists():
+            return 0
+        data = path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return 0
+        keep = data.rfind(b"\n") + 1
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+            os.fsync(f.fileno())
+        warnings.warn(f"{path}: dropped a truncated last line ({len(data) - keep} bytes)", stacklevel=2)
+        return len(data) - keep
+
     def write_samples(self, trial_id: str, series: dict[str, list[dict]]) -> str:
         (self.dir / SAMPLES_DIR).mkdir(exist_ok=True)
         rel = f"{SAMPLES_DIR}/{trial_id}.json"
@@ -156,6 +171,9 @@ def load_trials(path: str | Path):
     rows = [row for trial in iter_trials(path) for row in trial_rows(trial)]
     frame = pd.DataFrame(rows, columns=TRIAL_COLUMNS)
     frame["warmup"] = frame["warmup"].astype(bool)
+    # Trials written before trials carried their accelerator: the environment's fingerprint has it.
+    accelerators = {label: fp.get("accelerator") for label, fp in meta.get("env_fingerprints", {}).items()}
+    frame["accelerator"] = frame["accelerator"].fillna(frame["environment"].map(accelerators))
     frame["value"] = frame["value"].astype(float)
     frame.attrs["run"] = meta
     return frame

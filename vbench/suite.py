@@ -89,6 +89,14 @@ class Suite:
                 "entries": [{"name": e.name, "workload": e.workload, "params": e.params} for e in self.entries]}
 
 
+def suite_from_dict(data: dict) -> Suite:
+    """The suite as a run recorded it (``Suite.to_dict``), for resuming that run."""
+    plan = PlanSettings(**data["plan"]).validate("run.json: suite.plan")
+    entries = tuple(Entry(e["name"], e["workload"], dict(e["params"])) for e in data["entries"])
+    return Suite(data["name"], data.get("description", ""), entries, tuple(data["environments"]), plan,
+                 data.get("source", "run.json"), bool(data.get("quick")))
+
+
 def builtin_names() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("vbench.suites").iterdir() if p.name.endswith(".toml"))
 

@@ -8,12 +8,16 @@ from inside. Everything else (building the invocation, timing, reading the JSON 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
 from vbench.model import EnvSpec, Execution, Handle
+from vbench.reaper import Ledger
 
 OnStart = Callable[[Handle], None]
 
@@ -48,11 +52,28 @@ class Lifecycle:
 
 @dataclass(frozen=True)
 class Context:
-    """What every environment of a run shares: the run's id (for labels) and the host scratch root."""
+    """What every environment of a run shares: the run's id (for labels), the host scratch root, options, and
+    the ledger in which environments list what they create before creating it (see vbench.reaper)."""
 
     run_id: str
     scratch_root: str
     options: dict = field(default_factory=dict)
+    ledger: Ledger = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ledger", Ledger(self.run_id))
+
+    def make_scratch(self, kind: str) -> str:
+        """A fresh 0700 directory under the scratch root, listed in the ledger."""
+        os.makedirs(self.scratch_root, mode=0o700, exist_ok=True)
+        path = tempfile.mkdtemp(prefix=f"vbench-{self.run_id}-{kind}-", dir=self.scratch_root)
+        self.ledger.add_dir(path)
+        return path
+
+    def remove_scratch(self, path: str | None) -> None:
+        if path:
+            shutil.rmtree(path, ignore_errors=True)
+            self.ledger.forget_dir(path)
 
 
 class Environment(ABC):

@@ -10,14 +10,17 @@ under test, on:
 - ``tmpfs``: a tmpfs mount (memory).
 
 The workloads are bind-mounted read-only. Everything created carries the label ``vbench.run=<run-id>``, and
-teardown removes exactly what has that label. On cgroup v1 the blkio counters only count for a device that has a
-throttle rule, so a rule far above any device's speed is set on the device under test and recorded.
+teardown removes exactly what has that label.
+
+Block I/O accounting on cgroup v1: blkio counters only count for a device that has a throttle rule. A rule far
+above any device's speed makes them count, but it is not free: on this kind of host it cost 6-10% of fio's
+figures (benchmarks/docker_fidelity.py --hand-counting-rule). So the rule is set only when asked for
+(``blkio_accounting``); without it the cgroup collector leaves block I/O out rather than report zeros.
+cgroup v2 counts without a rule.
 """
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,8 +31,8 @@ from vbench.catalog import WORKLOADS_DIR
 from vbench.envs.base import Availability, Environment, OnStart
 from vbench.errors import Unavailable, VBenchError
 from vbench.model import Execution, Handle
+from vbench.reaper import LABEL
 
-LABEL = "vbench.run"
 GUEST_ROOT = "/opt/vbench"
 WORKDIR = "/scratch"
 # A throttle rule this high never limits a real device; it only makes cgroup v1 count the device's bytes.
@@ -90,11 +93,12 @@ class Docker(Environment):
             raise Unavailable("the Docker engine stopped answering")
         image = self.context.options.get("image") or _default_tag()
         labels = {LABEL: self.context.run_id, "vbench.env": self.spec.label}
+        self.context.ledger.add_docker()  # before anything labelled exists, so a reaper knows its owner lives
         mounts, tmpfs = self._storage(labels)
-        device = _block_device(self._storage_host_path())
+        options = self.context.options
+        device = _block_device(self._storage_host_path()) if options.get("blkio_accounting") else None
         self.throttle_device = device
         rates = [{"Path": device, "Rate": COUNTING_RATE_BPS}] if device else None
-        options = self.context.options
         try:
             self.container = self.client.containers.run(
                 image, ["sleep", "infinity"], detach=True, labels=labels, working_dir=WORKDIR,
@@ -108,6 +112,8 @@ class Docker(Environment):
         self.container.reload()
         self.image_id = self.container.image.id
         self.cgroup_paths = cgroup_paths(self.container.attrs["State"]["Pid"])
+        if not self.throttle_device:
+            self.cgroup_paths.pop("blkio", None)  # v1 would read zeros: leave block I/O out instead
         self.lifecycle.notes.append(f"container {self.container.id[:12]} started {self.container.attrs['State']['StartedAt']}")
 
     def _storage(self, labels: dict) -> tuple[dict, dict | None]:
@@ -116,9 +122,7 @@ class Docker(Environment):
             self._volume = self.client.volumes.create(name=f"vbench-{self.context.run_id}-volume", labels=labels)
             return {self._volume.name: {"bind": WORKDIR, "mode": "rw"}}, None
         if variant == "bind":
-            os.makedirs(self.context.scratch_root, mode=0o700, exist_ok=True)
-            self._bind_dir = tempfile.mkdtemp(prefix=f"vbench-{self.context.run_id}-bind-",
-                                              dir=self.context.scratch_root)
+            self._bind_dir = self.context.make_scratch("bind")
             return {self._bind_dir: {"bind": WORKDIR, "mode": "rw"}}, None
         if variant == "tmpfs":
             return {}, {WORKDIR: f"rw,size={TMPFS_SIZE}"}
@@ -133,12 +137,12 @@ class Docker(Environment):
         return self.client.info().get("DockerRootDir", "/var/lib/docker")
 
     def teardown(self) -> None:
+        self.context.remove_scratch(self._bind_dir)
+        self._bind_dir = None
         if self.client is None:
             return
         remove_labelled(self.client, self.context.run_id, self.spec.label)
-        if self._bind_dir:
-            shutil.rmtree(self._bind_dir, ignore_errors=True)
-            self._bind_dir = None
+        self.context.ledger.forget_docker()
         self.client.close()
         self.client = None
 
@@ -192,6 +196,7 @@ class Docker(Environment):
                 "image_id": self.image_id, "container_id": self.container.id if self.container else None,
                 "blkio_counting_rule": {"device": self.throttle_device, "rate_bps": COUNTING_RATE_BPS}
                 if self.throttle_device else None,
+                "blkio_accounting": bool(self.throttle_device) or info.get("CgroupVersion") == "2",
                 "cpus": self.context.options.get("cpus"), "memory": self.context.options.get("memory")}
 
 

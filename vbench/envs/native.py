@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 from vbench.catalog import RUNNER
@@ -38,14 +36,11 @@ class Native(Environment):
         return Availability(True, "always")
 
     def provision(self) -> None:
-        os.makedirs(self.context.scratch_root, mode=0o700, exist_ok=True)
-        self._scratch = tempfile.mkdtemp(prefix=f"vbench-{self.context.run_id}-native-",
-                                         dir=self.context.scratch_root)
+        self._scratch = self.context.make_scratch("native")
 
     def teardown(self) -> None:
-        if self._scratch:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-            self._scratch = None
+        self.context.remove_scratch(self._scratch)
+        self._scratch = None
 
     @property
     def workdir(self) -> str:
@@ -57,7 +52,19 @@ class Native(Environment):
         return [host_python(), str(RUNNER)]
 
     def transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
-        return run_process(argv, self.workdir, timeout, on_start)
+        pids = []
+
+        def started(handle: Handle) -> None:
+            self.context.ledger.add_process(handle.pid)  # its own session: it would outlive a killed vbench
+            pids.append(handle.pid)
+            if on_start:
+                on_start(handle)
+
+        try:
+            return run_process(argv, self.workdir, timeout, started)
+        finally:
+            for pid in pids:
+                self.context.ledger.forget_process(pid)
 
     def fingerprint(self) -> dict:
         python = host_python()

@@ -70,15 +70,16 @@ class VM(Environment):
 
         image = guest_image()
         accel, self.accel_reason = choose_accel(self.context.options.get("accel", "auto"), image)
-        os.makedirs(self.context.scratch_root, mode=0o700, exist_ok=True)
-        self._dir = tempfile.mkdtemp(prefix=f"vbench-{self.context.run_id}-vm-{self.spec.variant}-",
-                                     dir=self.context.scratch_root)
+        ledger = self.context.ledger
+        self._dir = self.context.make_scratch(f"vm-{self.spec.variant}")
         self._sockets = tempfile.mkdtemp(prefix="vbench-vm-")  # short paths: unix sockets allow ~107 bytes
+        ledger.add_dir(self._sockets)
         self.config = self._configure(image, accel)
         if self.config.storage == "virtiofs":
             self._virtiofsd = start_virtiofsd(self.config.virtiofs_socket, self.config.scratch)
+            ledger.add_process(self._virtiofsd.pid)
         timeout = float(self.context.options.get("boot_timeout") or BOOT_TIMEOUT[accel])
-        self.guest = boot(self.config, timeout)
+        self.guest = boot(self.config, timeout, on_spawn=ledger.add_process)
         self.lifecycle.notes.append(f"booted under {accel} in {self.guest.boot_s:.2f}s")
 
     def _configure(self, image, accel: str) -> VMConfig:
@@ -104,16 +105,18 @@ class VM(Environment):
                         memory_mb=int(options.get("memory_mb") or 2048))
 
     def teardown(self) -> None:
+        ledger = self.context.ledger
         if self.guest:
             self.guest.channel.close()
             stop_process(self.guest.proc)
+            ledger.forget_process(self.guest.proc.pid)
             self.guest = None
         if self._virtiofsd:
             stop_process(self._virtiofsd)
+            ledger.forget_process(self._virtiofsd.pid)
             self._virtiofsd = None
         for directory in (self._dir, self._sockets):
-            if directory:
-                shutil.rmtree(directory, ignore_errors=True)
+            self.context.remove_scratch(directory)
         self._dir = self._sockets = None
 
     @property

@@ -14,6 +14,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from vbench.errors import VBenchError
 
@@ -152,11 +153,15 @@ class Guest:
     pong: dict = field(default_factory=dict)
 
 
-def boot(config: VMConfig, timeout: float) -> Guest:
-    """Start QEMU and wait until the agent answers a ping; kill it and raise on failure."""
+def boot(config: VMConfig, timeout: float, on_spawn: Callable[[int], None] | None = None) -> Guest:
+    """Start QEMU and wait until the agent answers a ping; kill it and raise on failure.
+
+    ``on_spawn`` gets QEMU's PID as soon as it exists (the reaper's ledger lists it)."""
     start = time.monotonic()
     proc = subprocess.Popen(qemu_argv(config), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)
+    if on_spawn:
+        on_spawn(proc.pid)
     deadline = start + timeout
     channel = AgentChannel(config.agent_socket)
     try:

@@ -1,0 +1,197 @@
+"""Faults with real processes: SIGTERM and SIGKILL of vbench, resume, a truncated trials file, a crashing or
+hanging workload. After each: no finished trial lost, nothing left in the scratch directory."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import ROOT, VBENCH
+
+SUITE = """
+name = "faults"
+[plan]
+warmup_rounds = 1
+min_rounds = 6
+max_rounds = 6
+timeout_s = {timeout}
+[[workload]]
+name = "a"
+use = "cpu.pyloop"
+params = {{ seconds = 0.15 }}
+[[workload]]
+name = "b"
+use = "cpu.sha256"
+params = {{ seconds = 0.15, size = "64k" }}
+"""
+
+
+def start(tmp_path: Path, suite: str = SUITE, timeout: int = 60) -> subprocess.Popen:
+    path = tmp_path / "faults.toml"
+    path.write_text(suite.format(timeout=timeout))
+    return subprocess.Popen([*VBENCH, "run", "--suite", str(path), "--results", str(tmp_path / "res"), "--scratch",
+                             str(tmp_path / "scratch"), "--seed", "11"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_trials(tmp_path: Path, count: int, proc: subprocess.Popen) -> Path:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list((tmp_path / "res").glob("*/trials.jsonl"))
+        if found and len(found[0].read_bytes().splitlines()) >= count:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {count} trials were written: {proc.communicate()[1][-500:]}")
+
+
+def trial_ids(trials: Path) -> list[str]:
+    return [json.loads(line)["trial_id"] for line in trials.read_text().splitlines() if line.strip()]
+
+
+def test_sigterm_keeps_trials_and_marks_the_run(tmp_path):
+    proc = start(tmp_path)
+    trials = wait_for_trials(tmp_path, 4, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    assert json.loads((trials.parent / "run.json").read_text())["status"] == "interrupted"
+    assert len(trial_ids(trials)) >= 4
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_sigkill_then_resume_finishes_the_plan_in_order(tmp_path):
+    proc = start(tmp_path)
+    trials = wait_for_trials(tmp_path, 5, proc)
+    proc.kill()
+    proc.wait()
+    before = trial_ids(trials)
+    with open(trials, "ab") as f:  # a trial caught mid-write by the kill
+        f.write(b'{"schema_version": 1, "trial_id": "r00')
+    done = subprocess.run([*VBENCH, "run", "--resume", str(trials.parent)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "truncated" in done.stderr or "resuming" in done.stderr
+    after = trial_ids(trials)
+    assert after[:len(before)] == before  # nothing finished was lost or rewritten
+    assert len(after) == len(set(after)) == 2 * (1 + 6)  # the whole plan, each trial once
+    meta = json.loads((trials.parent / "run.json").read_text())
+    assert meta["status"] == "complete" and meta["resumed_at"]
+
+
+def test_resume_replays_the_seeded_order(tmp_path):
+    proc = start(tmp_path)
+    trials = wait_for_trials(tmp_path, 7, proc)
+    proc.kill()
+    proc.wait()
+    subprocess.run([*VBENCH, "run", "--resume", str(trials.parent)], cwd=ROOT, capture_output=True, timeout=300,
+                   check=True)
+    resumed = trial_ids(trials)
+    other = tmp_path / "clean"
+    other.mkdir()
+    whole = start(other)
+    assert whole.wait(timeout=300) == 0
+    assert resumed == trial_ids(next((other / "res").glob("*/trials.jsonl")))  # same seed, same order
+
+
+def test_resume_of_a_complete_run_is_refused(tmp_path):
+    proc = start(tmp_path)
+    assert proc.wait(timeout=300) == 0
+    run = next((tmp_path / "res").iterdir())
+    done = subprocess.run([*VBENCH, "run", "--resume", str(run)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 1 and "already complete" in done.stderr
+
+
+CRASHY = """
+name = "crashy"
+[plan]
+warmup_rounds = 0
+min_rounds = 2
+max_rounds = 2
+timeout_s = {timeout}
+[[workload]]
+name = "bad"
+use = "io.fio"
+params = {{ rw = "sideways" }}
+[[workload]]
+name = "hang"
+use = "cpu.pyloop"
+params = {{ seconds = 600.0 }}
+[[workload]]
+name = "good"
+use = "cpu.pyloop"
+params = {{ seconds = 0.1 }}
+"""
+
+
+def test_crashing_and_hanging_workloads_are_failed_trials_and_the_run_goes_on(tmp_path):
+    proc = start(tmp_path, CRASHY, timeout=2)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    trials = [json.loads(line) for line in next((tmp_path / "res").glob("*/trials.jsonl")).read_text().splitlines()]
+    by_case = {}
+    for trial in trials:
+        by_case.setdefault(trial["case"], set()).add(trial["status"])
+    assert by_case == {"bad": {"failed"}, "hang": {"timeout"}, "good": {"ok"}}
+    assert "rw must be" in stdout and "timeout" in stdout
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def leftovers(run_id: str) -> list[str]:
+    """Containers, volumes and networks labelled with the run, and its QEMU/virtiofsd/runner processes."""
+    import psutil
+
+    found = []
+    for kind in (["ps", "-a", "-q"], ["volume", "ls", "-q"], ["network", "ls", "-q"]):
+        out = subprocess.run(["docker", *kind, "--filter", f"label=vbench.run={run_id}"], capture_output=True,
+                             text=True).stdout.split()
+        found += [f"docker {kind[0]} {name}" for name in out]
+    for proc in psutil.process_iter(["cmdline"]):
+        if run_id in " ".join(proc.info["cmdline"] or []) and proc.pid != psutil.Process().pid:
+            found.append(f"process {proc.pid}")
+    return found
+
+
+KILLED = """
+name = "killed"
+[plan]
+warmup_rounds = 0
+min_rounds = 30
+max_rounds = 30
+timeout_s = 300
+[[workload]]
+name = "loop"
+use = "cpu.pyloop"
+params = { seconds = 1.0 }
+"""
+
+
+def test_sigkill_leaves_nothing_after_clean(tmp_path):
+    from conftest import require_environment
+    from vbench import envs
+
+    for kind in ("docker", "vm"):
+        if not envs.env_class(kind).available().ok:
+            require_environment(kind)  # skips here, fails in CI
+    suite = tmp_path / "killed.toml"
+    suite.write_text(KILLED)
+    proc = subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--env", "native,docker:bind,vm:virtiofs",
+                             "--results", str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch")], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    trials = wait_for_trials(tmp_path, 4, proc)
+    run_id = trials.parent.name
+    proc.kill()  # no teardown runs: the container, the VM, virtiofsd and scratch dirs stay behind
+    proc.wait()
+    assert leftovers(run_id), "a killed run leaves resources for the reaper"
+    kept = trial_ids(trials)
+    done = subprocess.run([*VBENCH, "clean"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "removed" in done.stdout, done.stdout + done.stderr
+    deadline = time.monotonic() + 10
+    while leftovers(run_id) and time.monotonic() < deadline:
+        time.sleep(0.2)  # SIGKILLed processes take a moment to go
+    assert leftovers(run_id) == []
+    assert list((tmp_path / "scratch").iterdir()) == []
+    assert trial_ids(trials) == kept  # the finished trials are still there
+    again = subprocess.run([*VBENCH, "clean"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "nothing left behind" in again.stdout

@@ -1,0 +1,149 @@
+"""Nothing leaked: a ledger of what each run creates, and a reaper for runs whose vbench process is gone.
+
+Every environment writes what it is about to create (scratch directories, QEMU and virtiofsd processes, Docker
+objects labelled ``vbench.run=<run-id>``) into a ledger file under the state directory before the resource
+exists, and forgets it once torn down. A vbench killed with SIGKILL leaves its ledger behind; the next
+``vbench run`` or ``vbench clean`` finds ledgers whose owner process is dead and removes exactly what they list,
+plus Docker objects carrying a vbench label that no ledger accounts for. Nothing else is touched.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import threading
+from pathlib import Path
+from typing import Callable
+
+import psutil
+
+LABEL = "vbench.run"
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("VBENCH_STATE") or "/var/tmp/vbench-state")
+
+
+def owner() -> dict:
+    """This process, described well enough to tell later whether it is still the same live process."""
+    me = psutil.Process()
+    return {"pid": me.pid, "create_time": me.create_time(), "boot_id": boot_id()}
+
+
+def owner_alive(holder: dict) -> bool:
+    if holder.get("boot_id") != boot_id():
+        return False
+    return _same_process(holder.get("pid"), holder.get("create_time"))
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+class Ledger:
+    """What this process has created for one run id; the file exists while anything is listed."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.path = state_dir() / "owners" / f"{run_id}.{os.getpid()}.json"
+        self._lock = threading.Lock()
+        self._record = {"run_id": run_id, "owner": None, "dirs": [], "processes": [], "docker": 0}
+
+    def add_dir(self, path: str) -> None:
+        self._change(lambda r: r["dirs"].append(os.path.abspath(path)))
+
+    def forget_dir(self, path: str) -> None:
+        self._change(lambda r: r["dirs"].remove(os.path.abspath(path)) if os.path.abspath(path) in r["dirs"] else None)
+
+    def add_process(self, pid: int) -> None:
+        try:
+            created = psutil.Process(pid).create_time()
+        except psutil.Error:
+            return
+        self._change(lambda r: r["processes"].append({"pid": pid, "create_time": created}))
+
+    def forget_process(self, pid: int) -> None:
+        self._change(lambda r: r.__setitem__("processes", [p for p in r["processes"] if p["pid"] != pid]))
+
+    def add_docker(self) -> None:
+        self._change(lambda r: r.__setitem__("docker", r["docker"] + 1))
+
+    def forget_docker(self) -> None:
+        self._change(lambda r: r.__setitem__("docker", max(0, r["docker"] - 1)))
+
+    def _change(self, edit: Callable[[dict], object]) -> None:
+        with self._lock:
+            edit(self._record)
+            if self._record["dirs"] or self._record["processes"] or self._record["docker"]:
+                self._record["owner"] = self._record["owner"] or owner()
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                tmp = self.path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(self._record))
+                os.replace(tmp, self.path)
+            elif self.path.exists():
+                self.path.unlink()
+
+
+def reap(say: Callable[[str], None] = lambda text: None) -> list[str]:
+    """Remove what runs with a dead owner left behind; the list of what was removed."""
+    removed = []
+    owners = state_dir() / "owners"
+    live_runs = set()
+    for file in sorted(owners.glob("*.json")) if owners.is_dir() else []:
+        try:
+            record = json.loads(file.read_text())
+        except (OSError, ValueError):
+            continue
+        if owner_alive(record.get("owner") or {}):
+            live_runs.add(record["run_id"])
+            continue
+        removed += _reap_record(record)
+        file.unlink(missing_ok=True)
+    removed += _reap_docker(live_runs)
+    for item in removed:
+        say(f"removed {item} left by an interrupted run")
+    return removed
+
+
+def _reap_record(record: dict) -> list[str]:
+    removed = []
+    for proc in record.get("processes", []):
+        if _same_process(proc["pid"], proc["create_time"]):
+            try:
+                os.kill(proc["pid"], signal.SIGKILL)
+                removed.append(f"process {proc['pid']}")
+            except ProcessLookupError:
+                pass
+    for directory in record.get("dirs", []):
+        if os.path.isdir(directory):
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(f"directory {directory}")
+    return removed
+
+
+def _reap_docker(live_runs: set[str]) -> list[str]:
+    """Docker objects labelled by vbench whose run has no live owner."""
+    from vbench.envs.docker import docker_client, remove_labelled
+
+    client = docker_client(timeout=10)
+    if client is None:
+        return []
+    try:
+        labelled = [c.labels.get(LABEL) for c in client.containers.list(all=True, filters={"label": LABEL})]
+        labelled += [v.attrs.get("Labels", {}).get(LABEL) for v in client.volumes.list(filters={"label": LABEL})]
+        labelled += [n.attrs.get("Labels", {}).get(LABEL) for n in client.networks.list(filters={"label": LABEL})]
+        orphans = {run for run in labelled if run and run not in live_runs}
+        return [item for run in sorted(orphans) for item in remove_labelled(client, run)]
+    finally:
+        client.close()
+
+
+def _same_process(pid: int | None, create_time: float | None) -> bool:
+    try:
+        return pid is not None and abs(psutil.Process(pid).create_time() - (create_time or 0)) < 1.0
+    except psutil.Error:
+        return False

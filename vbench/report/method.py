@@ -1,0 +1,121 @@
+"""How the run was made: the fingerprints of the host and the environments, and the method (rounds, warmups,
+interleaving, I/O modes, flags, accelerators, failures)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from vbench.report.labels import is_number
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FLAG_MEANINGS = {
+    "page-cache-read": "the device delivered fewer bytes than the workload read: part of the read came from the "
+                       "page cache, so the figure measures memory rather than the disk",
+    "clock-disagree": "the guest's and the host's timing of the run differ by more than 5% (guest clocks drift "
+                      "under emulation): a guest-timed figure is suspect",
+    "python-fallback": "fio was absent, so a pure-Python I/O loop ran instead; its figures are not comparable "
+                       "with fio's",
+}
+IO_MODE_MEANINGS = {
+    "direct": "O_DIRECT: the page cache is bypassed, so the device and its path through the environment are "
+              "measured",
+    "buffered+fsync": "buffered writes made durable with fsync (O_DIRECT unavailable or not applicable)",
+    "buffered+dir-fsync": "buffered file operations, with the directory fsynced to make them durable",
+}
+
+
+def definition_rows(mapping: Any) -> list[tuple[str, str]]:
+    """(key, readable value) pairs of a fingerprint, sorted by key."""
+    if not isinstance(mapping, dict):
+        return []
+    return [(str(key), readable(str(key), mapping[key])) for key in sorted(mapping, key=str)]
+
+
+def readable(key: str, value: Any) -> str:
+    """A fingerprint value as text: sizes also in GiB, epoch times as UTC, nested values flattened."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {readable(str(k), v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list):
+        return ", ".join(readable(key, v) for v in value) or "-"
+    if is_number(value) and key.endswith("_bytes"):
+        return f"{value:,.0f} ({value / 2**30:.1f} GiB)"
+    if is_number(value) and key.endswith("_bps"):
+        return f"{value:,.0f} B/s"
+    if is_number(value) and key.endswith("_start") and value > 1e9:
+        return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+    return str(value)
+
+
+def environment_cards(meta: dict, envs: list[str], labels: dict[str, str]) -> list[dict]:
+    """Per environment: its fingerprint and its lifecycle (provisioning and teardown) as definition rows."""
+    fingerprints = meta.get("env_fingerprints") or {}
+    lifecycles = meta.get("lifecycles") or {}
+    names = list(dict.fromkeys(envs + [str(k) for k in fingerprints]))
+    return [{"label": labels.get(env, env), "fingerprint": definition_rows(fingerprints.get(env)),
+             "lifecycle": definition_rows(lifecycles.get(env))} for env in names]
+
+
+def method(meta: dict, trials: "pd.DataFrame", envs: list[str], labels: dict[str, str]) -> dict:
+    """The method section; ``trials`` has one row per trial."""
+    plan = (meta.get("suite") or {}).get("plan") or {}
+    rounds = meta.get("rounds") or {}
+    return {
+        "rounds": {k: rounds.get(k) for k in ("done", "planned_min", "max", "stop_reason")},
+        "decisions": [d for d in rounds.get("decisions") or [] if isinstance(d, dict)],
+        "plan": definition_rows(plan), "seed": meta.get("seed"),
+        "warmup_rounds": plan.get("warmup_rounds"), "warmup_trials": int(trials["warmup"].sum()),
+        "io_modes": io_modes(trials, labels), "flags": flags(trials, labels),
+        "accelerators": accelerators(meta, trials, envs, labels), "failures": failures(trials, labels),
+        "skipped": [(labels.get(str(k), str(k)), str(v)) for k, v in (meta.get("skipped_environments") or {}).items()],
+    }
+
+
+def io_modes(trials: "pd.DataFrame", labels: dict[str, str]) -> list[dict]:
+    """Each I/O mode the trials record, its meaning, and the cases and environments that ran in it."""
+    rows = []
+    for mode, group in trials.dropna(subset=["io_mode"]).groupby("io_mode", sort=True):
+        meaning = IO_MODE_MEANINGS.get(mode, "the workload's own I/O settings, as named")
+        rows.append({"mode": mode, "meaning": meaning, "trials": len(group),
+                     "cases": ", ".join(sorted(set(group["case"]))),
+                     "environments": ", ".join(labels.get(e, e) for e in sorted(set(group["environment"])))})
+    return rows
+
+
+def flags(trials: "pd.DataFrame", labels: dict[str, str]) -> list[dict]:
+    """Each flag raised, how often, on which cases and environments, and what it means."""
+    seen: dict[str, list] = {}
+    for row in trials[trials["flags"].fillna("").str.len() > 0].itertuples(index=False):
+        for flag in filter(None, row.flags.split(",")):
+            seen.setdefault(flag, []).append(row)
+    return [{"flag": flag, "meaning": FLAG_MEANINGS.get(flag, "no description known"), "trials": len(rows),
+             "where": ", ".join(sorted({f"{r.case} @ {labels.get(r.environment, r.environment)}" for r in rows}))}
+            for flag, rows in sorted(seen.items())]
+
+
+def accelerators(meta: dict, trials: "pd.DataFrame", envs: list[str], labels: dict[str, str]) -> list[dict]:
+    """The accelerator of every environment that has one (VMs), with the reason it was chosen and the boot time."""
+    fingerprints = meta.get("env_fingerprints") or {}
+    rows = []
+    for env in envs:
+        fingerprint = fingerprints.get(env) if isinstance(fingerprints.get(env), dict) else {}
+        recorded = sorted(set(trials.loc[trials["environment"] == env, "accelerator"].dropna().astype(str)))
+        accelerator = ", ".join(recorded) or fingerprint.get("accelerator")
+        if accelerator:
+            rows.append({"environment": labels.get(env, env), "accelerator": str(accelerator),
+                         "reason": readable("", fingerprint.get("accelerator_reason")),
+                         "boot_s": readable("", fingerprint.get("boot_s"))})
+    return rows
+
+
+def failures(trials: "pd.DataFrame", labels: dict[str, str]) -> list[dict]:
+    """Every trial whose status is not ok, with its error."""
+    failed = trials[trials["status"] != "ok"]
+    return [{"trial_id": r.trial_id, "case": r.case, "environment": labels.get(r.environment, r.environment),
+             "status": r.status, "error": readable("", r.error) if isinstance(r.error, str) else "-"}
+            for r in failed.itertuples(index=False)]
