@@ -4,12 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# fio: the disk workloads; python3-numpy: the same interpreter and numpy natively as in the guest image;
+# fio: the disk workloads; python3-numpy, -pytest, -pytest-benchmark: natively the same interpreter and packages
+# as in the guest image;
 # python3-venv: the virtualenv below; docker.io and crun: the container environment; debootstrap and e2fsprogs:
 # the guest image and its VM disk; qemu-system-x86 and qemu-utils: the VM environment (virtiofsd comes with them);
 # chromium: the tests open the HTML report in it headless.
-PACKAGES=(fio python3 python3-venv python3-numpy docker.io crun debootstrap e2fsprogs qemu-system-x86 qemu-utils
-          chromium)
+PACKAGES=(fio python3 python3-venv python3-numpy python3-pytest python3-pytest-benchmark docker.io crun debootstrap
+          e2fsprogs qemu-system-x86 qemu-utils chromium)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -195,3 +195,127 @@ def test_sigkill_leaves_nothing_after_clean(tmp_path):
     assert trial_ids(trials) == kept  # the finished trials are still there
     again = subprocess.run([*VBENCH, "clean"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "nothing left behind" in again.stdout
+
+
+def dockerd_argv() -> list[str] | None:
+    import psutil
+
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        if proc.info["name"] == "dockerd":
+            return proc.info["cmdline"]
+    return None
+
+
+def start_dockerd(argv: list[str]) -> None:
+    subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
+            return
+        time.sleep(0.5)
+    raise AssertionError("dockerd did not come back")
+
+
+LONG = """
+name = "long"
+[plan]
+warmup_rounds = 0
+min_rounds = {rounds}
+max_rounds = {rounds}
+timeout_s = {timeout}
+[[workload]]
+name = "loop"
+use = "cpu.pyloop"
+params = {{ seconds = {seconds} }}
+"""
+
+
+def test_dockerd_stopped_mid_run_stops_that_environment_not_the_run(tmp_path):
+    from conftest import require_environment
+
+    require_environment("docker")
+    argv = dockerd_argv()
+    if argv is None:
+        import pytest
+
+        pytest.skip("dockerd is not a process this test can restart (managed elsewhere)")
+    suite = tmp_path / "long.toml"
+    suite.write_text(LONG.format(rounds=8, timeout=60, seconds=0.3))
+    proc = subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--env", "native,docker:volume", "--results",
+                             str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch")], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        trials = wait_for_trials(tmp_path, 4, proc)
+        subprocess.run(["pkill", "-TERM", "-x", "dockerd"], check=True)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if dockerd_argv() is None:
+            time.sleep(1)
+            start_dockerd(argv)
+    assert proc.returncode == 0, stderr
+    records = [json.loads(line) for line in trials.read_text().splitlines()]
+    docker = [t for t in records if t["environment"] == "docker:volume"]
+    native = [t for t in records if t["environment"] == "native"]
+    assert len(native) == 8 and all(t["status"] == "ok" for t in native)  # the run went on
+    assert len(docker) == 8 and docker[-1]["status"] == "failed" and "stopped" in docker[-1]["error"]
+    assert "stopped" in stdout
+    run_id = trials.parent.name
+    subprocess.run([*VBENCH, "clean"], cwd=ROOT, capture_output=True, timeout=120, check=True)
+    assert leftovers(run_id) == [] and list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_a_guest_that_never_answers_is_killed_and_the_run_goes_on(tmp_path):
+    import psutil
+
+    from conftest import require_environment
+
+    require_environment("vm")
+    suite = tmp_path / "long.toml"
+    suite.write_text(LONG.format(rounds=4, timeout=20, seconds=0.3))
+    proc = subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--env", "native,vm:virtio", "--accel", "tcg",
+                             "--agent-grace", "5", "--results", str(tmp_path / "res"), "--scratch",
+                             str(tmp_path / "scratch")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    trials = wait_for_trials(tmp_path, 2, proc)
+    run_id = trials.parent.name
+    qemu = [p for p in psutil.process_iter(["name", "cmdline"])
+            if p.info["name"] == "qemu-system-x86_64" and run_id in " ".join(p.info["cmdline"] or [])]
+    assert len(qemu) == 1
+    qemu[0].suspend()  # the guest freezes: its agent never answers again
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    records = [json.loads(line) for line in trials.read_text().splitlines()]
+    vm = [t for t in records if t["environment"] == "vm:virtio"]
+    assert all(t["status"] == "ok" for t in records if t["environment"] == "native")
+    hung = [t for t in vm if t["status"] == "timeout"]
+    assert len(hung) == 1 and "did not answer" in hung[0]["error"]
+    assert all("stopped" in t["error"] for t in vm if t["status"] == "failed")
+    assert leftovers(run_id) == [] and list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_a_full_disk_is_a_failed_trial(tmp_path):
+    import pytest
+
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(small)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        suite = tmp_path / "full.toml"
+        suite.write_text('name = "full"\n[plan]\nwarmup_rounds = 0\nmin_rounds = 2\nmax_rounds = 2\n'
+                         '[[workload]]\nname = "big"\nuse = "io.fio"\n'
+                         'params = { rw = "write", bs = "1M", size = "64M", runtime = 1.0 }\n'
+                         '[[workload]]\nname = "small"\nuse = "io.fsync"\nparams = { seconds = 0.1, span = "1M" }\n')
+        done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--results", str(tmp_path / "res"),
+                               "--scratch", str(small / "scratch")], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+        records = [json.loads(line)
+                   for line in next((tmp_path / "res").glob("*/trials.jsonl")).read_text().splitlines()]
+        big = [t for t in records if t["case"] == "big"]
+        assert big and all(t["status"] == "failed" for t in big)
+        assert all(t["status"] == "ok" for t in records if t["case"] == "small")
+        assert list((small / "scratch").iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(small)], check=False)

@@ -70,7 +70,7 @@ def _check_type(field: str, value: Any, default: Any) -> Any:
             raise VBenchError(f"{field}: expected a number, got {value!r}")
         if isinstance(default, int) and not isinstance(value, int):
             raise VBenchError(f"{field}: expected an integer, got {value!r}")
-        if value < 0 or value > 1e9:
+        if not 0 <= value <= 1e9:  # written so that NaN fails too
             raise VBenchError(f"{field}: {value!r} is out of range (0 to 1e9)")
         return value
     if not isinstance(value, str):

@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or EXIT_OK
     except VBenchError as exc:
-        print(f"vbench: error: {exc}", file=sys.stderr)
+        print(f"vbench: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("vbench: interrupted; finished trials are kept", file=sys.stderr)
@@ -29,6 +29,12 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped: a newline or a terminal escape in a name the user gave cannot
+    turn the one-line error into several lines or forge output."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vbench", description="Measure what virtualization really costs.")
     parser.add_argument("--version", action="version", version=f"vbench {_version()}")
@@ -37,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a suite on several environments, interleaved")
     run.add_argument("--suite", help="built-in suite (cpu, mem, io) or path to a suite .toml")
     run.add_argument("--resume", metavar="RUN", help="finish an interrupted run (results/<run-id>) in place")
+    run.add_argument("--pytest-benchmark", metavar="PATH",
+                     help="run your own pytest-benchmark suite (a directory or file) in each environment: every "
+                          "benchmark becomes a case")
     run.add_argument("--env", help="comma-separated environments, e.g. native,docker:volume (default: the "
                                    "suite's defaults that are available here)")
     run.add_argument("--quick", action="store_true", help="the suite's quick size: fewer rounds, smaller jobs")
@@ -64,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="auto: KVM when a probe boot succeeds, else TCG software emulation")
     vm.add_argument("--vcpus", type=int, help="vCPUs of the guest (default: up to 2)")
     vm.add_argument("--vm-memory", type=int, metavar="MIB", help="guest memory in MiB (default 2048)")
+    vm.add_argument("--agent-grace", type=float, metavar="S",
+                    help="how long past a trial's timeout a guest may stay silent before it counts as hung and is "
+                         "killed (default 60)")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="write the self-contained HTML report of a run")
@@ -98,45 +110,84 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from vbench.reaper import reap
-    from vbench.runner import resume_run, run_suite
 
+    job = _resume_job(args) if args.resume else _suite_job(args)  # every input checked before anything happens
     reap(lambda text: print(f"vbench: {text}", file=sys.stderr))  # what killed runs left behind
-    if args.resume:
-        if args.suite:
-            raise VBenchError("--resume takes the suite and environments from the run; drop --suite")
-        path = Path(args.resume)
-        if not path.exists() and (Path(args.results) / args.resume).exists():
-            path = Path(args.results) / args.resume  # a bare run id
-        return _carry_out(lambda progress: resume_run(path, progress))
-    if not args.suite:
-        raise VBenchError("--suite is required (or --resume RUN)")
+    return _carry_out(job)
+
+
+def _resume_job(args: argparse.Namespace):
+    from vbench.store import read_run
+
+    if args.suite:
+        raise VBenchError("--resume takes the suite and environments from the run; drop --suite")
+    path = Path(args.resume)
+    if not path.exists() and (Path(args.results) / args.resume).exists():
+        path = Path(args.results) / args.resume  # a bare run id
+    read_run(path)  # a run this vbench reads, or the error now
+
+    from vbench.runner import resume_run
+
+    return lambda progress: resume_run(path, progress)
+
+
+def _suite_job(args: argparse.Namespace):
+    if args.suite and args.pytest_benchmark:
+        raise VBenchError("--suite and --pytest-benchmark: give one of them")
+    if not args.suite and not args.pytest_benchmark:
+        raise VBenchError("--suite is required (or --pytest-benchmark PATH, or --resume RUN)")
     suite, requested, options = _run_inputs(args)
-    return _carry_out(lambda progress: run_suite(suite, requested, options, progress))
+
+    from vbench.runner import run_suite
+
+    return lambda progress: run_suite(suite, requested, options, progress)
 
 
 def _run_inputs(args: argparse.Namespace):
     """The suite, the environments asked for and the options of ``vbench run``, each checked."""
-    from vbench.runner import RunOptions
+    from vbench import envs
     from vbench.suite import load_suite, with_plan
 
-    if args.interval <= 0 or args.interval > 10:
+    if not 0 < args.interval <= 10:  # written so that NaN fails too
         raise VBenchError(f"--interval: {args.interval} must be above 0 and at most 10 seconds")
-    suite = load_suite(args.suite, quick=args.quick)
+    user_dir = None
+    if args.pytest_benchmark:
+        from vbench.userbench import suite_for
+
+        suite, root = suite_for(args.pytest_benchmark, args.quick)
+        user_dir = str(root)
+    else:
+        suite = load_suite(args.suite, quick=args.quick)
     suite = with_plan(suite, min_rounds=args.rounds, max_rounds=args.max_rounds, warmup_rounds=args.warmup,
-                      ci_target_pct=args.ci_target, time_budget_s=args.time_budget, timeout_s=args.timeout)
+                      ci_target_pct=args.ci_target, time_budget_s=args.time_budget, timeout_s=args.timeout,
+                      seed=args.seed)
     requested = [e for e in args.env.split(",") if e.strip()] if args.env else None
     if requested == []:
         raise VBenchError("--env: name at least one environment")
+    for name in requested or []:
+        try:
+            envs.resolve(name)
+        except VBenchError as exc:
+            raise VBenchError(f"--env: {exc}") from None
     if args.vcpus is not None and not 1 <= args.vcpus <= 64:
         raise VBenchError(f"--vcpus: {args.vcpus} must be from 1 to 64")
     if args.vm_memory is not None and not 256 <= args.vm_memory <= 1 << 20:
         raise VBenchError(f"--vm-memory: {args.vm_memory} MiB must be at least 256")
     if args.cpus is not None and not 0 < args.cpus <= 1024:
         raise VBenchError(f"--cpus: {args.cpus} must be above 0")
+    results = Path(args.results)
+    if results.exists() and not results.is_dir():
+        raise VBenchError(f"--results: {results} is not a directory")
     env_options = {"image": args.image, "runtime": args.docker_runtime, "cpus": args.cpus, "memory": args.memory,
                    "blkio_accounting": args.blkio_accounting or None,
-                   "accel": args.accel, "vcpus": args.vcpus, "memory_mb": args.vm_memory}
-    options = RunOptions(Path(args.results), args.scratch, args.seed, args.interval,
+                   "accel": args.accel, "vcpus": args.vcpus, "memory_mb": args.vm_memory,
+                   "agent_grace": args.agent_grace, "user_dir": user_dir}
+    if args.agent_grace is not None and not 0 < args.agent_grace <= 86400:
+        raise VBenchError(f"--agent-grace: {args.agent_grace} must be above 0 seconds")
+
+    from vbench.runner import RunOptions  # after the checks: it imports scipy
+
+    options = RunOptions(results, args.scratch, args.seed, args.interval,
                          {k: v for k, v in env_options.items() if v is not None})
     return suite, requested, options
 
@@ -167,16 +218,23 @@ def cmd_clean(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from vbench.report import build_report
 
-    print(f"report: {build_report(args.run, args.output)}")
+    output = _output_file("-o/--output", args.output)
+    print(f"report: {build_report(args.run, output)}")
     return EXIT_OK
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from vbench import compare
-    from vbench.console import out
+    from vbench.store import read_run
 
     if args.fail_above is not None and not 0 <= args.fail_above <= 1e6:
         raise VBenchError(f"--fail-above: {args.fail_above} must be a percentage of at least 0")
+    _output_file("--html", args.html)
+    for run in (args.run_a, args.run_b):
+        read_run(run)  # readable, or the error now: before the statistics are imported
+
+    from vbench import compare
+    from vbench.console import out
+
     comparison = compare.compare_runs(args.run_a, args.run_b)
     out.print(compare.format_text(comparison))
     if args.html:
@@ -190,6 +248,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return compare.EXIT_REGRESSION
     return EXIT_OK
+
+
+def _output_file(option: str, value: str | None) -> Path | None:
+    """Where ``option`` asks to write, checked before the work that produces it."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.is_dir() or not path.parent.is_dir():
+        raise VBenchError(f"{option}: cannot write {value}: " +
+                          ("it is a directory" if path.is_dir() else f"{path.parent} is not a directory"))
+    return path
 
 
 def cmd_images(args: argparse.Namespace) -> int:

@@ -54,7 +54,8 @@ class RichProgress:
         self._bar.console.print(f"another round: {reason}")
 
     def close(self) -> None:
-        self._bar.stop()
+        if self._task is not None:  # stopping a bar never started prints a blank line on a non-terminal
+            self._bar.stop()
 
 
 def _primary_text(trial: dict) -> str:

@@ -320,7 +320,9 @@ def clock_flag(execution: Execution) -> str | None:
 
 def _status(execution: Execution, result: dict) -> tuple[str, str | None]:
     if execution.timed_out:
-        return "timeout", f"no result within the timeout ({execution.host_wall_s:.0f}s)"
+        why = execution.stderr.strip().splitlines()[:1]
+        return "timeout", f"no result within the timeout ({execution.host_wall_s:.0f}s)" + \
+            (f": {why[0][:500]}" if why else "")
     if result.get("ok") and execution.returncode == 0:
         return "ok", None
     if result.get("error"):

@@ -3,6 +3,12 @@
 Format history (``schema_version``, independent of the package version):
   1  first format: run.json with host fingerprint and suite; one JSON trial per line in trials.jsonl.
 
+Each version's records are described by the JSON Schemas in ``vbench/schema/`` (run.schema.json,
+trial.schema.json). A change to the format bumps SCHEMA_VERSION, adds a line above, updates the schemas and adds
+``MIGRATIONS[old] = function`` turning a record of version ``old`` into one of ``old + 1``; readers apply the chain
+in memory, so older files stay readable and are never rewritten. A version with no migration says "re-run"; a
+newer one says "upgrade vbench".
+
 Trials are appended and fsynced one by one, so an interrupted run loses at most the trial in flight. run.json is
 replaced atomically (write, fsync, rename) and never silently overwritten by another run.
 """
@@ -13,15 +19,26 @@ import os
 import secrets
 import time
 import warnings
+from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from vbench.errors import VBenchError
 
 SCHEMA_VERSION = 1
+# from_version -> function(kind, record) giving the record ("run" for run.json, "trial" for a trials.jsonl line) in
+# from_version + 1, as asv's update_to_N. Empty: version 1 is the first format; there never was a version 0.
+MIGRATIONS: dict[int, Callable[[str, dict], dict]] = {}
+# What a trial record must hold for the readers (trial_rows) to use it; the schema describes the rest.
+TRIAL_KEYS = ("trial_id", "round", "warmup", "case", "workload", "environment", "env_kind", "status")
 RUN_FILE = "run.json"
 TRIALS_FILE = "trials.jsonl"
 SAMPLES_DIR = "samples"
+
+
+def schema(record: str) -> dict:
+    """The JSON Schema of ``record`` ("run" or "trial") as SCHEMA_VERSION writes it (vbench/schema/)."""
+    return json.loads(resources.files("vbench").joinpath(f"schema/{record}.schema.json").read_text())
 
 
 def new_run_id(suite: str) -> str:
@@ -96,26 +113,38 @@ def run_dir(path: str | Path) -> Path:
 
 
 def read_run(path: str | Path) -> dict:
-    """run.json of a run, checked for its schema version."""
+    """run.json of a run, checked for its schema version and migrated to the current one."""
     file = run_dir(path) / RUN_FILE
     try:
-        meta = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        meta = _parse_json(file.read_bytes())
+    except OSError as exc:
+        raise VBenchError(f"cannot read {file}: {exc.strerror}") from None
+    except ValueError as exc:
         raise VBenchError(f"cannot read {file}: {exc}") from None
     if not isinstance(meta, dict):
-        raise VBenchError(f"{file}: not a vbench run file")
-    _check_schema(meta.get("schema_version"), file)
-    return meta
+        raise VBenchError(f"{file}: not a vbench run file (a JSON {type(meta).__name__}, not an object)")
+    return migrate("run", meta, file)
 
 
-def _check_schema(version: Any, file: Path) -> None:
-    if not isinstance(version, int):
-        raise VBenchError(f"{file}: no schema_version; not a vbench result")
+def migrate(kind: str, record: dict, where: str | Path) -> dict:
+    """``record`` ("run" or "trial") brought to SCHEMA_VERSION through MIGRATIONS, in memory; errors name
+    ``where``."""
+    version = record.get("schema_version")
+    if version is None:
+        raise VBenchError(f"{where}: no schema_version; not a vbench result")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise VBenchError(f"{where}: schema_version {version!r} is not an integer; not a vbench result")
     if version > SCHEMA_VERSION:
-        raise VBenchError(f"{file}: schema version {version} is newer than this vbench reads ({SCHEMA_VERSION}); "
+        raise VBenchError(f"{where}: schema version {version} is newer than this vbench reads ({SCHEMA_VERSION}); "
                           "upgrade vbench")
-    if version < 1:
-        raise VBenchError(f"{file}: schema version {version} is unknown")
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise VBenchError(f"{where}: schema version {version} is older than this vbench reads "
+                              f"({SCHEMA_VERSION}) and no migration exists; re-run")
+        version += 1
+        record = {**step(kind, record), "schema_version": version}
+    return record
 
 
 def iter_trials(path: str | Path) -> Iterator[dict]:
@@ -123,19 +152,36 @@ def iter_trials(path: str | Path) -> Iterator[dict]:
     file = run_dir(path) / TRIALS_FILE
     if not file.exists():
         return
-    lines = file.read_bytes().split(b"\n")
+    try:
+        lines = file.read_bytes().split(b"\n")
+    except OSError as exc:
+        raise VBenchError(f"cannot read {file}: {exc.strerror}") from None
     for number, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            record = _parse_json(raw)
+        except ValueError:
             if number >= len(lines) - 1:
                 warnings.warn(f"{file}: line {number} is truncated (interrupted write); ignored", stacklevel=2)
                 continue
             raise VBenchError(f"{file}: line {number} is not valid JSON") from None
-        _check_schema(record.get("schema_version"), file)
+        where = f"{file}: line {number}"
+        if not isinstance(record, dict):
+            raise VBenchError(f"{where}: not a trial record (a JSON {type(record).__name__}, not an object)")
+        record = migrate("trial", record, where)
+        missing = [key for key in TRIAL_KEYS if key not in record]
+        if missing:
+            raise VBenchError(f"{where}: not a trial record (no {', '.join(missing)})")
         yield record
+
+
+def _parse_json(data: bytes) -> Any:
+    """JSON from bytes; every way it can fail (bad UTF-8, bad syntax, absurd nesting) is a ValueError."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply to be a vbench result") from None
 
 
 TRIAL_COLUMNS = ["run_id", "trial_id", "round", "warmup", "seq", "case", "workload", "environment", "env_kind",
@@ -165,10 +211,17 @@ def trial_rows(trial: dict) -> list[dict]:
 
 def load_trials(path: str | Path):
     """A run's trials as a tidy pandas DataFrame (one row per trial and metric)."""
-    import pandas as pd
-
     meta = read_run(path)
-    rows = [row for trial in iter_trials(path) for row in trial_rows(trial)]
+    rows = []
+    for trial in iter_trials(path):
+        try:
+            rows += trial_rows(trial)
+        except (AttributeError, KeyError, TypeError) as exc:  # right fields, wrong shapes: see trial.schema.json
+            raise VBenchError(f"{run_dir(path) / TRIALS_FILE}: trial {trial['trial_id']!r} is malformed "
+                              f"({type(exc).__name__}: {exc})") from None
+
+    import pandas as pd  # after reading: a run that cannot be read says so at once
+
     frame = pd.DataFrame(rows, columns=TRIAL_COLUMNS)
     frame["warmup"] = frame["warmup"].astype(bool)
     # Trials written before trials carried their accelerator: the environment's fingerprint has it.

@@ -31,7 +31,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from vbench import catalog
+from vbench import catalog, envs
 from vbench.errors import VBenchError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
@@ -55,8 +55,9 @@ class PlanSettings:
             _check_int(f"{where}.{name}", getattr(self, name), low, high)
         for name in ("ci_target_pct", "time_budget_s", "timeout_s"):
             value = getattr(self, name)
+            # `not 0 < value` also refuses NaN; the upper bound refuses inf.
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1e7:
-                raise VBenchError(f"{where}.{name}: expected a positive number, got {value!r}")
+                raise VBenchError(f"{where}.{name}: expected a positive number up to 1e7, got {value!r}")
         if self.seed is not None:
             _check_int(f"{where}.seed", self.seed, 0, 2**63 - 1)
         if self.max_rounds < self.min_rounds:
@@ -89,12 +90,16 @@ class Suite:
                 "entries": [{"name": e.name, "workload": e.workload, "params": e.params} for e in self.entries]}
 
 
-def suite_from_dict(data: dict) -> Suite:
+def suite_from_dict(data: Any) -> Suite:
     """The suite as a run recorded it (``Suite.to_dict``), for resuming that run."""
-    plan = PlanSettings(**data["plan"]).validate("run.json: suite.plan")
-    entries = tuple(Entry(e["name"], e["workload"], dict(e["params"])) for e in data["entries"])
-    return Suite(data["name"], data.get("description", ""), entries, tuple(data["environments"]), plan,
-                 data.get("source", "run.json"), bool(data.get("quick")))
+    where = "run.json: suite"
+    try:
+        plan = _plan(data["plan"], f"{where}.plan")
+        entries = tuple(Entry(e["name"], e["workload"], dict(e["params"])) for e in data["entries"])
+        return Suite(data["name"], data.get("description", ""), entries, tuple(data["environments"]), plan,
+                     data.get("source", "run.json"), bool(data.get("quick")))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise VBenchError(f"{where}: not a suite as vbench records it ({type(exc).__name__}: {exc})") from None
 
 
 def builtin_names() -> list[str]:
@@ -111,6 +116,8 @@ def load_suite(name_or_path: str, quick: bool = False) -> Suite:
         if not path.suffix == ".toml" and not path.exists():
             raise VBenchError(f"unknown suite {name_or_path!r}; built-in suites: {', '.join(builtin_names())}, "
                               "or give the path of a .toml file")
+        if path.exists() and not path.is_file():  # a directory, or a device or FIFO that would never end
+            raise VBenchError(f"cannot read suite {name_or_path}: not a regular file")
         try:
             text = path.read_text()
         except (OSError, UnicodeDecodeError) as exc:
@@ -120,6 +127,8 @@ def load_suite(name_or_path: str, quick: bool = False) -> Suite:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise VBenchError(f"{source}: TOML syntax error: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nested array or table
+        raise VBenchError(f"{source}: TOML nested too deeply to be a suite") from None
     return parse_suite(data, source, quick)
 
 
@@ -131,17 +140,25 @@ def parse_suite(data: dict, source: str, quick: bool = False) -> Suite:
         raise VBenchError(f"{source}: name: {name!r} must be letters, digits, '.', '_', '+' or '-'")
     description = _string(data, "description", source) or ""
     environments = _string_list(data, "environments", source) or ["native"]
+    for index, env in enumerate(environments):
+        try:
+            envs.resolve(env)
+        except VBenchError as exc:
+            raise VBenchError(f"{source}: environments[{index}]: {exc}") from None
     plan = _plan(data.get("plan", {}), f"{source}: plan")
     quick_table = _table(data, "quick", source)
     _only(quick_table, {"plan", "params"}, f"{source}: quick")
+    # The quick plan is checked with or without --quick: an error should not wait for the day --quick is used.
+    quick_plan = _plan({**_plan_dict(plan, skip_none=True), **_table(quick_table, "plan", f"{source}: quick")},
+                       f"{source}: quick.plan")
     if quick:
-        plan = _plan({**_plan_dict(plan, skip_none=True), **_table(quick_table, "plan", f"{source}: quick")},
-                     f"{source}: quick.plan")
+        plan = quick_plan
     raw_entries = data.get("workload")
     if not isinstance(raw_entries, list) or not raw_entries:
         raise VBenchError(f"{source}: workload: at least one [[workload]] table is required")
     quick_params = _table(quick_table, "params", f"{source}: quick")
-    entries = tuple(_entry(raw, f"{source}: workload[{i}]", quick, quick_params) for i, raw in enumerate(raw_entries))
+    entries = tuple(_entry(raw, f"{source}: workload[{i}]", quick, quick_params, f"{source}: quick.params")
+                    for i, raw in enumerate(raw_entries))
     seen = set()
     for entry in entries:
         if entry.name in seen:
@@ -150,26 +167,27 @@ def parse_suite(data: dict, source: str, quick: bool = False) -> Suite:
     return Suite(name, description, entries, tuple(environments), plan, source, quick)
 
 
-def _entry(raw: Any, where: str, quick: bool, quick_params: dict) -> Entry:
+def _entry(raw: Any, where: str, quick: bool, quick_params: dict, quick_where: str) -> Entry:
     if not isinstance(raw, dict):
         raise VBenchError(f"{where}: expected a table")
     _only(raw, {"name", "use", "params", "quick"}, where)
     workload = _string(raw, "use", where, required=True)
-    name = _string(raw, "name", where) or workload
-    if not NAME_RE.match(name):
-        raise VBenchError(f"{where}.name: {name!r} must be letters, digits, '.', '_', '+' or '-'")
     try:
         declared = catalog.describe(workload).params
     except VBenchError as exc:
         raise VBenchError(f"{where}.use: {exc}") from None
-    params = dict(_table(raw, "params", where))
-    entry_quick = _table(raw, "quick", where)
+    name = _string(raw, "name", where) or workload
+    if not NAME_RE.match(name):
+        raise VBenchError(f"{where}.name: {name!r} must be letters, digits, '.', '_', '+' or '-'")
+    params = catalog.validate_params(workload, _table(raw, "params", where), f"{where}.params")
+    shared = {k: v for k, v in quick_params.items() if k in declared}
+    # Checked with or without --quick, each where it is written.
+    catalog.validate_params(workload, shared, quick_where)
+    entry_quick = catalog.validate_params(workload, _table(raw, "quick", where), f"{where}.quick")
     if quick:
-        params.update({k: v for k, v in quick_params.items() if k in declared})
+        params.update(shared)
         params.update(entry_quick)
-    else:
-        catalog.validate_params(workload, entry_quick, f"{where}.quick")
-    return Entry(name, workload, catalog.validate_params(workload, params, f"{where}.params"))
+    return Entry(name, workload, params)
 
 
 def _plan(raw: Any, where: str) -> PlanSettings:

@@ -100,6 +100,8 @@ def execute(invocation: dict) -> dict:
     """Run one invocation and return the result record (raises on workload failure)."""
     module = load_workload(invocation["workload"])
     workdir = invocation.get("workdir") or os.getcwd()
+    if invocation.get("user_dir"):
+        os.environ["VBENCH_USER_DIR"] = invocation["user_dir"]  # a user's own benchmarks, shared read-only
     params = fill_params(module, invocation.get("params", {}))
     reason = module.available() if hasattr(module, "available") else None
     if reason:

@@ -88,6 +88,7 @@ class Environment(ABC):
         self.spec = spec
         self.context = context
         self.lifecycle = Lifecycle()
+        self.stopped: str | None = None  # why this environment can run no more trials (a dead daemon, a hung guest)
 
     @classmethod
     @abstractmethod
@@ -116,8 +117,19 @@ class Environment(ABC):
     def runner_argv(self) -> list[str]:
         """The interpreter and runner path inside the environment."""
 
+    @property
+    def user_dir(self) -> str | None:
+        """The user's own directory (pytest-benchmark suites) as seen inside, shared read-only; None if none."""
+        return None
+
     def fingerprint(self) -> dict:
         return {"kind": self.kind, "variant": self.spec.variant}
+
+    def stop_with(self, reason: str) -> None:
+        """Mark the environment as unable to run more trials; the first reason given is kept."""
+        if not self.stopped:
+            self.stopped = reason
+            self.lifecycle.notes.append(f"stopped: {reason}")
 
     def trial_tags(self) -> dict:
         """Facts every trial of this environment carries, e.g. a VM's accelerator."""
@@ -144,6 +156,11 @@ class Environment(ABC):
         self.lifecycle.teardown_end = time.time()
 
     def execute(self, invocation: dict, timeout: float, on_start: OnStart | None = None) -> Execution:
-        """Run one workload invocation; the runner's JSON line comes back in ``Execution.stdout``."""
-        payload = json.dumps({**invocation, "workdir": self.workdir}, sort_keys=True)
+        """Run one workload invocation; the runner's JSON line comes back in ``Execution.stdout``.
+
+        Once the environment has stopped, every trial fails at once with the reason, and the run goes on."""
+        if self.stopped:
+            return Execution("", f"environment {self.spec.label} stopped: {self.stopped}", None, 0.0)
+        extra = {"user_dir": self.user_dir} if self.user_dir else {}
+        payload = json.dumps({**invocation, "workdir": self.workdir, **extra}, sort_keys=True)
         return self.transport([*self.runner_argv, payload], timeout, on_start)

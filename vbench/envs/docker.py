@@ -102,7 +102,8 @@ class Docker(Environment):
         try:
             self.container = self.client.containers.run(
                 image, ["sleep", "infinity"], detach=True, labels=labels, working_dir=WORKDIR,
-                volumes={str(WORKLOADS_DIR): {"bind": f"{GUEST_ROOT}/workloads", "mode": "ro"}, **mounts},
+                volumes={str(WORKLOADS_DIR): {"bind": f"{GUEST_ROOT}/workloads", "mode": "ro"}, **mounts,
+                         **self._user_mount()},
                 tmpfs=tmpfs, network_mode="none", runtime=self.runtime, cap_drop=["ALL"],
                 security_opt=["no-new-privileges"], device_read_bps=rates, device_write_bps=rates,
                 nano_cpus=int(options["cpus"] * 1e9) if options.get("cpus") else None,
@@ -128,6 +129,14 @@ class Docker(Environment):
             return {}, {WORKDIR: f"rw,size={TMPFS_SIZE}"}
         return {}, None  # layer: docker creates the working directory in the container's writable layer
 
+    def _user_mount(self) -> dict:
+        source = self.context.options.get("user_dir")
+        return {source: {"bind": f"{GUEST_ROOT}/user", "mode": "ro"}} if source else {}
+
+    @property
+    def user_dir(self) -> str | None:
+        return f"{GUEST_ROOT}/user" if self.context.options.get("user_dir") else None
+
     def _storage_host_path(self) -> str | None:
         """A host path on the filesystem that holds the storage under test (None for tmpfs)."""
         if self.spec.variant == "bind":
@@ -141,10 +150,14 @@ class Docker(Environment):
         self._bind_dir = None
         if self.client is None:
             return
-        remove_labelled(self.client, self.context.run_id, self.spec.label)
-        self.context.ledger.forget_docker()
-        self.client.close()
-        self.client = None
+        try:
+            remove_labelled(self.client, self.context.run_id, self.spec.label)
+            self.context.ledger.forget_docker()
+        except Exception as exc:  # a dead engine: the ledger keeps the run listed, so `vbench clean` finishes it
+            self.lifecycle.notes.append(f"could not remove the container: {_first_line(exc)}; vbench clean will")
+        finally:
+            self.client.close()
+            self.client = None
 
     @property
     def workdir(self) -> str:
@@ -155,8 +168,16 @@ class Docker(Environment):
         return ["python3", f"{GUEST_ROOT}/workloads/run.py"]
 
     def transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
-        api = self.client.api
         start = time.perf_counter()
+        try:
+            return self._exec(argv, timeout, on_start, start)
+        except Exception as exc:  # the engine or the container went away: stop this environment, not the run
+            self.stop_with(f"the Docker engine failed: {_first_line(exc)}")
+            return Execution("", f"environment {self.spec.label} stopped: {self.stopped}", None,
+                             time.perf_counter() - start)
+
+    def _exec(self, argv: list[str], timeout: float, on_start: OnStart | None, start: float) -> Execution:
+        api = self.client.api
         exec_id = api.exec_create(self.container.id, argv, workdir=WORKDIR)["Id"]
         output: dict = {}
         worker = threading.Thread(target=lambda: output.update(out=api.exec_start(exec_id, demux=True)),

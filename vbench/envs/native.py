@@ -51,6 +51,10 @@ class Native(Environment):
     def runner_argv(self) -> list[str]:
         return [host_python(), str(RUNNER)]
 
+    @property
+    def user_dir(self) -> str | None:
+        return self.context.options.get("user_dir")
+
     def transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
         pids = []
 

@@ -51,7 +51,6 @@ class VM(Environment):
         self._dir: str | None = None
         self._sockets: str | None = None
         self._virtiofsd: subprocess.Popen | None = None
-        self._dead: str | None = None
         self._next_id = 0
 
     @classmethod
@@ -98,7 +97,8 @@ class VM(Environment):
             os.mkdir(scratch, 0o700)
         options = self.context.options
         return VMConfig(accel=accel, kernel=str(kernel), initrd=str(initrd), root_disk=str(image.disk),
-                        payload_disk=build_payload(self._dir), agent_socket=os.path.join(self._sockets, "agent"),
+                        payload_disk=build_payload(self._dir, self.context.options.get("user_dir")),
+                        agent_socket=os.path.join(self._sockets, "agent"),
                         console_log=os.path.join(self._dir, "console.log"), storage=storage, scratch=scratch,
                         scratch_format=fmt, virtiofs_socket=os.path.join(self._sockets, "vfs"), direct_io=direct,
                         vcpus=int(options.get("vcpus") or min(2, os.cpu_count() or 1)),
@@ -127,33 +127,36 @@ class VM(Environment):
     def runner_argv(self) -> list[str]:
         return ["python3", f"{GUEST_ROOT}/workloads/run.py"]
 
+    @property
+    def user_dir(self) -> str | None:
+        return f"{GUEST_ROOT}/user" if self.context.options.get("user_dir") else None
+
     def transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
-        if self._dead or not self.guest:
-            return Execution("", f"environment stopped: {self._dead}", None, 0.0)
         self._next_id += 1
         request = {"op": "exec", "id": self._next_id, "argv": argv, "cwd": self.workdir, "timeout": timeout}
         start = time.perf_counter()
         if on_start:
             on_start(Handle(pid=self.guest.proc.pid))
+        grace = float(self.context.options.get("agent_grace") or GRACE_S)
         try:
             self.guest.channel.send(request)
-            reply = self._await(self._next_id, time.monotonic() + timeout + GRACE_S)
+            reply = self._await(self._next_id, time.monotonic() + timeout + grace)
         except (OSError, ConnectionError, ValueError) as exc:
             reply = None
-            self._dead = f"the agent channel failed: {exc}"
+            self.stop_with(f"the agent channel failed: {exc}")
         wall = time.perf_counter() - start
         if reply is None:
-            self._dead = self._dead or f"the guest did not answer within {timeout + GRACE_S:.0f}s"
+            self.stop_with(f"the guest did not answer within {timeout + grace:.0f}s; it was killed")
             console = _tail(self.config.console_log, 2000)
             stop_process(self.guest.proc)
-            return Execution("", f"{self._dead}; console: {console}", None, wall, timed_out=True)
+            return Execution("", f"{self.stopped}; console: {console}", None, wall, timed_out=True)
         return Execution(reply.get("stdout", ""), reply.get("stderr", ""), reply.get("returncode"), wall,
                          bool(reply.get("timed_out")), far_wall_s=reply.get("wall_s"))
 
     def _await(self, request_id: int, deadline: float) -> dict | None:
         while True:
             if self.guest.proc.poll() is not None:
-                self._dead = f"QEMU exited (status {self.guest.proc.returncode})"
+                self.stop_with(f"QEMU exited (status {self.guest.proc.returncode})")
                 return None
             message = self.guest.channel.receive(min(deadline, time.monotonic() + 1.0))
             if message and message.get("op") == "result" and message.get("id") == request_id:
@@ -176,13 +179,18 @@ class VM(Environment):
                 "qemu": qemu_version()}
 
 
-def build_payload(directory: str) -> str:
-    """A small read-only ext4 image with the workloads, the agent and guest-init.sh (no mount needed)."""
+def build_payload(directory: str, user_dir: str | None = None) -> str:
+    """A small read-only ext4 image with the workloads, the agent, guest-init.sh and the user's own directory
+    (pytest-benchmark suites) if any (no mount needed)."""
     staging = Path(directory) / "payload"
-    shutil.copytree(WORKLOADS_DIR, staging / "workloads", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".git", ".venv", ".benchmarks", ".pytest_cache")
+    shutil.copytree(WORKLOADS_DIR, staging / "workloads", ignore=skip)
+    if user_dir:
+        shutil.copytree(user_dir, staging / "user", ignore=skip)
     (staging / "guest-init.sh").write_text(GUEST_INIT_SH)
     image = os.path.join(directory, "payload.ext4")
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "vbench-payload", "-d", str(staging), image, "64M"],
+    size_mb = sum(f.stat().st_size for f in staging.rglob("*") if f.is_file()) // 2**20 * 2 + 64
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "vbench-payload", "-d", str(staging), image, f"{size_mb}M"],
                    check=True, capture_output=True)
     shutil.rmtree(staging)
     return image

@@ -1,0 +1,150 @@
+"""The result format: JSON Schemas of run.json and of a trials.jsonl line, checked against recorded runs and a
+fresh one, against broken records, and the migration chain of vbench.store."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from conftest import DATA
+from vbench import store
+from vbench.errors import VBenchError
+
+RECORDED = [DATA / "runs" / "small", *sorted(p.parent for p in (DATA / "compare").glob("*/run.json"))]
+
+
+@pytest.fixture(scope="module")
+def validators() -> dict[str, Draft202012Validator]:
+    """The schemas as the package ships them (package data, loaded through vbench.store.schema)."""
+    return {kind: Draft202012Validator(store.schema(kind)) for kind in ("run", "trial")}
+
+
+def errors(validator: Draft202012Validator, record) -> list[str]:
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in validator.iter_errors(record)]
+
+
+def assert_valid_run(directory: Path, validators) -> None:
+    assert errors(validators["run"], json.loads((directory / "run.json").read_text())) == []
+    lines = (directory / "trials.jsonl").read_text().splitlines()
+    assert lines, f"{directory} has no trials"
+    for number, line in enumerate(lines, 1):
+        assert errors(validators["trial"], json.loads(line)) == [], f"{directory.name} line {number}"
+
+
+@pytest.mark.parametrize("kind", ["run", "trial"])
+def test_schemas_are_draft_2020_12_of_the_current_version(kind):
+    schema = store.schema(kind)
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["properties"]["schema_version"] == {"const": store.SCHEMA_VERSION}
+
+
+@pytest.mark.parametrize("directory", RECORDED, ids=lambda p: p.name)
+def test_recorded_runs_match_the_schemas(directory, validators):
+    assert_valid_run(directory, validators)
+
+
+def test_a_fresh_run_matches_the_schemas(tiny_run, validators):
+    assert_valid_run(tiny_run, validators)
+
+
+def small_records() -> tuple[dict, dict]:
+    directory = DATA / "runs" / "small"
+    first = (directory / "trials.jsonl").read_text().splitlines()[0]
+    return json.loads((directory / "run.json").read_text()), json.loads(first)
+
+
+def broken(record: dict, path: str, value=None, delete: bool = False) -> dict:
+    """A deep copy of ``record`` with the field at ``path`` (a/b/c) set to ``value`` or deleted."""
+    record = copy.deepcopy(record)
+    *parents, last = path.split("/")
+    target = record
+    for key in parents:
+        target = target[int(key)] if isinstance(target, list) else target[key]
+    if delete:
+        del target[last]
+    else:
+        target[last] = value
+    return record
+
+
+RUN_BREAKS = [
+    ("schema_version", 2, False), ("schema_version", "1", False), ("run_id", None, True), ("suite", None, True),
+    ("suite", "cpu", False), ("suite/plan/min_rounds", 0, False), ("suite/plan/timeout_s", -5, False),
+    ("suite/plan/bogus", 1, False), ("suite/entries", [], False), ("suite/entries/0/params", "x", False),
+    ("seed", -1, False), ("seed", 1.5, False), ("status", "finished", False), ("rounds/done", "3", False),
+    ("rounds/decisions/0/more", "yes", False), ("environments", [], False), ("environments", "native", False),
+    ("env_fingerprints/native/kind", None, True), ("lifecycles/native/notes", "x", False), ("host", [], False),
+    ("extra", 1, False),
+]
+TRIAL_BREAKS = [
+    ("schema_version", 0, False), ("trial_id", None, True), ("trial_id", "pyloop", False), ("round", "1", False),
+    ("round", 1.5, False), ("warmup", "no", False), ("seq", -1, False), ("case", "", False),
+    ("status", "done", False), ("error", 5, False), ("metrics/ops/value", "fast", False),
+    ("metrics/ops/unit", None, True), ("metrics/ops/extra", 1, False), ("flags", "x", False),
+    ("flags", [1], False), ("info", [], False), ("host_wall_s", -1, False), ("params", None, True),
+    ("extra", 1, False),
+]
+
+
+@pytest.mark.parametrize("path, value, delete", RUN_BREAKS, ids=lambda v: str(v))
+def test_a_broken_run_file_fails(path, value, delete, validators):
+    run, _ = small_records()
+    assert errors(validators["run"], run) == []
+    assert errors(validators["run"], broken(run, path, value, delete))
+
+
+@pytest.mark.parametrize("path, value, delete", TRIAL_BREAKS, ids=lambda v: str(v))
+def test_a_broken_trial_fails(path, value, delete, validators):
+    _, trial = small_records()
+    assert errors(validators["trial"], trial) == []
+    assert errors(validators["trial"], broken(trial, path, value, delete))
+
+
+@pytest.mark.parametrize("record", [[1, 2], "run", None, 3])
+def test_a_record_that_is_not_an_object_fails(record, validators):
+    assert errors(validators["run"], record) and errors(validators["trial"], record)
+
+
+def test_no_migration_yet_so_an_older_version_says_re_run(tmp_path):
+    assert store.MIGRATIONS == {}
+    (tmp_path / "run.json").write_text(json.dumps({"schema_version": 0, "run_id": "old"}))
+    with pytest.raises(VBenchError, match="schema version 0 is older than this vbench reads .* no migration "
+                                          "exists; re-run"):
+        store.read_run(tmp_path)
+
+
+def test_migrations_chain_in_memory_and_never_rewrite_the_file(tmp_path, monkeypatch):
+    """With a format 3 and steps 1->2, 2->3, a version-1 run and its trials are read as version 3."""
+    def to_2(kind, record):
+        if kind == "run":
+            return {"renamed": record["old"], **{k: v for k, v in record.items() if k != "old"}}
+        return {**record, "step2": True}
+
+    def to_3(kind, record):
+        return {**record, "kind_seen": kind}
+
+    monkeypatch.setattr(store, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(store, "MIGRATIONS", {1: to_2, 2: to_3})
+    (tmp_path / "run.json").write_text(json.dumps({"schema_version": 1, "run_id": "r", "old": "x"}))
+    trial = {"schema_version": 1, "trial_id": "r001-a@native", "round": 1, "warmup": False, "case": "a",
+             "workload": "cpu.pyloop", "environment": "native", "env_kind": "native", "status": "ok"}
+    (tmp_path / "trials.jsonl").write_text(json.dumps(trial) + "\n")
+    before = (tmp_path / "run.json").read_bytes(), (tmp_path / "trials.jsonl").read_bytes()
+
+    meta = store.read_run(tmp_path)
+    assert meta == {"schema_version": 3, "run_id": "r", "renamed": "x", "kind_seen": "run"}
+    (read,) = store.iter_trials(tmp_path)
+    assert read["schema_version"] == 3 and read["step2"] and read["kind_seen"] == "trial"
+    assert ((tmp_path / "run.json").read_bytes(), (tmp_path / "trials.jsonl").read_bytes()) == before
+
+
+def test_a_gap_in_the_chain_says_re_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(store, "MIGRATIONS", {2: lambda kind, record: record})
+    (tmp_path / "run.json").write_text(json.dumps({"schema_version": 1, "run_id": "r"}))
+    with pytest.raises(VBenchError, match="schema version 1 is older .* re-run"):
+        store.read_run(tmp_path)
