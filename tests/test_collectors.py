@@ -43,3 +43,18 @@ def test_cpu_split_is_percent_of_the_interval():
     split = _cpu_split(before, after)
     assert split == {"user": 18.18, "system": 9.09, "iowait": 9.09, "steal": 9.09, "idle": 54.55}
     assert _cpu_split(after, after)["idle"] == 0.0
+
+
+def test_descendants_walk_the_children_files(tmp_path):
+    import os
+    from types import SimpleNamespace
+
+    from vbench.collectors.process import descendants
+
+    tree = {100: "101 102", 101: "103", 102: "", 103: "", os.getpid(): ""}
+    for pid, children in tree.items():
+        task = tmp_path / str(pid) / "task" / str(pid)
+        task.mkdir(parents=True)
+        (task / "children").write_text(children)
+    assert sorted(descendants(SimpleNamespace(pid=100), proc_root=str(tmp_path))) == [100, 101, 102, 103]
+    assert descendants(SimpleNamespace(pid=999), proc_root=str(tmp_path)) == [999]  # gone: just itself

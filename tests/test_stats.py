@@ -250,3 +250,16 @@ def test_overhead_table_other_baseline_and_empty():
 
 def test_overhead_table_is_deterministic():
     pd.testing.assert_frame_equal(overhead_table(trials_frame()), overhead_table(trials_frame()))
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 8, 31])
+def test_exact_bootstrap_medians_match_brute_force_resampling(n):
+    from vbench.stats import bootstrap_medians
+
+    values = np.random.default_rng(n).lognormal(size=n)
+    exact = bootstrap_medians(values, 200_000, np.random.default_rng(1))
+    idx = np.random.default_rng(2).integers(0, n, size=(200_000, n))
+    brute = np.median(values[idx], axis=1)
+    grid = np.unique(np.concatenate([exact, brute]))[:: max(1, len(np.unique(brute)) // 200)]
+    cdf = lambda sample: np.searchsorted(np.sort(sample), grid, side="right") / sample.size  # noqa: E731
+    assert np.max(np.abs(cdf(exact) - cdf(brute))) < 0.01  # the same distribution (Kolmogorov distance)

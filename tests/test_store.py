@@ -7,7 +7,7 @@ import pytest
 
 import vbench
 from vbench.errors import VBenchError
-from vbench.store import SCHEMA_VERSION, RunStore, iter_trials, read_run, trial_rows
+from vbench.store import SCHEMA_VERSION, TRIAL_COLUMNS, RunStore, iter_trials, read_run, trial_rows
 
 
 def trial(tid="r001-a@native", status="ok", warmup=False, metrics=None):
@@ -89,5 +89,5 @@ def test_not_a_run_directory(tmp_path):
 
 
 def test_trial_rows_of_failed_trial_have_no_metric():
-    rows = trial_rows(trial(status="timeout", metrics={}))
+    rows = [dict(zip(TRIAL_COLUMNS, row)) for row in trial_rows(trial(status="timeout", metrics={}))]
     assert len(rows) == 1 and rows[0]["metric"] is None and rows[0]["status"] == "timeout"

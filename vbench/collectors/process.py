@@ -7,6 +7,7 @@ read at start and stop: the runner checks reads against them to catch figures th
 """
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 
@@ -28,16 +29,15 @@ class _Tree:
 
     per_pid: dict[int, dict] = field(default_factory=dict)
     baseline: dict[int, dict] = field(default_factory=dict)
+    procs: dict[int, psutil.Process] = field(default_factory=dict)
 
     def start(self, root: psutil.Process) -> None:
         self.update(root)
         self.baseline = {pid: dict(values) for pid, values in self.per_pid.items()}
 
     def update(self, root: psutil.Process) -> dict:
-        try:
-            procs = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            procs = []
+        procs = [self._process(pid) for pid in descendants(root)]
+        procs = [p for p in procs if p is not None]
         rss = 0
         for proc in procs:
             try:
@@ -54,6 +54,40 @@ class _Tree:
         totals = {k: sum(v[k] - self.baseline.get(pid, {}).get(k, 0) for pid, v in self.per_pid.items())
                   for k in COUNTERS}
         return {**totals, "rss_bytes": rss, "processes": len(procs)}
+
+    def _process(self, pid: int) -> psutil.Process | None:
+        """A cached psutil handle (it remembers the process's identity, so a reused PID is not mistaken)."""
+        if pid not in self.procs:
+            try:
+                self.procs[pid] = psutil.Process(pid)
+            except psutil.Error:
+                return None
+        return self.procs[pid]
+
+
+def descendants(root: psutil.Process, proc_root: str = "/proc") -> list[int]:
+    """``root``'s PID and its descendants'. Where the kernel has /proc/<pid>/task/<tid>/children, walk it: that
+    reads only the tree, while psutil's children() reads every process on the host."""
+    if not os.path.exists(f"{proc_root}/{os.getpid()}/task/{os.getpid()}/children"):
+        try:
+            return [root.pid, *(p.pid for p in root.children(recursive=True))]
+        except psutil.Error:
+            return [root.pid]
+    pids, queue = [], [root.pid]
+    while queue:
+        pid = queue.pop()
+        pids.append(pid)
+        try:
+            tasks = os.listdir(f"{proc_root}/{pid}/task")
+        except OSError:
+            continue  # it ended
+        for tid in tasks:
+            try:
+                with open(f"{proc_root}/{pid}/task/{tid}/children") as f:
+                    queue += [int(c) for c in f.read().split()]
+            except OSError:
+                continue  # the thread ended
+    return pids
 
 
 class ProcessCollector(Sampler):
