@@ -70,3 +70,18 @@ def test_teardown_removes_the_scratch(tmp_path):
             env.execute({"workload": "io.fsync", "params": {"seconds": 0.05}}, timeout=60)
         assert env.lifecycle.to_dict()["provision_s"] >= 0 and env.lifecycle.to_dict()["teardown_s"] >= 0
     assert not any((tmp_path / "scratch").iterdir())
+
+
+@pytest.mark.parametrize("kind", sorted(envs.BUILTIN))
+def test_startup_latency_is_measured_by_the_environment(kind, tmp_path):
+    if not envs.env_class(kind).available().ok:
+        pytest.skip(f"{kind} unavailable here")
+    spec, cls = envs.resolve(kind)
+    with cls(spec, Context("startup", str(tmp_path / "scratch"), {"accel": "tcg"})) as env:
+        execution = env.execute({"workload": "startup.first_output", "params": {}}, timeout=300)
+    result = execution.result()
+    assert execution.returncode == 0 and result["ok"], execution.stdout
+    first = result["metrics"]["first_output"]
+    assert first["unit"] == "s" and not first["higher_is_better"] and 0 < first["value"] < 300
+    scratch = tmp_path / "scratch"
+    assert not scratch.exists() or not any(scratch.iterdir())

@@ -13,7 +13,7 @@ def minimal(**extra):
     return doc
 
 
-@pytest.mark.parametrize("name", ["cpu", "mem", "io"])
+@pytest.mark.parametrize("name", ["cpu", "mem", "io", "startup"])
 @pytest.mark.parametrize("quick", [False, True])
 def test_builtin_suites_load(name, quick):
     suite = load_suite(name, quick=quick)

@@ -13,19 +13,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol, Sequence
 
+from vbench import __version__, stats
 from vbench import envs as registry
-from vbench import stats
 from vbench.collectors.cgroup import CgroupCollector
 from vbench.collectors.process import ProcessCollector
 from vbench.envs.base import Context, Environment
 from vbench.errors import VBenchError
 from vbench.fingerprint import host_fingerprint
 from vbench.model import Case, EnvSpec, Execution
-from vbench.reaper import owner, owner_alive
 from vbench.plan import build_cases, next_round, round_order, trial_id
+from vbench.reaper import owner, owner_alive
 from vbench.store import SCHEMA_VERSION, RunStore, iter_trials, new_run_id, run_dir
 from vbench.suite import Suite, suite_from_dict
-from vbench import __version__
 
 BASELINE = "native"
 # A read figure is flagged when the device delivered less than this share of the bytes the workload read.
@@ -39,7 +38,7 @@ class RunOptions:
     scratch_root: str = "/var/tmp/vbench"
     seed: int | None = None
     collect_interval: float = 0.1
-    env_options: dict = field(default_factory=dict)  # image, runtime, cpus, memory
+    env_options: dict = field(default_factory=dict)  # per-kind options: image, runtime, accel, user_dir, ...
 
 
 class Progress(Protocol):

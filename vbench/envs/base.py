@@ -16,10 +16,19 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
+from vbench.errors import Unavailable
 from vbench.model import EnvSpec, Execution, Handle
 from vbench.reaper import Ledger
 
 OnStart = Callable[[Handle], None]
+
+
+def placement(workload: str) -> str:
+    """Where a workload runs: "guest" (the runner inside the environment) or "environment" (the environment
+    measures it from the host, as start-up latency)."""
+    import importlib
+
+    return getattr(importlib.import_module(f"workloads.{workload}"), "PLACEMENT", "guest")
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,22 @@ class Environment(ABC):
     def fingerprint(self) -> dict:
         return {"kind": self.kind, "variant": self.spec.variant}
 
+    def first_output_s(self, timeout: float) -> float:
+        """Seconds from asking for a fresh instance of this environment to its first output (startup suite)."""
+        raise Unavailable(f"{self.kind} does not measure start-up")
+
+    def _measure_startup(self, invocation: dict, timeout: float) -> Execution:
+        from workloads.run import result_record
+
+        start = time.perf_counter()
+        try:
+            seconds = self.first_output_s(timeout)
+        except Exception as exc:  # a start that fails is a failed trial with its reason
+            record = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            return Execution(json.dumps(record), "", 1, time.perf_counter() - start)
+        record = result_record(invocation["workload"], {}, {"first_output": seconds}, seconds)
+        return Execution(json.dumps(record), "", 0, time.perf_counter() - start)
+
     def stop_with(self, reason: str) -> None:
         """Mark the environment as unable to run more trials; the first reason given is kept."""
         if not self.stopped:
@@ -161,6 +186,8 @@ class Environment(ABC):
         Once the environment has stopped, every trial fails at once with the reason, and the run goes on."""
         if self.stopped:
             return Execution("", f"environment {self.spec.label} stopped: {self.stopped}", None, 0.0)
+        if placement(invocation["workload"]) == "environment":
+            return self._measure_startup(invocation, timeout)
         extra = {"user_dir": self.user_dir} if self.user_dir else {}
         payload = json.dumps({**invocation, "workdir": self.workdir, **extra}, sort_keys=True)
         return self.transport([*self.runner_argv, payload], timeout, on_start)

@@ -201,6 +201,26 @@ class Docker(Environment):
         return Execution((stdout or b"").decode(errors="replace"), (stderr or b"").decode(errors="replace"),
                          code, wall, timed_out)
 
+    def first_output_s(self, timeout: float) -> float:
+        """A new container of the same image and runtime: create, start, and its first line of output."""
+        labels = {LABEL: self.context.run_id, "vbench.env": f"{self.spec.label}-startup"}
+        start = time.perf_counter()
+        container = self.client.containers.create(
+            self.context.options.get("image") or _default_tag(), ["python3", "-c", "print('ready', flush=True)"],
+            labels=labels, network_mode="none", runtime=self.runtime, cap_drop=["ALL"],
+            security_opt=["no-new-privileges"])
+        try:
+            stream = container.attach(stdout=True, stderr=True, stream=True, logs=True)
+            container.start()
+            for chunk in stream:
+                if b"ready" in chunk:
+                    return time.perf_counter() - start
+                if time.perf_counter() - start > timeout:
+                    break
+            raise RuntimeError("the container did not print 'ready'")
+        finally:
+            container.remove(force=True)
+
     def counters(self) -> dict | None:
         try:
             return engine_counters(self.client.api.stats(self.container.id, stream=False, one_shot=True))

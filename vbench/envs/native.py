@@ -70,6 +70,21 @@ class Native(Environment):
             for pid in pids:
                 self.context.ledger.forget_process(pid)
 
+    def first_output_s(self, timeout: float) -> float:
+        """fork/exec of the interpreter to its first printed line: the baseline of start-up latency."""
+        start = time.perf_counter()
+        proc = subprocess.Popen([host_python(), "-c", "print('ready', flush=True)"], stdout=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, text=True)
+        try:
+            line = proc.stdout.readline()
+            elapsed = time.perf_counter() - start
+        finally:
+            proc.stdout.close()
+            proc.wait(timeout)
+        if line.strip() != "ready":
+            raise RuntimeError(f"the process printed {line!r}, not 'ready'")
+        return elapsed
+
     def fingerprint(self) -> dict:
         python = host_python()
         version = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 import shutil
 import subprocess
 import tempfile
@@ -163,6 +164,23 @@ class VM(Environment):
                 return message
             if message is None and time.monotonic() >= deadline:
                 return None
+
+    def first_output_s(self, timeout: float) -> float:
+        """A fresh guest of this variant's kernel and accelerator, booted to its agent's first answer (the
+        running guest stays up; a second one boots beside it with no storage under test)."""
+        work = self.context.make_scratch(f"vm-boot-{self.spec.variant}")
+        try:
+            config = replace(self.config, payload_disk=build_payload(work), storage="none", scratch=None,
+                             agent_socket=os.path.join(self._sockets, f"boot-{self._next_id}"),
+                             console_log=os.path.join(work, "console.log"), vcpus=1, memory_mb=512)
+            self._next_id += 1
+            guest = boot(config, timeout, on_spawn=self.context.ledger.add_process)
+            guest.channel.close()
+            stop_process(guest.proc)
+            self.context.ledger.forget_process(guest.proc.pid)
+            return guest.boot_s
+        finally:
+            self.context.remove_scratch(work)
 
     def trial_tags(self) -> dict:
         # TCG is emulation, not virtualization: every trial says which accelerator produced it.
