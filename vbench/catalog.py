@@ -5,6 +5,7 @@ declarations on the host side.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from dataclasses import dataclass
@@ -28,14 +29,21 @@ class WorkloadInfo:
     primary: str | None
 
 
-def workload_names() -> list[str]:
-    """Every ``kind.name`` in the workloads package (modules starting with ``_`` are helpers)."""
+@functools.lru_cache(maxsize=1)
+def _names() -> tuple[str, ...]:
     names = []
     for kind in sorted(p.name for p in WORKLOADS_DIR.iterdir() if (p / "__init__.py").exists()):
         for mod in pkgutil.iter_modules([str(WORKLOADS_DIR / kind)]):
-            if not mod.name.startswith("_"):
+            # helpers start with "_"; a module without run() (the network server) is not a workload
+            if not mod.name.startswith("_") and hasattr(importlib.import_module(f"workloads.{kind}.{mod.name}"),
+                                                        "run"):
                 names.append(f"{kind}.{mod.name}")
-    return sorted(names)
+    return tuple(sorted(names))
+
+
+def workload_names() -> list[str]:
+    """Every ``kind.name`` in the workloads package."""
+    return list(_names())
 
 
 def describe(name: str) -> WorkloadInfo:

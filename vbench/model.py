@@ -73,3 +73,4 @@ class Handle:
     pid: int | None = None
     cgroups: Mapping[str, str] = field(default_factory=dict, hash=False)  # controller -> dir; v2: "" -> dir
     container_id: str | None = None
+    extra_pids: tuple[int, ...] = ()  # helpers carrying the trial's traffic, e.g. docker-proxy

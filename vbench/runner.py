@@ -16,7 +16,7 @@ from typing import Protocol, Sequence
 from vbench import __version__, stats
 from vbench import envs as registry
 from vbench.collectors.cgroup import CgroupCollector
-from vbench.collectors.process import ProcessCollector
+from vbench.collectors.process import HelperCollector, ProcessCollector
 from vbench.envs.base import Context, Environment
 from vbench.errors import VBenchError
 from vbench.fingerprint import host_fingerprint
@@ -242,7 +242,8 @@ def run_trial(env: Environment, case: Case, round_index: int, seq: int, timeout:
               options: RunOptions) -> dict:
     """Execute one trial with the collectors running; the record that goes into trials.jsonl."""
     tid = trial_id(round_index, case)
-    collectors = [ProcessCollector(options.collect_interval), CgroupCollector(options.collect_interval)]
+    collectors = [ProcessCollector(options.collect_interval), CgroupCollector(options.collect_interval),
+                  HelperCollector(options.collect_interval)]
     started_at = _now()
     engine_before = env.counters()
     for collector in collectors:

@@ -140,6 +140,44 @@ class ProcessCollector(Sampler):
         return out
 
 
+class HelperCollector(Sampler):
+    """Processes outside the trial's tree that carry its traffic (docker-proxy for a published port), from
+    ``Handle.extra_pids``: their CPU, context switches and memory over the trial."""
+
+    name = "helpers"
+
+    def __init__(self, interval: float = 0.1):
+        super().__init__(interval)
+        self._trees: list[tuple[psutil.Process, _Tree]] = []
+        self._lock = threading.Lock()
+
+    def attach(self, handle: Handle) -> None:
+        for pid in handle.extra_pids:
+            try:
+                root, tree = psutil.Process(pid), _Tree()
+            except psutil.Error:
+                continue
+            tree.start(root)
+            with self._lock:
+                self._trees.append((root, tree))
+
+    def sample(self) -> dict | None:
+        with self._lock:
+            trees = list(self._trees)
+        if not trees:
+            return None
+        parts = [tree.update(root) for root, tree in trees]
+        return {k: sum(p.get(k, 0) for p in parts) for k in (*COUNTERS, "rss_bytes", "processes")}
+
+    def summary(self) -> dict | None:
+        if not self.series:
+            return None
+        last = self.series[-1]
+        return {"samples": len(self.series), "pids": [root.pid for root, _ in self._trees],
+                **{k: last.get(k) for k in COUNTERS},
+                "rss_max_bytes": max(s.get("rss_bytes", 0) for s in self.series)}
+
+
 def _cpu_split(before, after) -> dict[str, float]:
     """Percent of all CPU time between two psutil.cpu_times() readings, per field."""
     deltas = {f: max(0.0, getattr(after, f, 0.0) - getattr(before, f, 0.0)) for f in after._fields}

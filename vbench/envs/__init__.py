@@ -15,6 +15,7 @@ from vbench.model import EnvSpec
 BUILTIN: dict[str, str] = {
     "native": "vbench.envs.native:Native",
     "docker": "vbench.envs.docker:Docker",
+    "dockernet": "vbench.envs.dockernet:DockerNet",
     "vm": "vbench.envs.qemu:VM",
 }
 

@@ -92,6 +92,7 @@ class Environment(ABC):
     summary: ClassVar[str] = ""
     variants: ClassVar[tuple[str, ...]] = ()
     default_variant: ClassVar[str | None] = None
+    guest_workloads: ClassVar[bool] = True  # False: an environment only for network (client/server) workloads
 
     def __init__(self, spec: EnvSpec, context: Context):
         self.spec = spec
@@ -133,6 +134,35 @@ class Environment(ABC):
 
     def fingerprint(self) -> dict:
         return {"kind": self.kind, "variant": self.spec.variant}
+
+    def endpoint(self) -> tuple[str, int]:
+        """Where the client reaches the network workloads' server inside this environment (started on first
+        use, serving every trial of the run)."""
+        raise Unavailable(f"{self.spec.label} has no network endpoint")
+
+    def client_transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
+        """Run a network client (the runner with a client workload); by default on the host."""
+        from vbench.envs.native import run_process
+
+        return run_process(argv, "/", timeout, on_start)
+
+    def client_runner_argv(self) -> list[str]:
+        from vbench.catalog import RUNNER
+        from vbench.envs.native import host_python
+
+        return [host_python(), str(RUNNER)]
+
+    def _run_client(self, invocation: dict, timeout: float, on_start: OnStart | None) -> Execution:
+        """A network trial: the server is in this environment, the client where the variant puts it (the host,
+        or a peer); the client's clock decides the figures."""
+        try:
+            host, port = self.endpoint()
+        except Exception as exc:  # no endpoint: the trial fails with why, the run goes on
+            record = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            return Execution(json.dumps(record), "", 1, 0.0)
+        params = {**invocation.get("params", {}), "host": host, "port": port}
+        payload = json.dumps({**invocation, "params": params, "workdir": "/tmp"}, sort_keys=True)
+        return self.client_transport([*self.client_runner_argv(), payload], timeout, on_start)
 
     def first_output_s(self, timeout: float) -> float:
         """Seconds from asking for a fresh instance of this environment to its first output (startup suite)."""
@@ -186,8 +216,11 @@ class Environment(ABC):
         Once the environment has stopped, every trial fails at once with the reason, and the run goes on."""
         if self.stopped:
             return Execution("", f"environment {self.spec.label} stopped: {self.stopped}", None, 0.0)
-        if placement(invocation["workload"]) == "environment":
+        where = placement(invocation["workload"])
+        if where == "environment":
             return self._measure_startup(invocation, timeout)
+        if where == "client":
+            return self._run_client(invocation, timeout, on_start)
         extra = {"user_dir": self.user_dir} if self.user_dir else {}
         payload = json.dumps({**invocation, "workdir": self.workdir, **extra}, sort_keys=True)
         return self.transport([*self.runner_argv, payload], timeout, on_start)

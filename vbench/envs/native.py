@@ -7,12 +7,13 @@ import subprocess
 import sys
 import time
 
-from vbench.catalog import RUNNER
+from vbench.catalog import RUNNER, WORKLOADS_DIR
 from vbench.envs.base import Availability, Environment, OnStart
 from vbench.model import Execution, Handle
 
 # The guests run Debian's python3; natively the same interpreter makes the baseline the same bits.
 SYSTEM_PYTHON = "/usr/bin/python3"
+NET_SERVER = WORKLOADS_DIR / "net" / "server.py"
 
 
 def host_python() -> str:
@@ -30,6 +31,8 @@ class Native(Environment):
     def __init__(self, spec, context):
         super().__init__(spec, context)
         self._scratch: str | None = None
+        self._server: subprocess.Popen | None = None
+        self._port: int | None = None
 
     @classmethod
     def available(cls) -> Availability:
@@ -41,6 +44,17 @@ class Native(Environment):
     def teardown(self) -> None:
         self.context.remove_scratch(self._scratch)
         self._scratch = None
+        if self._server:
+            stop_server(self._server)
+            self.context.ledger.forget_process(self._server.pid)
+            self._server = None
+
+    def endpoint(self) -> tuple[str, int]:
+        """The network baseline: the server on the host's loopback."""
+        if self._server is None:
+            self._server, self._port = start_server([host_python(), str(NET_SERVER), "--bind", "127.0.0.1"])
+            self.context.ledger.add_process(self._server.pid)
+        return "127.0.0.1", self._port
 
     @property
     def workdir(self) -> str:
@@ -90,6 +104,26 @@ class Native(Environment):
         version = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
                                  capture_output=True, text=True).stdout.strip()
         return {**super().fingerprint(), "python": python, "python_version": version, "scratch": self.workdir}
+
+
+def start_server(argv: list[str], timeout: float = 30.0) -> tuple[subprocess.Popen, int]:
+    """Start the network workloads' server (``--port 0``) and return it with the port it reports."""
+    proc = subprocess.Popen([*argv, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    line = proc.stdout.readline().split()
+    if len(line) != 2 or line[0] != "ready":
+        stop_server(proc)
+        raise RuntimeError(f"the network server did not start (it said {' '.join(line)!r})")
+    return proc, int(line[1])
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    try:
+        proc.terminate()
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        proc.wait()
 
 
 def run_process(argv: list[str], cwd: str, timeout: float, on_start: OnStart | None) -> Execution:

@@ -1,0 +1,205 @@
+"""``dockernet``: the network workloads' server in a container, reached over one of Docker's network paths.
+
+The client's clock decides every figure; the baseline is ``native`` (client and server on the host's loopback).
+Variants, the path between client and server:
+
+- ``bridge``: host to the container's address on the default bridge (docker0),
+- ``user-bridge``: host to the container's address on a user-defined bridge network,
+- ``host``: ``--network host``, server on the host's loopback inside the host's network namespace,
+- ``published``: host to a ``-p 127.0.0.1:P`` port: through docker-proxy (the userland proxy; loopback
+  destinations are not NATed by the kernel),
+- ``published-dnat``: host to ``-p P`` on the host's own non-loopback address: kernel DNAT (iptables),
+- ``c2c-bridge``, ``c2c-user-bridge``: container to container, the client in a peer container on the
+  default or a user-defined bridge.
+
+Everything created carries ``vbench.run=<run-id>`` and is removed at teardown (and by the reaper).
+"""
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import replace
+
+import psutil
+
+from vbench.catalog import WORKLOADS_DIR
+from vbench.envs.base import Availability, Environment, OnStart
+from vbench.envs.docker import GUEST_ROOT, _default_tag, _first_line, docker_client, remove_labelled
+from vbench.errors import Unavailable, VBenchError
+from vbench.model import Execution, Handle
+from vbench.reaper import LABEL
+
+SERVER_PORT = 5201
+PATHS = {
+    "bridge": "host -> container IP on docker0 (bridge)",
+    "user-bridge": "host -> container IP on a user-defined bridge",
+    "host": "--network host (no network namespace)",
+    "published": "host -> 127.0.0.1:P -> docker-proxy -> container",
+    "published-dnat": "host -> <host address>:P -> kernel DNAT -> container",
+    "c2c-bridge": "peer container -> container on docker0",
+    "c2c-user-bridge": "peer container -> container on a user-defined bridge",
+}
+
+
+class DockerNet(Environment):
+    kind = "dockernet"
+    summary = "the network server in a container; bridge, user bridge, host network, published ports, c2c"
+    variants = tuple(PATHS)
+    default_variant = "bridge"
+    guest_workloads = False  # only the network workloads' server runs in it
+
+    def __init__(self, spec, context):
+        super().__init__(spec, context)
+        self.client = None
+        self.server = None
+        self.peer = None
+        self.network = None
+        self._endpoint: tuple[str, int] | None = None
+
+    @classmethod
+    def available(cls) -> Availability:
+        from vbench.envs.docker import Docker
+
+        return Docker.available()
+
+    @property
+    def workdir(self) -> str:
+        return "/tmp"
+
+    @property
+    def runner_argv(self) -> list[str]:
+        return ["python3", f"{GUEST_ROOT}/workloads/run.py"]
+
+    def transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
+        return Execution("", f"{self.spec.label} runs only network workloads (net.*)", 1, 0.0)
+
+    def provision(self) -> None:
+        self.client = docker_client()
+        if self.client is None:
+            raise Unavailable("the Docker engine stopped answering")
+        self.context.ledger.add_docker()
+        labels = {LABEL: self.context.run_id, "vbench.env": self.spec.label}
+        variant = self.spec.variant
+        if variant.endswith("user-bridge"):
+            self.network = self.client.networks.create(f"vbench-{self.context.run_id}-{variant}", driver="bridge",
+                                                       labels=labels)
+        network = self.network.name if self.network else ("host" if variant == "host" else "bridge")
+        port = _free_port() if variant in ("host", "published", "published-dnat") else SERVER_PORT
+        inside = port if variant == "host" else SERVER_PORT
+        bind = "127.0.0.1" if variant == "host" else "0.0.0.0"
+        publish = {}
+        if variant.startswith("published"):
+            address = "127.0.0.1" if variant == "published" else "0.0.0.0"
+            publish = {f"{SERVER_PORT}/tcp": (address, port), f"{SERVER_PORT}/udp": (address, port)}
+        try:
+            self.server = self._start(["python3", f"{GUEST_ROOT}/workloads/net/server.py", "--port", str(inside),
+                                       "--bind", bind], labels, network, publish, "server")
+            self._wait_ready(self.server)
+            if variant.startswith("c2c"):
+                self.peer = self._start(["sleep", "infinity"], labels, network, {}, "peer")
+        except VBenchError:
+            raise
+        except Exception as exc:
+            raise VBenchError(f"cannot start the {self.spec.label} containers: {_first_line(exc)}") from None
+        self._endpoint = (self._address(port), port)
+
+    def _start(self, command: list[str], labels: dict, network: str, publish: dict, role: str):
+        return self.client.containers.run(
+            self.context.options.get("image") or _default_tag(), command, detach=True, labels=labels,
+            network=network if network not in ("host", "bridge") else None,
+            network_mode=network if network in ("host", "bridge") else None, ports=publish or None,
+            volumes={str(WORKLOADS_DIR): {"bind": f"{GUEST_ROOT}/workloads", "mode": "ro"}},
+            cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            name=f"vbench-{self.context.run_id}-{self.spec.variant}-{role}")
+
+    def _wait_ready(self, container, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b"ready" in container.logs(stdout=True, stderr=False):
+                return
+            container.reload()
+            if container.status == "exited":
+                break
+            time.sleep(0.05)
+        raise VBenchError(f"the {self.spec.label} server did not start: {container.logs()[-300:]!r}")
+
+    def _address(self, port: int) -> str:
+        variant = self.spec.variant
+        if variant in ("host", "published"):
+            return "127.0.0.1"
+        if variant == "published-dnat":
+            return host_address()
+        self.server.reload()
+        networks = self.server.attrs["NetworkSettings"]["Networks"]
+        return next(iter(networks.values()))["IPAddress"]
+
+    def endpoint(self) -> tuple[str, int]:
+        if self._endpoint is None:
+            raise Unavailable(f"{self.spec.label} was not provisioned")
+        return self._endpoint
+
+    def client_transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
+        if self.peer is None:
+            proxies = tuple(self._proxy_pids())
+
+            def started(handle: Handle) -> None:
+                if on_start:
+                    on_start(replace(handle, extra_pids=proxies))  # docker-proxy carries a published port
+
+            return super().client_transport(argv, timeout, started)
+        start = time.perf_counter()
+        code, (out, err) = self.peer.exec_run(argv, demux=True)  # short, fixed-duration clients
+        return Execution((out or b"").decode(errors="replace"), (err or b"").decode(errors="replace"), code,
+                         time.perf_counter() - start)
+
+    def client_runner_argv(self) -> list[str]:
+        return self.runner_argv if self.peer is not None else super().client_runner_argv()
+
+    def teardown(self) -> None:
+        if self.client is None:
+            return
+        try:
+            remove_labelled(self.client, self.context.run_id, self.spec.label)
+            self.context.ledger.forget_docker()
+        except Exception as exc:  # a dead engine: the ledger keeps the run listed for `vbench clean`
+            self.lifecycle.notes.append(f"could not remove the containers: {_first_line(exc)}")
+        finally:
+            self.client.close()
+            self.client = None
+
+    def _proxy_pids(self) -> list[int]:
+        port = self._endpoint[1] if self._endpoint else None
+        return [p.pid for p in psutil.process_iter(["name", "cmdline"]) if p.info["name"] == "docker-proxy"
+                and port and f"-host-port {port}" in " ".join(p.info["cmdline"] or [])]
+
+    def fingerprint(self) -> dict:
+        host, port = self._endpoint or (None, None)
+        proxies = self._proxy_pids()
+        return {**super().fingerprint(), "path": PATHS[self.spec.variant], "server": f"{host}:{port}",
+                "docker_proxy_pids": proxies, "userland_proxy": bool(proxies),
+                "network": self.network.name if self.network else None}
+
+
+def _free_port() -> int:
+    """A port free for both TCP and UDP on every address (for -p and --network host)."""
+    for _ in range(50):
+        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind(("0.0.0.0", 0))
+            port = tcp.getsockname()[1]
+            try:
+                udp.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise VBenchError("no free port for the published server")
+
+
+def host_address() -> str:
+    """The host's first non-loopback IPv4 address outside Docker's bridges (the DNAT path's destination)."""
+    for name, addresses in sorted(psutil.net_if_addrs().items()):
+        if name == "lo" or name.startswith(("docker", "br-", "veth")):
+            continue
+        for address in addresses:
+            if address.family == socket.AF_INET and not address.address.startswith("127."):
+                return address.address
+    raise Unavailable("the host has no non-loopback IPv4 address for the DNAT path")
