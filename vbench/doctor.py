@@ -73,8 +73,13 @@ def _docker() -> list[Check]:
 
 
 def _kvm() -> Check:
-    if not os.path.exists("/dev/kvm"):
-        return Check("kvm", False, "/dev/kvm is absent: VMs would run under TCG software emulation")
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        return Check("kvm", False, "/dev/kvm is not accessible to this user: VMs would run under TCG")
-    return Check("kvm", True, "/dev/kvm is present; only a probe boot shows whether it can boot a guest")
+    """Which accelerator `vm` would run, and why (from the cached KVM probe boot; none is booted here)."""
+    from vbench.envs.qemu import probe_kvm
+    from vbench.images import guest_image
+
+    ok, reason = probe_kvm(guest_image(), cached_only=True)
+    if ok:
+        return Check("accelerator", True, f"KVM would run: {reason}")
+    if ok is None:
+        return Check("accelerator", False, f"KVM or TCG: {reason}")
+    return Check("accelerator", False, f"TCG software emulation would run, because {reason}")

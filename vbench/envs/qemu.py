@@ -243,8 +243,9 @@ def choose_accel(requested: str, image) -> tuple[str, str]:
     return "tcg", f"TCG software emulation, because {reason}"
 
 
-def probe_kvm(image) -> tuple[bool, str]:
-    """Boot the guest under KVM once (cached per host boot, QEMU and image) and report whether it worked."""
+def probe_kvm(image, cached_only: bool = False) -> tuple[bool | None, str]:
+    """Boot the guest under KVM once (cached per host boot, QEMU and image) and report whether it worked;
+    with ``cached_only``, (None, why) instead of booting when there is no cached answer."""
     if not os.path.exists("/dev/kvm"):
         return False, "/dev/kvm is absent"
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -257,6 +258,8 @@ def probe_kvm(image) -> tuple[bool, str]:
             return cached["ok"], cached["reason"]
     except (OSError, ValueError):
         pass
+    if cached_only:
+        return None, "not probed since this host booted: the first VM run boots a KVM guest to find out"
     ok, reason = _probe_boot(image)
     cache.write_text(json.dumps({"key": key, "ok": ok, "reason": reason}))
     return ok, reason
