@@ -76,3 +76,16 @@ def test_host_address_is_not_loopback():
 
     assert not host_address().startswith("127.")
     assert 0 < _free_port() < 65536
+
+
+@pytest.mark.vm
+def test_vm_user_networking(tmp_path):
+    from conftest import require_environment
+
+    require_environment("vm")
+    done, trials, run_id = run(tmp_path, "native,vm:usernet")
+    assert done.returncode == 0, done.stderr
+    vm = [t for t in trials if t["environment"] == "vm:usernet"]
+    assert len(vm) == 6 and all(t["status"] == "ok" for t in vm), [t["error"] for t in vm]
+    meta = json.loads(next((tmp_path / "res").glob("*/run.json")).read_text())
+    assert meta["env_fingerprints"]["vm:usernet"]["accelerator"] in ("kvm", "tcg")

@@ -125,3 +125,11 @@ def test_agent_finds_its_port_by_name(tmp_path):
     assert agent.find_port(sys_root=str(tmp_path)) == "/dev/vport1p1"
     with pytest.raises(FileNotFoundError):
         agent.find_port("nothing", sys_root=str(tmp_path))
+
+
+def test_user_network_forwards_tcp_and_udp_from_loopback():
+    argv = qemu_argv(VMConfig(accel="tcg", storage="none", hostfwd_port=40123, **BASE))
+    nic = option_values(argv, "-nic")
+    assert nic == ["user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:40123-:5201,hostfwd=udp:127.0.0.1:40123-:5201"]
+    assert "vbench.net=user" in option_values(argv, "-append")[0]
+    assert option_values(qemu_argv(VMConfig(accel="tcg", scratch="/x.raw", **BASE)), "-nic") == ["none"]

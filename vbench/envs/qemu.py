@@ -7,6 +7,8 @@ variants, the storage under test mounted at /scratch in the guest:
 - ``qcow2``: the same as a qcow2 image,
 - ``virtiofs``: a host scratch directory through virtiofsd (the VM analogue of a bind mount),
 - ``9p``: the same directory through virtio-9p (needs the generic kernel; the cloud kernel lacks 9p).
+- ``usernet``: no storage under test; QEMU's user-mode network (slirp) with the network workloads' server in
+  the guest, reached from the host through a hostfwd port (for the net suite).
 
 Accelerator: KVM when a probe boot with KVM really reaches the agent, else TCG software emulation, recorded in
 every result. TCG is emulation, not virtualization: its numbers are never KVM numbers.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import replace
 import shutil
 import subprocess
@@ -27,10 +30,11 @@ from vbench.envs.base import Availability, Environment, OnStart
 from vbench.envs.qemu_machine import GUEST_INIT_SH, QEMU, VIRTIOFSD, Guest, VMConfig, boot, stop_process, _tail
 from vbench.errors import Unavailable, VBenchError
 from vbench.model import Execution, Handle
+from vbench.envs.dockernet import _free_port
 from workloads.io._direct import probe_direct
 
-KERNEL_FOR = {"virtio": "cloud", "qcow2": "cloud", "virtiofs": "cloud", "9p": "generic"}
-STORAGE_FOR = {"virtio": "block", "qcow2": "block", "virtiofs": "virtiofs", "9p": "9p"}
+KERNEL_FOR = {"virtio": "cloud", "qcow2": "cloud", "virtiofs": "cloud", "9p": "generic", "usernet": "cloud"}
+STORAGE_FOR = {"virtio": "block", "qcow2": "block", "virtiofs": "virtiofs", "9p": "9p", "usernet": "none"}
 BOOT_TIMEOUT = {"kvm": 90.0, "tcg": 300.0}
 PROBE_TIMEOUT = 45.0
 GRACE_S = 60.0  # how long past a trial's timeout the agent may take to answer before the guest counts as hung
@@ -41,7 +45,7 @@ GUEST_ROOT = "/opt/vbench"
 class VM(Environment):
     kind = "vm"
     summary = "a QEMU guest (KVM when a probe boot succeeds, else TCG emulation) with the agent on virtio-serial"
-    variants = ("virtio", "qcow2", "virtiofs", "9p")
+    variants = ("virtio", "qcow2", "virtiofs", "9p", "usernet")
     default_variant = "virtio"
 
     def __init__(self, spec, context):
@@ -103,7 +107,8 @@ class VM(Environment):
                         console_log=os.path.join(self._dir, "console.log"), storage=storage, scratch=scratch,
                         scratch_format=fmt, virtiofs_socket=os.path.join(self._sockets, "vfs"), direct_io=direct,
                         vcpus=int(options.get("vcpus") or min(2, os.cpu_count() or 1)),
-                        memory_mb=int(options.get("memory_mb") or 2048))
+                        memory_mb=int(options.get("memory_mb") or 2048),
+                        hostfwd_port=_free_port() if variant == "usernet" else None)
 
     def teardown(self) -> None:
         ledger = self.context.ledger
@@ -165,12 +170,32 @@ class VM(Environment):
             if message is None and time.monotonic() >= deadline:
                 return None
 
+    def endpoint(self) -> tuple[str, int]:
+        """The guest's network server through QEMU's user-mode network (``usernet``): a hostfwd port on the
+        host's loopback; waits until the server in the guest answers."""
+        if not self.config or not self.config.hostfwd_port:
+            raise Unavailable(f"{self.spec.label} has no network; use vm:usernet for network workloads")
+        port = self.config.hostfwd_port
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as probe:
+                    probe.sendall(b"rr 1\n1")
+                    if probe.recv(1):
+                        return "127.0.0.1", port
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise Unavailable(f"the network server in the {self.spec.label} guest did not answer")
+            time.sleep(0.2)
+
     def first_output_s(self, timeout: float) -> float:
         """A fresh guest of this variant's kernel and accelerator, booted to its agent's first answer (the
         running guest stays up; a second one boots beside it with no storage under test)."""
         work = self.context.make_scratch(f"vm-boot-{self.spec.variant}")
         try:
             config = replace(self.config, payload_disk=build_payload(work), storage="none", scratch=None,
+                             hostfwd_port=None,
                              agent_socket=os.path.join(self._sockets, f"boot-{self._next_id}"),
                              console_log=os.path.join(work, "console.log"), vcpus=1, memory_mb=512)
             self._next_id += 1

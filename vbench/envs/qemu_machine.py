@@ -34,6 +34,11 @@ virtiofs) mount -t virtiofs scratch /scratch ;;
 9p) mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 scratch /scratch ;;
 none) true ;;
 esac || echo "vbench guest-init: mounting the $storage scratch failed" >&2
+if grep -q "vbench.net=user" /proc/cmdline; then
+    modprobe virtio_net 2>/dev/null
+    python3 /opt/vbench/workloads/net/_ifup.py auto 10.0.2.15 255.255.255.0 &&
+        python3 /opt/vbench/workloads/net/server.py --port 5201 --bind 0.0.0.0 >/dev/null 2>&1 &
+fi
 exec python3 /opt/vbench/workloads/agent.py
 """
 
@@ -56,6 +61,7 @@ class VMConfig:
     direct_io: bool = True
     vcpus: int = 2
     memory_mb: int = 2048
+    hostfwd_port: int | None = None  # QEMU user-mode network, the guest's port 5201 forwarded from this one
 
     @property
     def cpu_model(self) -> str:
@@ -70,10 +76,10 @@ def qemu_argv(c: VMConfig) -> list[str]:
     """The QEMU command line for ``c`` (pure)."""
     argv = [QEMU, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-machine", "q35",
             "-accel", "kvm" if c.accel == "kvm" else "tcg,thread=multi", "-cpu", c.cpu_model,
-            "-smp", str(c.vcpus), "-m", str(c.memory_mb), "-nic", "none",
+            "-smp", str(c.vcpus), "-m", str(c.memory_mb), *_nic(c.hostfwd_port),
             "-kernel", c.kernel, "-initrd", c.initrd,
             "-append", f"root=/dev/vda ro console=ttyS0 panic=-1 quiet init=/usr/local/sbin/vbench-init "
-                       f"vbench.storage={c.storage}",
+                       f"vbench.storage={c.storage}" + (" vbench.net=user" if c.hostfwd_port else ""),
             "-serial", f"file:{c.console_log}",
             *_disk("root", c.root_disk, "raw", "readonly=on"),
             *_disk("payload", c.payload_disk, "raw", "readonly=on"),
@@ -90,6 +96,13 @@ def qemu_argv(c: VMConfig) -> list[str]:
         argv += ["-fsdev", f"local,id=fs9p,path={c.scratch},security_model=none",
                  "-device", "virtio-9p-pci,fsdev=fs9p,mount_tag=scratch"]
     return argv
+
+
+def _nic(hostfwd_port: int | None) -> list[str]:
+    if not hostfwd_port:
+        return ["-nic", "none"]
+    forward = ",".join(f"hostfwd={proto}:127.0.0.1:{hostfwd_port}-:5201" for proto in ("tcp", "udp"))
+    return ["-nic", f"user,model=virtio-net-pci,{forward}"]
 
 
 def _disk(name: str, path: str | None, fmt: str, options: str) -> list[str]:
