@@ -5,7 +5,6 @@ In CI (CI=true) the engine must be there: an unavailable engine fails these test
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time

@@ -8,7 +8,6 @@ import subprocess
 import pytest
 
 from conftest import DATA, ROOT, VBENCH
-from vbench import envs
 from vbench.errors import VBenchError
 from vbench.userbench import case_name, suite_for
 from workloads.pytest.benchmark import benchmark_ids, parse_report

@@ -6,7 +6,6 @@ In CI (CI=true) QEMU and the guest disk must be there: unavailable fails instead
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time

@@ -98,10 +98,9 @@ def fill_params(module, params: dict) -> dict:
 
 def result_record(workload: str, params: dict, metrics: dict, duration: float) -> dict:
     """The runner's record for figures measured outside a guest (start-up latency, timed by the host)."""
-    return {"ok": True, "workload": workload, "params": params,
-            "metrics": describe_metrics(load_workload(workload), metrics),
-            "primary": getattr(load_workload(workload), "PRIMARY", None), "flags": [], "info": {},
-            "duration_s": round(duration, 6)}
+    module = load_workload(workload)
+    return {"ok": True, "workload": workload, "params": params, "metrics": describe_metrics(module, metrics),
+            "primary": getattr(module, "PRIMARY", None), "flags": [], "info": {}, "duration_s": round(duration, 6)}
 
 
 def execute(invocation: dict) -> dict:

@@ -30,6 +30,7 @@ from vbench.envs.base import Availability, Environment, OnStart
 from vbench.envs.qemu_machine import GUEST_INIT_SH, QEMU, VIRTIOFSD, Guest, VMConfig, boot, stop_process, _tail
 from vbench.errors import Unavailable, VBenchError
 from vbench.model import Execution, Handle
+from vbench.reaper import boot_id
 from vbench.envs.dockernet import _free_port
 from workloads.io._direct import probe_direct
 
@@ -275,7 +276,7 @@ def probe_kvm(image, cached_only: bool = False) -> tuple[bool | None, str]:
         return False, "/dev/kvm is absent"
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False, "/dev/kvm is not accessible to this user"
-    key = {"boot_id": _boot_id(), "qemu": qemu_version(), "image": image.hash}
+    key = {"boot_id": boot_id(), "qemu": qemu_version(), "image": image.hash}
     cache = image.dir.parent / "kvm-probe.json"
     try:
         cached = json.loads(cache.read_text())
@@ -314,10 +315,3 @@ def qemu_version() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.splitlines()[0] if out else None
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return "unknown"

@@ -10,7 +10,6 @@ run.json's "note" says what it is.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
