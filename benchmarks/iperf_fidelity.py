@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 
 from vbench.envs.base import Context
-from vbench.envs.dockernet import _free_port
+from vbench.envs.base import free_port
 from vbench.envs.native import Native
 from vbench.model import EnvSpec
 
@@ -37,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("iperf3"):
         raise SystemExit("iperf3 is not installed (apt-get install iperf3)")
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(["iperf3", "-s", "-p", str(port)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     figures = {"vbench": [], "iperf3": []}

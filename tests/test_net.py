@@ -72,10 +72,11 @@ def test_docker_network_paths_and_cleanup(tmp_path):
 
 
 def test_host_address_is_not_loopback():
-    from vbench.envs.dockernet import _free_port, host_address
+    from vbench.envs.base import free_port
+    from vbench.envs.dockernet import host_address
 
     assert not host_address().startswith("127.")
-    assert 0 < _free_port() < 65536
+    assert 0 < free_port() < 65536
 
 
 @pytest.mark.vm

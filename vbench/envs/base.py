@@ -10,22 +10,38 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
-from vbench.errors import Unavailable
+from vbench.errors import Unavailable, VBenchError
 from vbench.model import EnvSpec, Execution, Handle
 from vbench.reaper import Ledger
 
 OnStart = Callable[[Handle], None]
 
 
+def free_port() -> int:
+    """A port free for both TCP and UDP on every address (for -p and --network host)."""
+    for _ in range(50):
+        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind(("0.0.0.0", 0))
+            port = tcp.getsockname()[1]
+            try:
+                udp.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise VBenchError("no port is free for both TCP and UDP")
+
+
 def placement(workload: str) -> str:
-    """Where a workload runs: "guest" (the runner inside the environment) or "environment" (the environment
-    measures it from the host, as start-up latency)."""
+    """Where a workload runs: "guest" (the runner inside the environment), "client" (a network client beside
+    the environment, whose server is inside) or "environment" (measured by the environment from the host, as
+    start-up latency)."""
     import importlib
 
     return getattr(importlib.import_module(f"workloads.{workload}"), "PLACEMENT", "guest")

@@ -23,7 +23,7 @@ from dataclasses import replace
 import psutil
 
 from vbench.catalog import WORKLOADS_DIR
-from vbench.envs.base import Availability, Environment, OnStart
+from vbench.envs.base import Availability, Environment, OnStart, free_port
 from vbench.envs.docker import GUEST_ROOT, _default_tag, _first_line, docker_client, remove_labelled
 from vbench.errors import Unavailable, VBenchError
 from vbench.model import Execution, Handle
@@ -84,7 +84,7 @@ class DockerNet(Environment):
             self.network = self.client.networks.create(f"vbench-{self.context.run_id}-{variant}", driver="bridge",
                                                        labels=labels)
         network = self.network.name if self.network else ("host" if variant == "host" else "bridge")
-        port = _free_port() if variant in ("host", "published", "published-dnat") else SERVER_PORT
+        port = free_port() if variant in ("host", "published", "published-dnat") else SERVER_PORT
         inside = port if variant == "host" else SERVER_PORT
         bind = "127.0.0.1" if variant == "host" else "0.0.0.0"
         publish = {}
@@ -178,20 +178,6 @@ class DockerNet(Environment):
         return {**super().fingerprint(), "path": PATHS[self.spec.variant], "server": f"{host}:{port}",
                 "docker_proxy_pids": proxies, "userland_proxy": bool(proxies),
                 "network": self.network.name if self.network else None}
-
-
-def _free_port() -> int:
-    """A port free for both TCP and UDP on every address (for -p and --network host)."""
-    for _ in range(50):
-        with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            tcp.bind(("0.0.0.0", 0))
-            port = tcp.getsockname()[1]
-            try:
-                udp.bind(("0.0.0.0", port))
-            except OSError:
-                continue
-            return port
-    raise VBenchError("no free port for the published server")
 
 
 def host_address() -> str:

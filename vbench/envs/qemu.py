@@ -26,12 +26,11 @@ import time
 from pathlib import Path
 
 from vbench.catalog import WORKLOADS_DIR
-from vbench.envs.base import Availability, Environment, OnStart
+from vbench.envs.base import Availability, Environment, OnStart, free_port
 from vbench.envs.qemu_machine import GUEST_INIT_SH, QEMU, VIRTIOFSD, Guest, VMConfig, boot, stop_process, _tail
 from vbench.errors import Unavailable, VBenchError
 from vbench.model import Execution, Handle
 from vbench.reaper import boot_id
-from vbench.envs.dockernet import _free_port
 from workloads.io._direct import probe_direct
 
 KERNEL_FOR = {"virtio": "cloud", "qcow2": "cloud", "virtiofs": "cloud", "9p": "generic", "usernet": "cloud"}
@@ -109,7 +108,7 @@ class VM(Environment):
                         scratch_format=fmt, virtiofs_socket=os.path.join(self._sockets, "vfs"), direct_io=direct,
                         vcpus=int(options.get("vcpus") or min(2, os.cpu_count() or 1)),
                         memory_mb=int(options.get("memory_mb") or 2048),
-                        hostfwd_port=_free_port() if variant == "usernet" else None)
+                        hostfwd_port=free_port() if variant == "usernet" else None)
 
     def teardown(self) -> None:
         ledger = self.context.ledger
