@@ -7,7 +7,7 @@ variants, the storage under test mounted at /scratch in the guest:
 - ``qcow2``: the same as a qcow2 image,
 - ``virtiofs``: a host scratch directory through virtiofsd (the VM analogue of a bind mount),
 - ``9p``: the same directory through virtio-9p (needs the generic kernel; the cloud kernel lacks 9p).
-- ``usernet``: no storage under test; QEMU's user-mode network (slirp) with the network workloads' server in
+- ``usernet``: ``virtio`` storage plus QEMU's user-mode network (slirp) with the network workloads' server in
   the guest, reached from the host through a hostfwd port (for the net suite).
 
 Accelerator: KVM when a probe boot with KVM really reaches the agent, else TCG software emulation, recorded in
@@ -34,7 +34,7 @@ from vbench.reaper import boot_id
 from workloads.io._direct import probe_direct
 
 KERNEL_FOR = {"virtio": "cloud", "qcow2": "cloud", "virtiofs": "cloud", "9p": "generic", "usernet": "cloud"}
-STORAGE_FOR = {"virtio": "block", "qcow2": "block", "virtiofs": "virtiofs", "9p": "9p", "usernet": "none"}
+STORAGE_FOR = {"virtio": "block", "qcow2": "block", "virtiofs": "virtiofs", "9p": "9p", "usernet": "block"}
 BOOT_TIMEOUT = {"kvm": 90.0, "tcg": 300.0}
 PROBE_TIMEOUT = 45.0
 GRACE_S = 60.0  # how long past a trial's timeout the agent may take to answer before the guest counts as hung
