@@ -99,3 +99,23 @@ def test_shipped_claims_are_well_formed():
             assert claim.published_pct is not None and claim.tolerance_pct
         if claim.rule == "slower_than":
             assert claim.env and claim.than
+
+
+def test_shipped_network_claims_match_the_net_suites_cases_and_paths():
+    from vbench.suite import load_suite
+
+    cases = [entry.name for entry in load_suite("net").entries]
+    data = {}
+    for i, case in enumerate(cases):
+        data[(case, "native")] = noisy(100.0, seed=i)
+        data[(case, "dockernet:host")] = noisy(92.6, seed=10 + i)  # +8%: near moby#7857's +10%
+        data[(case, "dockernet:bridge")] = noisy(100.0, seed=20 + i)
+        data[(case, "dockernet:published")] = noisy(60.0, seed=30 + i)
+        data[(case, "vm:tap")] = noisy(20.0, seed=40 + i)
+    verdicts = {v.claim_id: v for v in evaluate(frame(data, "tcg"), load_claims())}
+    published = verdicts["published-port-slower-than-host"]
+    assert published.verdict == HOLDS and len(published.cases) == len(cases)
+    assert verdicts["moby-bridge-rr"].verdict == REFUTED  # the bridge costs nothing here, not +72%
+    assert verdicts["moby-host-network"].verdict == HOLDS
+    for claim_id in ("vm-io-30pct", "felter-kvm-tcp-rr"):  # networking is I/O too; TCG is never a KVM verdict
+        assert verdicts[claim_id].verdict == EMULATION and "vm:tap" in verdicts[claim_id].reason
