@@ -25,14 +25,14 @@ def test_run_writes_results_and_prints_a_summary(tmp_path, tiny_suite):
 def test_list_shows_suites_workloads_and_environments():
     done = vbench("list")
     assert done.returncode == 0, done.stderr
-    for word in ("io", "cpu.sha256", "io.fio", "native"):
+    for word in ("io", "cpu.sha256", "io.fio", "native", "usernet, tap"):
         assert word in done.stdout
 
 
 def test_doctor_reports_every_check():
     done = vbench("doctor")
     assert done.returncode == 0, done.stderr
-    for word in ("fio", "O_DIRECT", "docker", "qemu", "accelerator", "env native"):
+    for word in ("fio", "O_DIRECT", "docker", "qemu", "accelerator", "env native", "tap network"):
         assert word in done.stdout
 
 

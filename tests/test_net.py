@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
+
+import psutil
 
 import pytest
 
@@ -79,14 +82,75 @@ def test_host_address_is_not_loopback():
     assert 0 < free_port() < 65536
 
 
+def namespaces() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.startswith("vbench-")}
+
+
 @pytest.mark.vm
-def test_vm_user_networking(tmp_path):
+def test_vm_user_and_tap_networking(tmp_path):
     from conftest import require_environment
 
     require_environment("vm")
-    done, trials, run_id = run(tmp_path, "native,vm:usernet")
+    before = namespaces()
+    done, trials, run_id = run(tmp_path, "native,vm:usernet,vm:tap")
     assert done.returncode == 0, done.stderr
-    vm = [t for t in trials if t["environment"] == "vm:usernet"]
-    assert len(vm) == 6 and all(t["status"] == "ok" for t in vm), [t["error"] for t in vm]
+    for label in ("vm:usernet", "vm:tap"):
+        vm = [t for t in trials if t["environment"] == label]
+        assert len(vm) == 6 and all(t["status"] == "ok" for t in vm), [t["error"] for t in vm]
     meta = json.loads(next((tmp_path / "res").glob("*/run.json")).read_text())
-    assert meta["env_fingerprints"]["vm:usernet"]["accelerator"] in ("kvm", "tcg")
+    prints = meta["env_fingerprints"]
+    assert prints["vm:usernet"]["accelerator"] in ("kvm", "tcg")
+    assert "hostfwd 127.0.0.1" in prints["vm:usernet"]["network"]
+    assert prints["vm:tap"]["network"].startswith("tap vtap0 on bridge vbr0")
+    assert namespaces() == before  # the bridge, the tap and their namespace went with the VM
+
+
+TAP_KILLED = """
+name = "tapkilled"
+[plan]
+warmup_rounds = 0
+min_rounds = 30
+max_rounds = 30
+timeout_s = 60
+[[workload]]
+name = "rr"
+use = "net.tcp_rr"
+params = { seconds = 1.0 }
+"""
+
+
+@pytest.mark.vm
+def test_a_killed_tap_run_leaves_nothing_after_clean(tmp_path):
+    from conftest import require_environment
+
+    require_environment("vm")
+    before = namespaces()
+    suite = tmp_path / "tap.toml"
+    suite.write_text(TAP_KILLED)
+    proc = subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--env", "native,vm:tap", "--results",
+                             str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch")], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list((tmp_path / "res").glob("*/trials.jsonl"))
+        if found and '"vm:tap"' in found[0].read_text():
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"no vm:tap trial was written: {proc.communicate()[1][-500:]}")
+    left = namespaces() - before
+    assert len(left) == 1, "the running tap VM has its namespace"
+    proc.kill()  # no teardown: QEMU and the namespace stay behind for the reaper
+    proc.wait()
+    done = subprocess.run([*VBENCH, "clean"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and f"network namespace {left.pop()}" in done.stdout, done.stdout + done.stderr
+    assert namespaces() == before
+
+    def ours() -> list[int]:
+        return [p.pid for p in psutil.process_iter(["cmdline"]) if str(tmp_path) in " ".join(p.info["cmdline"] or [])]
+
+    deadline = time.monotonic() + 10
+    while ours() and time.monotonic() < deadline:
+        time.sleep(0.2)  # SIGKILLed processes take a moment to go
+    assert ours() == []

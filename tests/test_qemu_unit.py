@@ -128,8 +128,39 @@ def test_agent_finds_its_port_by_name(tmp_path):
 
 
 def test_user_network_forwards_tcp_and_udp_from_loopback():
-    argv = qemu_argv(VMConfig(accel="tcg", storage="none", hostfwd_port=40123, **BASE))
+    argv = qemu_argv(VMConfig(accel="tcg", storage="none", hostfwd_port=40123, guest_address="10.0.2.15", **BASE))
     nic = option_values(argv, "-nic")
     assert nic == ["user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:40123-:5201,hostfwd=udp:127.0.0.1:40123-:5201"]
-    assert "vbench.net=user" in option_values(argv, "-append")[0]
+    assert "vbench.ip=10.0.2.15" in option_values(argv, "-append")[0]
     assert option_values(qemu_argv(VMConfig(accel="tcg", scratch="/x.raw", **BASE)), "-nic") == ["none"]
+
+
+def test_tap_network_runs_qemu_inside_the_namespace():
+    tap = dict(storage="none", netns="vbench-7-abc", tap="vtap0", guest_address="10.77.0.2", **BASE)
+    argv = qemu_argv(VMConfig(accel="tcg", **tap))
+    assert argv[:5] == ["ip", "netns", "exec", "vbench-7-abc", "qemu-system-x86_64"]
+    assert option_values(argv, "-netdev") == ["tap,id=net0,ifname=vtap0,script=no,downscript=no"]
+    assert "virtio-net-pci,netdev=net0" in option_values(argv, "-device") and "-nic" not in argv
+    assert "vbench.ip=10.77.0.2" in option_values(argv, "-append")[0]
+    kvm = qemu_argv(VMConfig(accel="kvm", vhost=True, **tap))
+    assert option_values(kvm, "-netdev")[0].endswith(",vhost=on")
+    described = qemu.network_of(VMConfig(accel="kvm", vhost=True, **tap))
+    assert "in namespace vbench-7-abc" in described and "with vhost-net" in described
+    assert "without vhost-net" in qemu.network_of(VMConfig(accel="tcg", **tap))
+    assert qemu.network_of(VMConfig(accel="tcg", scratch="/x.raw", **BASE)) is None
+
+
+def test_tap_needs_root(monkeypatch):
+    monkeypatch.setattr(qemu.os, "geteuid", lambda: 1000)
+    availability = qemu.VM.available_variant("tap")
+    assert not availability and "needs root" in availability.reason
+    assert qemu.VM.available_variant("usernet").reason == qemu.VM.available().reason
+    if not qemu.VM.available():
+        return  # the kind itself is unavailable here: nothing more to tell apart
+    from vbench.runner import resolve_environments
+    from vbench.suite import load_suite
+
+    specs, skipped = resolve_environments(load_suite("net"), None)  # a default: skipped, with why
+    assert "needs root" in skipped["vm:tap"] and "vm:usernet" in [s.label for s in specs]
+    with pytest.raises(VBenchError, match="vm:tap is unavailable: a tap device on a bridge needs root"):
+        resolve_environments(load_suite("net"), ["native", "vm:tap"])  # asked for by name: an error

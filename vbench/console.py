@@ -135,8 +135,11 @@ def print_listing() -> None:
     for kind in sorted(envs.BUILTIN):
         cls = envs.env_class(kind)
         availability = cls.available()
-        environments.add_row(kind, ", ".join(cls.variants) or "-",
-                             "yes" if availability.ok else f"no: {availability.reason}")
+        here = "yes" if availability.ok else f"no: {availability.reason}"
+        if availability.ok and cls.available_variant.__func__ is not envs.Environment.available_variant.__func__:
+            missing = [(v, cls.available_variant(v)) for v in cls.variants]
+            here += "".join(f"; {v} no: {a.reason}" for v, a in missing if not a.ok)
+        environments.add_row(kind, ", ".join(cls.variants) or "-", here)
     out.print(environments)
 
 

@@ -28,6 +28,10 @@ def checks(scratch_root: str) -> list[Check]:
     qemu = tool_version(["qemu-system-x86_64", "--version"])
     out.append(Check("qemu", qemu is not None, qemu or "absent: apt-get install qemu-system-x86 qemu-utils"))
     out.append(_kvm())
+    from vbench.envs.netns import tap_availability
+
+    tap = tap_availability()
+    out.append(Check("tap network", tap.ok, tap.reason))
     return out
 
 

@@ -1,7 +1,7 @@
 """Nothing leaked: a ledger of what each run creates, and a reaper for runs whose vbench process is gone.
 
-Every environment writes what it is about to create (scratch directories, QEMU and virtiofsd processes, Docker
-objects labelled ``vbench.run=<run-id>``) into a ledger file under the state directory before the resource
+Every environment writes what it is about to create (scratch directories, QEMU and virtiofsd processes, network
+namespaces, Docker objects labelled ``vbench.run=<run-id>``) into a ledger file under the state directory before the resource
 exists, and forgets it once torn down. A vbench killed with SIGKILL leaves its ledger behind; the next
 ``vbench run`` or ``vbench clean`` finds ledgers whose owner process is dead and removes exactly what they list,
 plus Docker objects carrying a vbench label that no ledger accounts for. Nothing else is touched.
@@ -51,7 +51,8 @@ class Ledger:
         self.run_id = run_id
         self.path = state_dir() / "owners" / f"{run_id}.{os.getpid()}.json"
         self._lock = threading.Lock()
-        self._record = {"run_id": run_id, "owner": None, "dirs": [], "processes": [], "docker": 0}
+        self._record = {"run_id": run_id, "owner": None, "dirs": [], "processes": [], "netns": [],
+                        "docker": 0}
 
     def add_dir(self, path: str) -> None:
         self._change(lambda r: r["dirs"].append(os.path.abspath(path)))
@@ -69,6 +70,12 @@ class Ledger:
     def forget_process(self, pid: int) -> None:
         self._change(lambda r: r.__setitem__("processes", [p for p in r["processes"] if p["pid"] != pid]))
 
+    def add_netns(self, name: str) -> None:
+        self._change(lambda r: r["netns"].append(name))
+
+    def forget_netns(self, name: str) -> None:
+        self._change(lambda r: r["netns"].remove(name) if name in r["netns"] else None)
+
     def add_docker(self) -> None:
         self._change(lambda r: r.__setitem__("docker", r["docker"] + 1))
 
@@ -78,7 +85,7 @@ class Ledger:
     def _change(self, edit: Callable[[dict], object]) -> None:
         with self._lock:
             edit(self._record)
-            if self._record["dirs"] or self._record["processes"] or self._record["docker"]:
+            if any(self._record[k] for k in ("dirs", "processes", "netns", "docker")):
                 self._record["owner"] = self._record["owner"] or owner()
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 tmp = self.path.with_suffix(".tmp")
@@ -118,6 +125,11 @@ def _reap_record(record: dict) -> list[str]:
                 removed.append(f"process {proc['pid']}")
             except ProcessLookupError:
                 pass
+    for name in record.get("netns", []):  # after its processes: the namespace goes once nothing holds it
+        from vbench.envs.netns import delete_netns
+
+        if delete_netns(name):
+            removed.append(f"network namespace {name}")
     for directory in record.get("dirs", []):
         if os.path.isdir(directory):
             shutil.rmtree(directory, ignore_errors=True)

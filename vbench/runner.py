@@ -97,7 +97,7 @@ def resolve_environments(suite: Suite, requested: Sequence[str] | None) -> tuple
     specs, skipped = [], {}
     for name in names:
         spec, cls = registry.resolve(name)
-        availability = cls.available()
+        availability = cls.available_variant(spec.variant)
         if not availability.ok:
             if explicit:
                 raise VBenchError(f"environment {spec.label} is unavailable: {availability.reason}")
@@ -142,7 +142,7 @@ def resume_run(run: str | Path, progress: Progress | None = None) -> Path:
     suite = suite_from_dict(meta["suite"])
     specs = [registry.resolve(label)[0] for label in meta["environments"]]
     for spec in specs:
-        availability = registry.env_class(spec.kind).available()
+        availability = registry.env_class(spec.kind).available_variant(spec.variant)
         if not availability.ok:
             raise VBenchError(f"cannot resume: environment {spec.label} is unavailable: {availability.reason}")
     options = RunOptions(store.dir.parent, meta.get("scratch_root", RunOptions.scratch_root),

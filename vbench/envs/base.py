@@ -121,6 +121,11 @@ class Environment(ABC):
     def available(cls) -> Availability:
         """Whether this kind can run on this host, and why not."""
 
+    @classmethod
+    def available_variant(cls, variant: str | None) -> Availability:
+        """Whether this variant of the kind can run here (some need more than the kind, e.g. root)."""
+        return cls.available()
+
     @abstractmethod
     def provision(self) -> None:
         """Create what the variant needs (scratch storage, a container, a VM)."""

@@ -9,6 +9,8 @@ variants, the storage under test mounted at /scratch in the guest:
 - ``9p``: the same directory through virtio-9p (needs the generic kernel; the cloud kernel lacks 9p).
 - ``usernet``: ``virtio`` storage plus QEMU's user-mode network (slirp) with the network workloads' server in
   the guest, reached from the host through a hostfwd port (for the net suite).
+- ``tap``: ``virtio`` storage plus a tap device on a Linux bridge (root only), in a private network namespace
+  that QEMU and the network client run in (``vbench.envs.netns``); vhost-net under KVM.
 
 Accelerator: KVM when a probe boot with KVM really reaches the agent, else TCG software emulation, recorded in
 every result. TCG is emulation, not virtualization: its numbers are never KVM numbers.
@@ -26,6 +28,7 @@ import time
 from pathlib import Path
 
 from vbench.catalog import WORKLOADS_DIR
+from vbench.envs import netns
 from vbench.envs.base import Availability, Environment, OnStart, free_port
 from vbench.envs.qemu_machine import GUEST_INIT_SH, QEMU, VIRTIOFSD, Guest, VMConfig, boot, stop_process, _tail
 from vbench.errors import Unavailable, VBenchError
@@ -33,8 +36,12 @@ from vbench.model import Execution, Handle
 from vbench.reaper import boot_id
 from workloads.io._direct import probe_direct
 
-KERNEL_FOR = {"virtio": "cloud", "qcow2": "cloud", "virtiofs": "cloud", "9p": "generic", "usernet": "cloud"}
-STORAGE_FOR = {"virtio": "block", "qcow2": "block", "virtiofs": "virtiofs", "9p": "9p", "usernet": "block"}
+KERNEL_FOR = {"virtio": "cloud", "qcow2": "cloud", "virtiofs": "cloud", "9p": "generic", "usernet": "cloud",
+              "tap": "cloud"}
+STORAGE_FOR = {"virtio": "block", "qcow2": "block", "virtiofs": "virtiofs", "9p": "9p", "usernet": "block",
+               "tap": "block"}
+USERNET_GUEST_ADDRESS = "10.0.2.15"  # QEMU's user-mode network hands the guest this address
+SERVER_PORT = 5201
 BOOT_TIMEOUT = {"kvm": 90.0, "tcg": 300.0}
 PROBE_TIMEOUT = 45.0
 GRACE_S = 60.0  # how long past a trial's timeout the agent may take to answer before the guest counts as hung
@@ -45,7 +52,7 @@ GUEST_ROOT = "/opt/vbench"
 class VM(Environment):
     kind = "vm"
     summary = "a QEMU guest (KVM when a probe boot succeeds, else TCG emulation) with the agent on virtio-serial"
-    variants = ("virtio", "qcow2", "virtiofs", "9p", "usernet")
+    variants = ("virtio", "qcow2", "virtiofs", "9p", "usernet", "tap")
     default_variant = "virtio"
 
     def __init__(self, spec, context):
@@ -56,6 +63,7 @@ class VM(Environment):
         self._dir: str | None = None
         self._sockets: str | None = None
         self._virtiofsd: subprocess.Popen | None = None
+        self._netns: str | None = None
         self._next_id = 0
 
     @classmethod
@@ -69,6 +77,14 @@ class VM(Environment):
             return Availability(False, f"the VM disk of guest image {image.hash} is not built: vbench images build")
         return Availability(True, f"{QEMU} and guest disk {image.hash}")
 
+    @classmethod
+    def available_variant(cls, variant: str | None) -> Availability:
+        if variant == "tap":
+            tap = netns.tap_availability()
+            if not tap:
+                return tap
+        return cls.available()
+
     def provision(self) -> None:
         from vbench.images import guest_image
 
@@ -78,6 +94,10 @@ class VM(Environment):
         self._dir = self.context.make_scratch(f"vm-{self.spec.variant}")
         self._sockets = tempfile.mkdtemp(prefix="vbench-vm-")  # short paths: unix sockets allow ~107 bytes
         ledger.add_dir(self._sockets)
+        if self.spec.variant == "tap":
+            self._netns = netns.new_name()
+            ledger.add_netns(self._netns)
+            netns.create_bridge_netns(self._netns)
         self.config = self._configure(image, accel)
         if self.config.storage == "virtiofs":
             self._virtiofsd = start_virtiofsd(self.config.virtiofs_socket, self.config.scratch)
@@ -101,14 +121,19 @@ class VM(Environment):
             scratch = os.path.join(self._dir, "shared")
             os.mkdir(scratch, 0o700)
         options = self.context.options
+        network = {}
+        if variant == "usernet":
+            network = {"hostfwd_port": free_port(), "guest_address": USERNET_GUEST_ADDRESS}
+        elif variant == "tap":
+            network = {"netns": self._netns, "tap": netns.TAP, "guest_address": netns.GUEST_ADDRESS,
+                       "vhost": accel == "kvm" and os.path.exists("/dev/vhost-net")}
         return VMConfig(accel=accel, kernel=str(kernel), initrd=str(initrd), root_disk=str(image.disk),
                         payload_disk=build_payload(self._dir, self.context.options.get("user_dir")),
                         agent_socket=os.path.join(self._sockets, "agent"),
                         console_log=os.path.join(self._dir, "console.log"), storage=storage, scratch=scratch,
                         scratch_format=fmt, virtiofs_socket=os.path.join(self._sockets, "vfs"), direct_io=direct,
                         vcpus=int(options.get("vcpus") or min(2, os.cpu_count() or 1)),
-                        memory_mb=int(options.get("memory_mb") or 2048),
-                        hostfwd_port=free_port() if variant == "usernet" else None)
+                        memory_mb=int(options.get("memory_mb") or 2048), **network)
 
     def teardown(self) -> None:
         ledger = self.context.ledger
@@ -121,6 +146,10 @@ class VM(Environment):
             stop_process(self._virtiofsd)
             ledger.forget_process(self._virtiofsd.pid)
             self._virtiofsd = None
+        if self._netns:
+            netns.delete_netns(self._netns)
+            ledger.forget_netns(self._netns)
+            self._netns = None
         for directory in (self._dir, self._sockets):
             self.context.remove_scratch(directory)
         self._dir = self._sockets = None
@@ -171,23 +200,39 @@ class VM(Environment):
                 return None
 
     def endpoint(self) -> tuple[str, int]:
-        """The guest's network server through QEMU's user-mode network (``usernet``): a hostfwd port on the
-        host's loopback; waits until the server in the guest answers."""
-        if not self.config or not self.config.hostfwd_port:
-            raise Unavailable(f"{self.spec.label} has no network; use vm:usernet for network workloads")
-        port = self.config.hostfwd_port
+        """The guest's network server: through QEMU's user-mode network (``usernet``, a hostfwd port on the
+        host's loopback) or the guest's address behind the tap (``tap``, from inside the namespace); waits
+        until the server in the guest answers."""
+        c = self.config
+        if not c or not c.guest_address:
+            raise Unavailable(f"{self.spec.label} has no network; use vm:usernet or vm:tap for network workloads")
+        target = (c.guest_address, SERVER_PORT) if c.tap else ("127.0.0.1", c.hostfwd_port)
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=5) as probe:
-                    probe.sendall(b"rr 1\n1")
-                    if probe.recv(1):
-                        return "127.0.0.1", port
-            except OSError:
-                pass
+        while not self._answers(target):
             if time.monotonic() > deadline:
                 raise Unavailable(f"the network server in the {self.spec.label} guest did not answer")
             time.sleep(0.2)
+        return target
+
+    def _answers(self, target: tuple[str, int]) -> bool:
+        """Whether the server at ``target`` answers one request/response, asked from where the client runs."""
+        probe = (f"import socket\nwith socket.create_connection({target!r}, timeout=5) as s:\n"
+                 f"    s.sendall(b'rr 1\\n1'); assert s.recv(1)")
+        if self._netns:
+            done = subprocess.run([*netns.exec_prefix(self._netns), "python3", "-c", probe], capture_output=True,
+                                  timeout=30)
+            return done.returncode == 0
+        try:
+            with socket.create_connection(target, timeout=5) as sock:
+                sock.sendall(b"rr 1\n1")
+                return bool(sock.recv(1))
+        except OSError:
+            return False
+
+    def client_transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
+        """The network client on the host; for ``tap`` inside the namespace where the bridge is."""
+        prefix = netns.exec_prefix(self._netns) if self._netns else []
+        return super().client_transport([*prefix, *argv], timeout, on_start)
 
     def first_output_s(self, timeout: float) -> float:
         """A fresh guest of this variant's kernel and accelerator, booted to its agent's first answer (the
@@ -195,7 +240,7 @@ class VM(Environment):
         work = self.context.make_scratch(f"vm-boot-{self.spec.variant}")
         try:
             config = replace(self.config, payload_disk=build_payload(work), storage="none", scratch=None,
-                             hostfwd_port=None,
+                             hostfwd_port=None, netns=None, tap=None, guest_address=None, vhost=False,
                              agent_socket=os.path.join(self._sockets, f"boot-{self._next_id}"),
                              console_log=os.path.join(work, "console.log"), vcpus=1, memory_mb=512)
             self._next_id += 1
@@ -216,10 +261,20 @@ class VM(Environment):
         return {**super().fingerprint(), "accelerator": c.accel, "accelerator_reason": self.accel_reason,
                 "emulation": c.accel == "tcg", "cpu_model": c.cpu_model, "vcpus": c.vcpus, "memory_mb": c.memory_mb,
                 "kernel": Path(c.kernel).name, "guest_kernel": self.guest.pong.get("kernel") if self.guest else None,
-                "storage": c.storage, "disk_format": c.scratch_format if c.storage == "block" else None,
+                "network": network_of(c), "storage": c.storage, "disk_format": c.scratch_format if c.storage == "block" else None,
                 "disk_options": c.disk_options if c.storage == "block" else None,
                 "boot_s": round(self.guest.boot_s, 3) if self.guest else None,
                 "qemu": qemu_version()}
+
+
+def network_of(c: VMConfig) -> str | None:
+    """How the guest is networked, as the report shows it."""
+    if c.tap:
+        return (f"tap {c.tap} on bridge {netns.BRIDGE} in namespace {c.netns}, "
+                f"virtio-net {'with' if c.vhost else 'without'} vhost-net; guest {c.guest_address}")
+    if c.hostfwd_port:
+        return f"QEMU user network (slirp), hostfwd 127.0.0.1:{c.hostfwd_port} -> guest {c.guest_address}:{SERVER_PORT}"
+    return None
 
 
 def build_payload(directory: str, user_dir: str | None = None) -> str:

@@ -34,9 +34,10 @@ virtiofs) mount -t virtiofs scratch /scratch ;;
 9p) mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 scratch /scratch ;;
 none) true ;;
 esac || echo "vbench guest-init: mounting the $storage scratch failed" >&2
-if grep -q "vbench.net=user" /proc/cmdline; then
+address=$(sed -n 's/.*vbench.ip=\\([0-9.]*\\).*/\\1/p' /proc/cmdline)
+if [ -n "$address" ]; then
     modprobe virtio_net 2>/dev/null
-    python3 /opt/vbench/workloads/net/_ifup.py auto 10.0.2.15 255.255.255.0 &&
+    python3 /opt/vbench/workloads/net/_ifup.py auto "$address" 255.255.255.0 &&
         python3 /opt/vbench/workloads/net/server.py --port 5201 --bind 0.0.0.0 >/dev/null 2>&1 &
 fi
 exec python3 /opt/vbench/workloads/agent.py
@@ -62,6 +63,10 @@ class VMConfig:
     vcpus: int = 2
     memory_mb: int = 2048
     hostfwd_port: int | None = None  # QEMU user-mode network, the guest's port 5201 forwarded from this one
+    netns: str | None = None  # tap network: QEMU runs in this namespace, its tap device on a bridge there
+    tap: str | None = None
+    guest_address: str | None = None  # the guest's static IPv4 address (/24) when it has a network
+    vhost: bool = False  # vhost-net for the tap (KVM only)
 
     @property
     def cpu_model(self) -> str:
@@ -74,12 +79,13 @@ class VMConfig:
 
 def qemu_argv(c: VMConfig) -> list[str]:
     """The QEMU command line for ``c`` (pure)."""
-    argv = [QEMU, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-machine", "q35",
+    prefix = ["ip", "netns", "exec", c.netns] if c.netns else []
+    argv = [*prefix, QEMU, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-machine", "q35",
             "-accel", "kvm" if c.accel == "kvm" else "tcg,thread=multi", "-cpu", c.cpu_model,
-            "-smp", str(c.vcpus), "-m", str(c.memory_mb), *_nic(c.hostfwd_port),
+            "-smp", str(c.vcpus), "-m", str(c.memory_mb), *_nic(c),
             "-kernel", c.kernel, "-initrd", c.initrd,
             "-append", f"root=/dev/vda ro console=ttyS0 panic=-1 quiet init=/usr/local/sbin/vbench-init "
-                       f"vbench.storage={c.storage}" + (" vbench.net=user" if c.hostfwd_port else ""),
+                       f"vbench.storage={c.storage}" + (f" vbench.ip={c.guest_address}" if c.guest_address else ""),
             "-serial", f"file:{c.console_log}",
             *_disk("root", c.root_disk, "raw", "readonly=on"),
             *_disk("payload", c.payload_disk, "raw", "readonly=on"),
@@ -98,11 +104,15 @@ def qemu_argv(c: VMConfig) -> list[str]:
     return argv
 
 
-def _nic(hostfwd_port: int | None) -> list[str]:
-    if not hostfwd_port:
-        return ["-nic", "none"]
-    forward = ",".join(f"hostfwd={proto}:127.0.0.1:{hostfwd_port}-:5201" for proto in ("tcp", "udp"))
-    return ["-nic", f"user,model=virtio-net-pci,{forward}"]
+def _nic(c: VMConfig) -> list[str]:
+    if c.tap:
+        vhost = ",vhost=on" if c.vhost else ""
+        return ["-netdev", f"tap,id=net0,ifname={c.tap},script=no,downscript=no{vhost}",
+                "-device", "virtio-net-pci,netdev=net0"]
+    if c.hostfwd_port:
+        forward = ",".join(f"hostfwd={proto}:127.0.0.1:{c.hostfwd_port}-:5201" for proto in ("tcp", "udp"))
+        return ["-nic", f"user,model=virtio-net-pci,{forward}"]
+    return ["-nic", "none"]
 
 
 def _disk(name: str, path: str | None, fmt: str, options: str) -> list[str]:
