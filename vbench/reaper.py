@@ -1,8 +1,8 @@
 """Nothing leaked: a ledger of what each run creates, and a reaper for runs whose vbench process is gone.
 
 Every environment writes what it is about to create (scratch directories, QEMU and virtiofsd processes, network
-namespaces, Docker objects labelled ``vbench.run=<run-id>``) into a ledger file under the state directory before the resource
-exists, and forgets it once torn down. A vbench killed with SIGKILL leaves its ledger behind; the next
+namespaces, Docker objects labelled ``vbench.run=<run-id>``) into a ledger file under the state directory before
+the resource exists, and forgets it once torn down. A vbench killed with SIGKILL leaves its ledger behind; the next
 ``vbench run`` or ``vbench clean`` finds ledgers whose owner process is dead and removes exactly what they list,
 plus Docker objects carrying a vbench label that no ledger accounts for. Nothing else is touched.
 """

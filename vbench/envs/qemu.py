@@ -261,7 +261,8 @@ class VM(Environment):
         return {**super().fingerprint(), "accelerator": c.accel, "accelerator_reason": self.accel_reason,
                 "emulation": c.accel == "tcg", "cpu_model": c.cpu_model, "vcpus": c.vcpus, "memory_mb": c.memory_mb,
                 "kernel": Path(c.kernel).name, "guest_kernel": self.guest.pong.get("kernel") if self.guest else None,
-                "network": network_of(c), "storage": c.storage, "disk_format": c.scratch_format if c.storage == "block" else None,
+                "network": network_of(c), "storage": c.storage,
+                "disk_format": c.scratch_format if c.storage == "block" else None,
                 "disk_options": c.disk_options if c.storage == "block" else None,
                 "boot_s": round(self.guest.boot_s, 3) if self.guest else None,
                 "qemu": qemu_version()}
