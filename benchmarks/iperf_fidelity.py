@@ -3,7 +3,13 @@
 Each round runs, in a shuffled order, vbench's net.tcp_stream through the native environment (its own server
 on loopback) and `iperf3 -c 127.0.0.1` against an iperf3 server, for the same duration. Prints both medians and
 their ratio (vbench / iperf3) last. Goal: within 0.90-1.10. A remaining difference is the tools' own cost:
-vbench's client and server are Python (sendall and recv_into of 128 KiB), iperf3 is C.
+vbench's client and server are Python (sendall and recv_into of 128 KiB), iperf3 is C. On loopback the sender
+is the bottleneck (both clients use 96-99% of a core, and the receiver's TCP work runs in the sender's softirq),
+so anything the sender spends outside copying shows 1:1 in the figure: perf puts 3.5% of the Python client's
+steady-state time in the interpreter, and its kernel time per byte is higher too, whatever the receiver (the
+vbench server, a bare Python sink and nc all gave 16-17 Gbit/s against iperf3's 19-20 on the reference host).
+The sockets are set up alike (strace: blocking data socket, default buffers, no TCP_NODELAY, same congestion
+control), so the gap is Python's, and it cancels out of vbench's overheads, which compare Python to Python.
 
     .venv/bin/python benchmarks/iperf_fidelity.py [--rounds 9] [--seconds 3]
 """
