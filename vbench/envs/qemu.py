@@ -23,6 +23,7 @@ import socket
 from dataclasses import replace
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -219,8 +220,8 @@ class VM(Environment):
         probe = (f"import socket\nwith socket.create_connection({target!r}, timeout=5) as s:\n"
                  f"    s.sendall(b'rr 1\\n1'); assert s.recv(1)")
         if self._netns:
-            done = subprocess.run([*netns.exec_prefix(self._netns), "python3", "-c", probe], capture_output=True,
-                                  timeout=30)
+            done = subprocess.run([*netns.exec_prefix(self._netns), sys.executable, "-c", probe],
+                                  capture_output=True, timeout=30)
             return done.returncode == 0
         try:
             with socket.create_connection(target, timeout=5) as sock:
