@@ -221,3 +221,24 @@ def test_every_corpus_file_is_described_and_used():
         assert path.name in REPORTED or path.name in RESUMED, f"runs/{path.name} is used by no case"
         assert f"`runs/{path.name}`" in readme, f"runs/{path.name} is not described in README.md"
     assert "`results-is-a-file`" in readme
+
+
+# The two suites of the issue that brought in declared rules: each used to run (every trial "failed" and exit 0,
+# or the first trial hung for minutes). Run here with a real results and scratch directory: nothing may appear.
+REFUSED_BEFORE_RUNNING = {"param-rw-shell.toml": "workload[0].params.rw",
+                          "param-iodepth-huge.toml": "workload[0].params.iodepth"}
+
+
+@pytest.mark.parametrize("name, field", REFUSED_BEFORE_RUNNING.items())
+def test_a_value_the_workload_refuses_stops_the_run_before_it_starts(name, field, tmp_path):
+    results, scratch = tmp_path / "results", tmp_path / "scratch"
+    results.mkdir()
+    scratch.mkdir()
+    done = subprocess.run([*VBENCH, "run", "--suite", str(SUITES / name), "--env", "native", "--results",
+                           str(results), "--scratch", str(scratch)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vbench: error: ") and f"{name}: {field}: " in lines[0]
+    assert list(results.iterdir()) == [] and list(scratch.iterdir()) == []

@@ -1,7 +1,9 @@
 """The workload catalog: which workloads exist, their parameters and metrics, and parameter validation.
 
 Workloads live in the stdlib-only ``workloads`` package (they are copied into guests); this module reads their
-declarations on the host side.
+declarations on the host side. Parameters are checked against each workload's ``RULES`` and ``check_params``
+(see :mod:`workloads.rules`), the same declarations the runner checks in the guest, so a suite that would fail
+every trial is refused before anything runs.
 """
 from __future__ import annotations
 
@@ -10,11 +12,11 @@ import importlib
 import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import workloads
 from vbench.errors import VBenchError
-from workloads.units import parse_size
 
 WORKLOADS_DIR = Path(workloads.__file__).resolve().parent
 RUNNER = WORKLOADS_DIR / "run.py"
@@ -48,54 +50,47 @@ def workload_names() -> list[str]:
 
 def describe(name: str) -> WorkloadInfo:
     """The declarations of workload ``name``; a clear error naming the valid ones when it does not exist."""
-    if name not in workload_names():
-        raise VBenchError(f"unknown workload {name!r}; known: {', '.join(workload_names())}")
-    module = importlib.import_module(f"workloads.{name}")
+    module = _module(name)
     doc = (module.__doc__ or "").strip().splitlines()
     return WorkloadInfo(name, doc[0] if doc else "", dict(module.PARAMS), dict(module.METRICS),
                         getattr(module, "PRIMARY", None))
 
 
+def _module(name: str) -> ModuleType:
+    if name not in workload_names():
+        raise VBenchError(f"unknown workload {name!r}; known: {', '.join(workload_names())}")
+    return importlib.import_module(f"workloads.{name}")
+
+
 def validate_params(name: str, params: dict[str, Any], where: str) -> dict[str, Any]:
-    """``params`` checked against the workload's declared parameters; errors name ``where`` and the field."""
-    declared = describe(name).params
-    checked = {}
-    for key, value in params.items():
-        field = f"{where}.{key}"
-        if key not in declared:
-            raise VBenchError(f"{field}: unknown parameter of {name}; known: {', '.join(sorted(declared))}")
-        checked[key] = _check_type(field, value, declared[key])
+    """``params`` checked against the workload's declared rules, each on its own and (with the defaults filled
+    in) together; errors name ``where`` and the field."""
+    checked = check_fields(name, params, where)
+    check_together(name, checked, where)
     return checked
 
 
-def _check_type(field: str, value: Any, default: Any) -> Any:
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise VBenchError(f"{field}: expected true or false, got {value!r}")
-        return value
-    if isinstance(default, (int, float)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise VBenchError(f"{field}: expected a number, got {value!r}")
-        if isinstance(default, int) and not isinstance(value, int):
-            raise VBenchError(f"{field}: expected an integer, got {value!r}")
-        if not 0 <= value <= 1e9:  # written so that NaN fails too
-            raise VBenchError(f"{field}: {value!r} is out of range (0 to 1e9)")
-        return value
-    if not isinstance(value, str):
-        raise VBenchError(f"{field}: expected a string, got {value!r}")
-    if _looks_like_size(default):
-        try:
-            size = parse_size(value)
-        except ValueError as exc:
-            raise VBenchError(f"{field}: {exc}") from None
-        if size <= 0 or size > 1 << 40:
-            raise VBenchError(f"{field}: {value!r} is out of range (1 byte to 1T)")
-    return value
+def check_fields(name: str, params: dict[str, Any], where: str) -> dict[str, Any]:
+    """``params`` (some of the workload's parameters, e.g. overrides) each checked against its rule."""
+    module = _module(name)
+    for key, value in params.items():
+        field = f"{where}.{key}"
+        if key not in module.PARAMS:
+            raise VBenchError(f"{field}: unknown parameter of {name}; known: {', '.join(sorted(module.PARAMS))}")
+        problem = module.RULES[key].problem(value)
+        if problem is not None:
+            raise VBenchError(f"{field}: {problem}")
+    return dict(params)
 
 
-def _looks_like_size(default: str) -> bool:
+def check_together(name: str, params: dict[str, Any], where: str) -> None:
+    """The workload's own check of how its parameters relate (``check_params``), on ``params`` over the defaults
+    (the same call the runner makes in the guest)."""
+    module = _module(name)
+    check = getattr(module, "check_params", None)
+    if check is None:
+        return
     try:
-        parse_size(default)
-    except ValueError:
-        return False
-    return True
+        check({**module.PARAMS, **params})
+    except ValueError as exc:
+        raise VBenchError(f"{where}: {exc}") from None

@@ -96,6 +96,8 @@ def suite_from_dict(data: Any) -> Suite:
     try:
         plan = _plan(data["plan"], f"{where}.plan")
         entries = tuple(Entry(e["name"], e["workload"], dict(e["params"])) for e in data["entries"])
+        for index, entry in enumerate(entries):  # a recorded suite is input too (a run.json can be edited)
+            catalog.validate_params(entry.workload, entry.params, f"{where}.entries[{index}].params")
         return Suite(data["name"], data.get("description", ""), entries, tuple(data["environments"]), plan,
                      data.get("source", "run.json"), bool(data.get("quick")))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -181,13 +183,12 @@ def _entry(raw: Any, where: str, quick: bool, quick_params: dict, quick_where: s
         raise VBenchError(f"{where}.name: {name!r} must be letters, digits, '.', '_', '+' or '-'")
     params = catalog.validate_params(workload, _table(raw, "params", where), f"{where}.params")
     shared = {k: v for k, v in quick_params.items() if k in declared}
-    # Checked with or without --quick, each where it is written.
-    catalog.validate_params(workload, shared, quick_where)
-    entry_quick = catalog.validate_params(workload, _table(raw, "quick", where), f"{where}.quick")
-    if quick:
-        params.update(shared)
-        params.update(entry_quick)
-    return Entry(name, workload, params)
+    # Checked with or without --quick, each where it is written, then together (a quick size below bs).
+    catalog.check_fields(workload, shared, quick_where)
+    entry_quick = catalog.check_fields(workload, _table(raw, "quick", where), f"{where}.quick")
+    quick_merged = {**params, **shared, **entry_quick}
+    catalog.check_together(workload, quick_merged, f"{where}.params with the quick overrides")
+    return Entry(name, workload, quick_merged if quick else params)
 
 
 def _plan(raw: Any, where: str) -> PlanSettings:

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from vbench import catalog
 from vbench.envs.native import host_python
 from vbench.errors import VBenchError
 from vbench.suite import Entry, PlanSettings, Suite
@@ -65,8 +66,10 @@ def suite_for(path: str, quick: bool) -> tuple[Suite, Path]:
     for nodeid in ids:
         name = case_name(nodeid, used)
         used.add(name)
-        entries.append(Entry(name, "pytest.benchmark", {"nodeid": nodeid, "min_rounds": 5 if quick else 10,
-                                                        "max_time": 0.5 if quick else 1.0}))
+        params = {"nodeid": nodeid, "min_rounds": 5 if quick else 10, "max_time": 0.5 if quick else 1.0}
+        # The node id comes from the user's files and ends up on pytest's command line in every environment.
+        catalog.validate_params("pytest.benchmark", params, f"--pytest-benchmark: {name}.params")
+        entries.append(Entry(name, "pytest.benchmark", params))
     suite = Suite(f"pytest-{case_name(root.name, set())}", f"pytest-benchmark suite {root}", tuple(entries),
                   ("native", "docker:volume", "vm:virtio"), QUICK if quick else FULL, f"pytest-benchmark:{root}",
                   quick)

@@ -6,7 +6,8 @@ container and in a VM; only the way vbench reaches it differs.
 
 The printed line carries the workload's metrics (with unit and direction), the guest-side monotonic duration,
 the guest-side CPU accounting (/proc/stat and getrusage deltas) and the guest's device I/O (/proc/diskstats).
-Exit status 0 with ``"ok": true``, or 1 with ``"ok": false`` and the error.
+Exit status 0 with ``"ok": true``, or 1 with ``"ok": false`` and the error; parameters that break the
+workload's declared rules (``workloads.rules``) are that error, before the workload starts.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ import traceback
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
+
+from workloads.rules import check_workload  # noqa: E402  (importable only once _ROOT is on the path)
 
 PROC_STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 RUSAGE_FIELDS = ("ru_utime", "ru_stime", "ru_maxrss", "ru_inblock", "ru_oublock", "ru_nvcsw", "ru_nivcsw",
@@ -109,7 +112,8 @@ def execute(invocation: dict) -> dict:
     workdir = invocation.get("workdir") or os.getcwd()
     if invocation.get("user_dir"):
         os.environ["VBENCH_USER_DIR"] = invocation["user_dir"]  # a user's own benchmarks, shared read-only
-    params = fill_params(module, invocation.get("params", {}))
+    # The host checked these when it parsed the suite; checked again because an invocation may come from anywhere.
+    params = check_workload(module, fill_params(module, invocation.get("params", {})))
     reason = module.available() if hasattr(module, "available") else None
     if reason:
         raise RuntimeError(f"unavailable: {reason}")

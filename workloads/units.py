@@ -15,3 +15,12 @@ def parse_size(text: str | int) -> int:
     if not match:
         raise ValueError(f"not a size: {text!r} (expected e.g. 4k, 64M, 1G)")
     return int(float(match.group(1)) * _FACTOR[match.group(2).lower()])
+
+
+def format_size(size: int) -> str:
+    """``size`` bytes in the largest binary unit that divides it exactly (``"64M"``, ``"4k"``, ``"65507"``)."""
+    for suffix in ("t", "g", "m", "k"):
+        factor = _FACTOR[suffix]
+        if size and size % factor == 0:
+            return f"{size // factor}{suffix if suffix == 'k' else suffix.upper()}"
+    return str(size)

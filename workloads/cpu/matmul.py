@@ -13,9 +13,13 @@ import os
 import sys
 from typing import Any
 
+from workloads.rules import Number
 from workloads.timing import repeat_for
 
 PARAMS: dict[str, Any] = {"seconds": 2.0, "n": 1024, "threads": 0}
+# n 8192: three 512 MiB matrices and 10^12 flops a call, already minutes a trial under emulation
+RULES = {"seconds": Number(0.001, 3600), "n": Number(1, 8192, integer=True),
+         "threads": Number(0, 1024, integer=True)}
 METRICS = {"gflops": ("GFLOP/s", True)}
 PRIMARY = "gflops"
 SEED = 20261129

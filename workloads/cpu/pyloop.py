@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from workloads.rules import Number
 from workloads.timing import repeat_for
 
 PARAMS: dict[str, Any] = {"seconds": 2.0, "loops": 200_000}
+RULES = {"seconds": Number(0.001, 3600),
+         "loops": Number(1, 100_000_000, integer=True)}  # 10^8 loops take seconds a call
 METRICS = {"ops": ("ops/s", True)}
 PRIMARY = "ops"
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from workloads.rules import Number, Size
 from workloads.timing import repeat_for
 from workloads.units import parse_size
 
 PARAMS: dict[str, Any] = {"seconds": 2.0, "size": "4M"}
+RULES = {"seconds": Number(0.001, 3600), "size": Size(1, 1 << 30)}
 METRICS = {"throughput": ("MiB/s", True)}
 PRIMARY = "throughput"
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from workloads.rules import Number
 from workloads.timing import repeat_for
 
 PARAMS: dict[str, Any] = {"seconds": 2.0, "limit": 200_000}
+RULES = {"seconds": Number(0.001, 3600),
+         "limit": Number(2, 100_000_000, integer=True)}  # a sieve of 10^8 takes tens of seconds
 METRICS = {"numbers": ("numbers/s", True)}
 PRIMARY = "numbers"
 

@@ -12,10 +12,12 @@ import random
 import zlib
 from typing import Any
 
+from workloads.rules import Number, Size
 from workloads.timing import repeat_for
 from workloads.units import parse_size
 
 PARAMS: dict[str, Any] = {"seconds": 2.0, "size": "1M", "level": 6}
+RULES = {"seconds": Number(0.001, 3600), "size": Size(1, 256 << 20), "level": Number(0, 9, integer=True)}
 METRICS = {"throughput": ("MiB/s", True)}
 PRIMARY = "throughput"
 SEED = 20261129

@@ -41,7 +41,8 @@ import time
 
 from workloads.io import latency_us, remove_quietly, scratch_path
 from workloads.io._direct import probe_direct
-from workloads.units import parse_size
+from workloads.rules import Choice, Number, Size
+from workloads.units import format_size, parse_size
 
 PARAMS = {"rw": "read", "bs": "4k", "iodepth": 1, "size": "256M", "runtime": 5.0, "rwmixread": 70,
           "direct": "auto", "ioengine": "auto", "ramp_time": 0.0, "engine": "auto"}
@@ -57,6 +58,12 @@ PRIMARY_BY_RW = {"read": "read_bw", "write": "write_bw", "randread": "read_iops"
 DIRECTIONS = {"read": ("read",), "write": ("write",), "randread": ("read",), "randwrite": ("write",),
               "randrw": ("read", "write")}
 SYNC_ENGINES = frozenset({"sync", "psync", "vsync", "pvsync", "pvsync2"})
+# A fixed list, not any name: fio's "external:/path/lib.so" engine would load whatever library a suite names.
+IOENGINES = ("auto", "libaio", "io_uring", "posixaio", "mmap", *sorted(SYNC_ENGINES))
+RULES = {"rw": Choice(tuple(DIRECTIONS)), "bs": Size(512, 64 << 20), "iodepth": Number(1, 1024, integer=True),
+         "size": Size(512, 64 << 30), "runtime": Number(0.001, 3600), "rwmixread": Number(0, 100, integer=True),
+         "direct": Choice(("auto", "on", "off")), "ioengine": Choice(IOENGINES), "ramp_time": Number(0, 600),
+         "engine": Choice(("auto", "fio", "python"))}
 MIB = 1 << 20
 LAYOUT_CHUNK = 1 << 20
 
@@ -92,25 +99,20 @@ def run(params: dict, workdir: str) -> dict:
     return result
 
 
-def job_from(params: dict) -> Job:
-    """Check the parameters and convert sizes and times."""
-    for name, allowed in (("rw", tuple(DIRECTIONS)), ("direct", ("auto", "on", "off")),
-                          ("engine", ("auto", "fio", "python"))):
-        _require(params[name] in allowed, f"{name} must be one of {', '.join(allowed)}; got {params[name]!r}")
+def check_params(params: dict) -> None:
+    """What RULES cannot say alone: a block fits in the file."""
     bs, size = parse_size(params["bs"]), parse_size(params["size"])
-    _require(0 < bs <= size, f"need 0 < bs <= size, got bs={bs} size={size}")
-    job = Job(rw=params["rw"], bs=bs, size=size // bs * bs, iodepth=int(params["iodepth"]),
-              runtime=float(params["runtime"]), ramp_time=float(params["ramp_time"]),
-              rwmixread=int(params["rwmixread"]), ioengine=str(params["ioengine"]))
-    _require(job.iodepth >= 1, f"iodepth must be >= 1, got {job.iodepth}")
-    _require(job.runtime >= 0.001 and job.ramp_time >= 0, "need runtime >= 0.001 s and ramp_time >= 0")
-    _require(0 <= job.rwmixread <= 100, "rwmixread is a percentage")
-    return job
+    if bs > size:
+        raise ValueError(f"bs ({format_size(bs)}) must be at most size ({format_size(size)})")
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
+def job_from(params: dict) -> Job:
+    """Sizes and times of checked parameters (see RULES and check_params) converted; the file a whole number
+    of blocks."""
+    bs, size = parse_size(params["bs"]), parse_size(params["size"])
+    return Job(rw=params["rw"], bs=bs, size=size // bs * bs, iodepth=int(params["iodepth"]),
+               runtime=float(params["runtime"]), ramp_time=float(params["ramp_time"]),
+               rwmixread=int(params["rwmixread"]), ioengine=str(params["ioengine"]))
 
 
 def choose_engine(choice: str) -> str:

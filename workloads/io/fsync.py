@@ -15,20 +15,26 @@ import os
 import time
 
 from workloads.io import latency_us, remove_quietly, scratch_path
-from workloads.units import parse_size
+from workloads.rules import Choice, Number, Size
+from workloads.units import format_size, parse_size
 
 PARAMS = {"bs": "4k", "seconds": 5.0, "sync": "fsync", "span": "16M"}
 METRICS = {"ops": ("ops/s", True), "lat_mean": ("us", False), "lat_p50": ("us", False), "lat_p99": ("us", False)}
 PRIMARY = "ops"
 SYNCS = {"fsync": os.fsync, "fdatasync": getattr(os, "fdatasync", os.fsync)}
+RULES = {"bs": Size(1, 64 << 20), "seconds": Number(0.001, 3600), "sync": Choice(tuple(SYNCS)),
+         "span": Size(1, 16 << 30)}  # the span is written in full before the clock starts
+
+
+def check_params(params: dict) -> None:
+    """What RULES cannot say alone: a write fits in the span."""
+    size, span = parse_size(params["bs"]), parse_size(params["span"])
+    if size > span:
+        raise ValueError(f"bs ({format_size(size)}) must be at most span ({format_size(span)})")
 
 
 def run(params: dict, workdir: str) -> dict:
-    if params["sync"] not in SYNCS:
-        raise ValueError(f"sync must be one of {sorted(SYNCS)}, got {params['sync']!r}")
     size, span = parse_size(params["bs"]), parse_size(params["span"])
-    if not 0 < size <= span:
-        raise ValueError(f"need 0 < bs <= span, got bs={size} span={span}")
     path = scratch_path(workdir, "fsync", ".dat")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

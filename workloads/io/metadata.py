@@ -19,9 +19,11 @@ import os
 import time
 
 from workloads.io import scratch_path
+from workloads.rules import Number, Size
 from workloads.units import parse_size
 
 PARAMS = {"files": 2000, "file_size": "4k"}
+RULES = {"files": Number(1, 1_000_000, integer=True), "file_size": Size(0, 1 << 20)}  # empty files are allowed
 METRICS = {"create": ("files/s", True), "stat": ("files/s", True), "unlink": ("files/s", True),
            "ops": ("ops/s", True)}
 PRIMARY = "ops"
@@ -29,8 +31,6 @@ PRIMARY = "ops"
 
 def run(params: dict, workdir: str) -> dict:
     count, size = int(params["files"]), parse_size(params["file_size"])
-    if count < 1:
-        raise ValueError(f"files must be >= 1, got {count}")
     directory = scratch_path(workdir, "metadata")
     os.mkdir(directory, 0o700)
     names = [os.path.join(directory, f"f{i:07d}") for i in range(count)]

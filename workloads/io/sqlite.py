@@ -13,18 +13,19 @@ import sqlite3
 import time
 
 from workloads.io import latency_us, remove_quietly, scratch_path
+from workloads.rules import Choice, Number
 
 PARAMS = {"seconds": 5.0, "journal_mode": "wal", "row_bytes": 100}
 METRICS = {"tps": ("transactions/s", True), "tx_lat_p99": ("us", False)}
 PRIMARY = "tps"
 JOURNAL_MODES = ("wal", "delete", "truncate", "persist", "memory", "off")
 COMPANIONS = ("", "-wal", "-shm", "-journal")
+RULES = {"seconds": Number(0.001, 3600), "journal_mode": Choice(JOURNAL_MODES),
+         "row_bytes": Number(0, 16 << 20, integer=True)}
 
 
 def run(params: dict, workdir: str) -> dict:
-    mode = str(params["journal_mode"]).lower()
-    if mode not in JOURNAL_MODES:
-        raise ValueError(f"journal_mode must be one of {JOURNAL_MODES}, got {mode!r}")
+    mode = params["journal_mode"]
     path = scratch_path(workdir, "sqlite", ".db")
     try:
         conn = open_database(path, mode)

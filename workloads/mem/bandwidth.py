@@ -16,6 +16,7 @@ import time
 from typing import Any, Callable
 
 from workloads.mem import import_numpy
+from workloads.rules import Flag, Number, Size
 from workloads.units import parse_size
 
 PARAMS: dict[str, Any] = {"seconds": 2.0, "size": "64M", "numpy": True}
@@ -24,6 +25,8 @@ PRIMARY = "memmove"
 MIN_ROUNDS = 3
 SCALE = 2**0.5 - 1  # s(2+s) = 1: one round maps a to itself, so values stay bounded however long it runs
 MIN_SIZE = 64 * 1024
+# size is per array, and there are three: 16G is 48 GiB of RAM
+RULES = {"seconds": Number(0.001, 3600), "size": Size(MIN_SIZE, 16 << 30), "numpy": Flag()}
 BLOCK = 64 * 1024  # float64 elements per triad block: 512 KiB, inside any L2
 
 Kernels = dict[str, tuple[Callable[[], object], int]]
@@ -72,8 +75,6 @@ def run_round_robin(kernels: Kernels, seconds: float) -> tuple[int, dict[str, fl
 def run(params: dict[str, Any], workdir: str) -> dict[str, Any]:
     np = import_numpy(params["numpy"])
     size = parse_size(params["size"]) // 8 * 8
-    if size < MIN_SIZE:
-        raise ValueError(f"size must be at least 64k, got {params['size']!r}")
     bufs = [bytearray(b"\x5a") * size for _ in range(3 if np else 2)]
     kernels = stdlib_kernels(bufs) | (numpy_kernels(np, bufs) if np else {})
     rounds, spent = run_round_robin(kernels, float(params["seconds"]))

@@ -17,6 +17,7 @@ from typing import Any
 
 from workloads.mem import import_numpy
 from workloads.timing import repeat_for
+from workloads.rules import Flag, Number, Size
 from workloads.units import parse_size
 
 PARAMS: dict[str, Any] = {"seconds": 2.0, "size": "64M", "updates": 1 << 20, "chase": 1 << 16,
@@ -26,6 +27,9 @@ PRIMARY = "mups"
 SEED = 20261129
 MIN_SIZE = 64 * 1024
 LINE = 8  # int64 entries per 64-byte cache line
+RULES = {"seconds": Number(0.001, 3600), "size": Size(MIN_SIZE, 16 << 30),
+         "updates": Number(1, 1 << 28, integer=True),  # 2 GiB of indices
+         "chase": Number(1, 1 << 28, integer=True), "numpy": Flag()}
 
 
 def single_cycle(lines: int, seed: int = SEED) -> array:
@@ -76,7 +80,5 @@ def pointer_chase(size: int, loads: int, seconds: float) -> dict[str, Any]:
 
 def run(params: dict[str, Any], workdir: str) -> dict[str, Any]:
     size, seconds = parse_size(params["size"]), float(params["seconds"])
-    if size < MIN_SIZE:
-        raise ValueError(f"size must be at least 64k, got {params['size']!r}")
     np = import_numpy(params["numpy"])
     return gups(np, size, params["updates"], seconds) if np else pointer_chase(size, params["chase"], seconds)

@@ -14,16 +14,19 @@ import socket
 import struct
 from typing import Iterator
 
+from workloads.rules import Number, Text
+
 IO_TIMEOUT_S = 30.0
 IN_PROCESS_FLAG = "in-process-server"
+# The rules every client shares: where the server is, and for how long to measure.
+PEER_RULES = {"host": Text("a host name or IP address", r"[A-Za-z0-9:][A-Za-z0-9.:%_-]*", 253),
+              "port": Number(0, 65535, integer=True), "seconds": Number(0.001, 3600)}
 
 
 @contextlib.contextmanager
 def peer(params: dict) -> Iterator[tuple[str, int, list[str]]]:
     """(host, port, flags) of the server to measure against; port 0 starts one in-process for the duration."""
     port = int(params["port"])
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port must be 0 to 65535, got {port}")
     if port:
         yield str(params["host"]), port, []
         return
@@ -75,10 +78,3 @@ def address_text(sockaddr: tuple) -> str:
     """``host:port`` (``[host]:port`` for IPv6) of a socket address."""
     host, port = sockaddr[0], sockaddr[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def positive_seconds(params: dict) -> float:
-    seconds = float(params["seconds"])
-    if not seconds > 0:
-        raise ValueError(f"seconds must be positive, got {params['seconds']!r}")
-    return seconds

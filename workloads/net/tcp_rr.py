@@ -13,7 +13,8 @@ import time
 from array import array
 
 from workloads.io import latency_us
-from workloads.net import address_text, connect_tcp, peer, positive_seconds
+from workloads.net import PEER_RULES, address_text, connect_tcp, peer
+from workloads.rules import Size
 from workloads.units import parse_size
 
 PARAMS = {"host": "127.0.0.1", "port": 0, "seconds": 2.0, "request": "1", "response": "1"}
@@ -22,13 +23,12 @@ METRICS = {"tps": ("transactions/s", True), "lat_mean": ("us", False), "lat_p50"
 PRIMARY = "tps"
 PLACEMENT = "client"  # the server runs in the environment under test, this client beside it
 MAX_SIZE = 16 << 20
+RULES = {**PEER_RULES, "request": Size(1, MAX_SIZE), "response": Size(1, MAX_SIZE)}
 
 
 def run(params: dict, workdir: str) -> dict:
     request, response = (parse_size(params[k]) for k in ("request", "response"))
-    seconds = positive_seconds(params)
-    if not (0 < request <= MAX_SIZE and 0 < response <= MAX_SIZE):
-        raise ValueError(f"request and response must be 1 byte to 16M, got {request} and {response}")
+    seconds = float(params["seconds"])
     with peer(params) as (host, port, flags):
         sock = connect_tcp(host, port, nodelay=True)
         with sock:

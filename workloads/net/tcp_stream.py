@@ -10,7 +10,8 @@ from __future__ import annotations
 import socket
 import time
 
-from workloads.net import address_text, connect_tcp, peer, positive_seconds
+from workloads.net import PEER_RULES, address_text, connect_tcp, peer
+from workloads.rules import Size
 from workloads.units import parse_size
 
 PARAMS = {"host": "127.0.0.1", "port": 0, "seconds": 2.0, "size": "128k"}
@@ -19,12 +20,11 @@ PRIMARY = "throughput"
 PLACEMENT = "client"  # the server runs in the environment under test, this client beside it
 MAX_SIZE = 64 << 20
 MAX_REPLY = 64
+RULES = {**PEER_RULES, "size": Size(1, MAX_SIZE)}
 
 
 def run(params: dict, workdir: str) -> dict:
-    size, seconds = parse_size(params["size"]), positive_seconds(params)
-    if not 0 < size <= MAX_SIZE:
-        raise ValueError(f"size must be 1 byte to 64M, got {params['size']!r}")
+    size, seconds = parse_size(params["size"]), float(params["seconds"])
     with peer(params) as (host, port, flags):
         sock = connect_tcp(host, port, nodelay=False)
         with sock:

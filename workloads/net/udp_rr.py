@@ -14,7 +14,8 @@ import time
 from array import array
 
 from workloads.io import latency_us
-from workloads.net import address_text, kernel_timeouts, peer, positive_seconds, resolve
+from workloads.net import PEER_RULES, address_text, kernel_timeouts, peer, resolve
+from workloads.rules import Number, Size
 from workloads.units import parse_size
 
 PARAMS = {"host": "127.0.0.1", "port": 0, "seconds": 2.0, "size": "1", "timeout": 0.5}
@@ -23,6 +24,7 @@ PRIMARY = "tps"
 PLACEMENT = "client"  # the server runs in the environment under test, this client beside it
 MAX_SIZE = 65507  # the largest UDP payload over IPv4
 MAX_LOSS = 0.10
+RULES = {**PEER_RULES, "size": Size(1, MAX_SIZE), "timeout": Number(0.001, 60)}
 
 
 class Tally:
@@ -37,11 +39,7 @@ class Tally:
 
 
 def run(params: dict, workdir: str) -> dict:
-    size, seconds, timeout = parse_size(params["size"]), positive_seconds(params), float(params["timeout"])
-    if not 0 < size <= MAX_SIZE:
-        raise ValueError(f"size must be 1 to {MAX_SIZE} bytes, got {params['size']!r}")
-    if not 0 < timeout <= 60:
-        raise ValueError(f"timeout must be above 0 and at most 60 seconds, got {params['timeout']!r}")
+    size, seconds, timeout = parse_size(params["size"]), float(params["seconds"]), float(params["timeout"])
     with peer(params) as (host, port, flags):
         family, sockaddr = resolve(host, port, socket.SOCK_DGRAM)
         with socket.socket(family, socket.SOCK_DGRAM) as sock:

@@ -14,10 +14,16 @@ import sys
 import tempfile
 from typing import Any
 
+from workloads.rules import Number, Text
+
 PARAMS: dict[str, Any] = {"nodeid": "", "min_rounds": 5, "max_time": 1.0}
 METRICS = {"median": ("s", False), "mean": ("s", False), "min": ("s", False), "ops": ("ops/s", True)}
 PRIMARY = "median"
 SUPPORTED_MAJOR = (3, 4, 5)  # pytest-benchmark JSON layouts this parser reads
+# The node id goes on pytest's command line: one that starts with "-" would be an option (-p loads a plugin).
+NODE_ID = Text("a pytest node id such as 'test_x.py::test_y'", r"(?:[^\s-][^\x00-\x1f\x7f]*::[^\x00-\x1f\x7f]+)?",
+               1000)
+RULES = {"nodeid": NODE_ID, "min_rounds": Number(1, 10_000, integer=True), "max_time": Number(0.001, 3600)}
 
 
 def available() -> str | None:
@@ -29,10 +35,16 @@ def available() -> str | None:
     return None
 
 
+def check_params(params: dict[str, Any]) -> None:
+    """What RULES cannot say alone: the empty default is no benchmark at all."""
+    if not params["nodeid"]:
+        raise ValueError("nodeid must be given: the pytest node id of one benchmark, such as 'test_x.py::test_y'")
+
+
 def run(params: dict[str, Any], workdir: str) -> dict[str, Any]:
     root = os.environ.get("VBENCH_USER_DIR")
-    if not root or not params["nodeid"]:
-        raise ValueError("a pytest-benchmark case needs the user's directory and a nodeid")
+    if not root:
+        raise ValueError("a pytest-benchmark case needs the user's directory (VBENCH_USER_DIR)")
     fd, report = tempfile.mkstemp(suffix=".json", dir=workdir)
     os.close(fd)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 PARAMS: dict[str, Any] = {}
+RULES: dict[str, Any] = {}
 METRICS = {"first_output": ("s", False)}
 PRIMARY = "first_output"
 PLACEMENT = "environment"  # the environment measures this; run() is never called inside a guest
