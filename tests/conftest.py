@@ -35,6 +35,20 @@ params = { seconds = 0.05 }
 """
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_state_dir(tmp_path_factory):
+    """The tests' own reaper state directory (inherited by every vbench they start): a test's `vbench clean` reaps
+    only what the tests made, never the ledgers or labelled objects of the host's own runs."""
+    state = tmp_path_factory.mktemp("vbench-state")
+    previous = os.environ.get("VBENCH_STATE")
+    os.environ["VBENCH_STATE"] = str(state)
+    yield state
+    if previous is None:
+        os.environ.pop("VBENCH_STATE", None)
+    else:
+        os.environ["VBENCH_STATE"] = previous
+
+
 def require_environment(kind: str) -> None:
     """Skip the calling test module when ``kind`` cannot run here; in CI (CI=true) fail instead: CI installs
     and starts what every environment needs, so an unavailable one there is a broken setup, not a skip."""

@@ -48,8 +48,10 @@ def test_cgroup_block_io_matches_what_fio_wrote(tmp_path):
     assert trial["status"] == "ok", trial["error"]
     assert trial["info"]["io_mode"] == "direct"
     cgroup, engine = trial["collectors"]["cgroup"], trial["collectors"]["engine"]
-    written = trial["info"]["write_bytes"] + trial["info"].get("layout_bytes", 0)
-    assert cgroup["io_write_bytes"] == pytest.approx(written, rel=0.05)
+    # fio's direct writes are always the container's; its buffered layout of the file is only when the writeback
+    # happens in the container's context (cgroup v1 gives a kworker's writeback to no container): seen both ways.
+    direct, layout = trial["info"]["write_bytes"], trial["info"].get("layout_bytes", 0)
+    assert 0.95 * direct <= cgroup["io_write_bytes"] <= 1.05 * (direct + layout)
     assert engine["io_write_bytes"] == pytest.approx(cgroup["io_write_bytes"], rel=0.02)
     assert cgroup["cpu_usage_s"] > 0 and cgroup["memory_max_bytes"] > 0
     assert trial["collectors"]["psutil"]["cpu_user_s"] is not None

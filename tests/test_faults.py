@@ -198,24 +198,66 @@ def test_sigkill_leaves_nothing_after_clean(tmp_path):
     assert "nothing left behind" in again.stdout
 
 
-def dockerd_argv() -> list[str] | None:
-    import psutil
+class EngineProxy:
+    """A unix socket that forwards to the host's Docker engine until ``cut()``; then every connection drops and
+    new ones are refused, which is what a client sees when dockerd stops. The host's dockerd is never touched."""
 
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        if proc.info["name"] == "dockerd":
-            return proc.info["cmdline"]
-    return None
+    def __init__(self, path: Path):
+        import os
+        import socket
+        import threading
 
+        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        self.target = host.removeprefix("unix://")
+        self.path = str(path)
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(self.path)
+        self.server.listen(64)
+        self.sockets: list = []
+        self.cutting = False
+        threading.Thread(target=self._accept, daemon=True).start()
 
-def start_dockerd(argv: list[str]) -> None:
-    subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if subprocess.run(["docker", "info"], capture_output=True).returncode == 0:
-            return
-        time.sleep(0.5)
-    raise AssertionError("dockerd did not come back")
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self.cutting:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            engine.connect(self.target)
+            self.sockets += [client, engine]
+            for a, b in ((client, engine), (engine, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            try:
+                sock.shutdown(2)
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        import os
+        import socket
+
+        self.cutting = True
+        self.server.shutdown(socket.SHUT_RDWR)
+        self.server.close()
+        os.unlink(self.path)
+        for sock in self.sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 LONG = """
@@ -232,38 +274,71 @@ params = {{ seconds = {seconds} }}
 """
 
 
-def test_dockerd_stopped_mid_run_stops_that_environment_not_the_run(tmp_path):
+def test_an_engine_that_stops_answering_mid_run_stops_that_environment_not_the_run(tmp_path):
+    import os
+
     from conftest import require_environment
 
     require_environment("docker")
-    argv = dockerd_argv()
-    if argv is None:
-        import pytest
-
-        pytest.skip("dockerd is not a process this test can restart (managed elsewhere)")
+    proxy = EngineProxy(tmp_path / "engine.sock")
     suite = tmp_path / "long.toml"
     suite.write_text(LONG.format(rounds=8, timeout=60, seconds=0.3))
     proc = subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--env", "native,docker:volume", "--results",
                              str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch")], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        trials = wait_for_trials(tmp_path, 4, proc)
-        subprocess.run(["pkill", "-TERM", "-x", "dockerd"], check=True)
-        stdout, stderr = proc.communicate(timeout=300)
-    finally:
-        if dockerd_argv() is None:
-            time.sleep(1)
-            start_dockerd(argv)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "DOCKER_HOST": f"unix://{proxy.path}"})
+    trials = wait_for_trials(tmp_path, 4, proc)
+    proxy.cut()
+    stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
     records = [json.loads(line) for line in trials.read_text().splitlines()]
     docker = [t for t in records if t["environment"] == "docker:volume"]
     native = [t for t in records if t["environment"] == "native"]
     assert len(native) == 8 and all(t["status"] == "ok" for t in native)  # the run went on
     assert len(docker) == 8 and docker[-1]["status"] == "failed" and "stopped" in docker[-1]["error"]
+    assert "the Docker engine failed" in docker[-1]["error"]
     assert "stopped" in stdout
     run_id = trials.parent.name
-    subprocess.run([*VBENCH, "clean"], cwd=ROOT, capture_output=True, timeout=120, check=True)
+    assert leftovers(run_id), "the container stays until the engine answers again"
+    subprocess.run([*VBENCH, "clean"], cwd=ROOT, capture_output=True, timeout=120, check=True)  # the real engine
     assert leftovers(run_id) == [] and list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_a_container_that_fails_to_start_is_an_error_when_named_and_skipped_by_default(tmp_path):
+    from conftest import require_environment
+
+    require_environment("docker")
+    suite = tmp_path / "long.toml"
+    suite.write_text('environments = ["native", "docker:volume"]\n' + LONG.format(rounds=1, timeout=60, seconds=0.05))
+    common = [*VBENCH, "run", "--suite", str(suite), "--results", str(tmp_path / "res"), "--scratch",
+              str(tmp_path / "scratch"), "--docker-runtime", "no-such-runtime"]
+    named = subprocess.run([*common, "--env", "native,docker:volume"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=120)
+    assert named.returncode == 1 and "Traceback" not in named.stderr
+    errors = [line for line in named.stderr.splitlines() if line.startswith("vbench: error:")]
+    assert len(errors) == 1 and "docker:volume: cannot start the docker:volume container" in errors[0]
+    assert "no-such-runtime" in errors[0]
+    default = subprocess.run(common, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert default.returncode == 0, default.stderr
+    assert "skipped docker:volume: failed to start" in default.stdout
+    for run in (tmp_path / "res").iterdir():
+        assert leftovers(run.name) == []
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_a_run_in_which_every_measured_trial_failed_exits_non_zero_and_says_why(tmp_path):
+    import os
+
+    suite = tmp_path / "long.toml"
+    suite.write_text(LONG.format(rounds=2, timeout=60, seconds=0.05))
+    done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--results", str(tmp_path / "res"), "--scratch",
+                           str(tmp_path / "scratch")], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "VBENCH_PYTHON": "/bin/false"})  # every native runner fails
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "vbench: error: every measured trial failed (2); the most common reason (2): exit status 1")
+    assert (next((tmp_path / "res").iterdir()) / "report.html").exists()  # the failures are still reported
 
 
 def test_a_guest_that_never_answers_is_killed_and_the_run_goes_on(tmp_path):

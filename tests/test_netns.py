@@ -46,7 +46,7 @@ def test_a_failed_setup_leaves_no_namespace(monkeypatch):
 
 def test_reaper_removes_the_namespace_of_a_dead_run(tmp_path, monkeypatch):
     monkeypatch.setenv("VBENCH_STATE", str(tmp_path))
-    monkeypatch.setattr(reaper, "_reap_docker", lambda live: [])  # only the ledger's own items here
+    monkeypatch.setattr(reaper, "_reap_docker", lambda live, say: [])  # only the ledger's own items here
     name = netns.new_name()
     netns.create_bridge_netns(name)
     try:

@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     vm.add_argument("--agent-grace", type=float, metavar="S",
                     help="how long past a trial's timeout a guest may stay silent before it counts as hung and is "
                          "killed (default 60)")
+    vm.add_argument("--boot-timeout", type=float, metavar="S",
+                    help="how long a guest may take to boot to its agent (default 90 under KVM, 300 under TCG)")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="write the self-contained HTML report of a run")
@@ -104,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     doc = sub.add_parser("doctor", help="which environments and tools work here, and why not")
     doc.add_argument("--scratch", default="/var/tmp/vbench")
+    doc.add_argument("--probe", action="store_true",
+                     help="boot a guest under KVM now (at most 45 s) instead of showing the cached probe result")
     doc.set_defaults(func=cmd_doctor)
     return parser
 
@@ -181,9 +185,11 @@ def _run_inputs(args: argparse.Namespace):
     env_options = {"image": args.image, "runtime": args.docker_runtime, "cpus": args.cpus, "memory": args.memory,
                    "blkio_accounting": args.blkio_accounting or None,
                    "accel": args.accel, "vcpus": args.vcpus, "memory_mb": args.vm_memory,
-                   "agent_grace": args.agent_grace, "user_dir": user_dir}
+                   "agent_grace": args.agent_grace, "boot_timeout": args.boot_timeout, "user_dir": user_dir}
     if args.agent_grace is not None and not 0 < args.agent_grace <= 86400:
         raise VBenchError(f"--agent-grace: {args.agent_grace} must be above 0 seconds")
+    if args.boot_timeout is not None and not 0 < args.boot_timeout <= 86400:
+        raise VBenchError(f"--boot-timeout: {args.boot_timeout} must be above 0 seconds")
 
     from vbench.runner import RunOptions  # after the checks: it imports scipy
 
@@ -196,6 +202,7 @@ def _carry_out(run) -> int:
     """Run with a progress bar, then print the summary and write the report."""
     from vbench.console import RichProgress, print_summary
     from vbench.report import build_report
+    from vbench.runner import failure_of
 
     progress = RichProgress()
     try:
@@ -204,6 +211,9 @@ def _carry_out(run) -> int:
         progress.close()
     print_summary(run_dir)
     print(f"report: {build_report(run_dir)}")
+    failure = failure_of(run_dir)
+    if failure:
+        raise VBenchError(f"{failure} (results kept in {run_dir})")
     return EXIT_OK
 
 
@@ -282,7 +292,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from vbench.console import print_checks
     from vbench.doctor import checks
 
-    print_checks(checks(args.scratch))
+    if args.probe:
+        from vbench.console import err
+
+        err.print("doctor: probing KVM: booting a guest under KVM (at most 45 s)")
+    print_checks(checks(args.scratch, probe=args.probe))
     return EXIT_OK
 
 

@@ -53,6 +53,9 @@ class RichProgress:
         self._bar.update(self._task, total=planned_trials)
         self._bar.console.print(f"another round: {reason}")
 
+    def note(self, text: str) -> None:
+        (self._bar.console if self._task is not None else err).print(f"vbench: {escape(text)}", highlight=False)
+
     def close(self) -> None:
         if self._task is not None:  # stopping a bar never started prints a blank line on a non-terminal
             self._bar.stop()

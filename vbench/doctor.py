@@ -7,6 +7,7 @@ import tempfile
 from dataclasses import dataclass
 
 from vbench import envs as registry
+from vbench.errors import VBenchError
 from vbench.fingerprint import filesystem_of, tool_version
 from workloads.io._direct import probe_direct
 
@@ -18,7 +19,8 @@ class Check:
     detail: str
 
 
-def checks(scratch_root: str) -> list[Check]:
+def checks(scratch_root: str, probe: bool = False) -> list[Check]:
+    """Every check; with ``probe``, the KVM probe boot runs now instead of its cached answer being shown."""
     out = [Check(f"env {kind}", *_availability(kind)) for kind in sorted(registry.BUILTIN)]
     fio = tool_version(["fio", "--version"])
     out.append(Check("fio", fio is not None, fio or "absent: io workloads use the pure-Python fallback "
@@ -27,7 +29,7 @@ def checks(scratch_root: str) -> list[Check]:
     out.extend(_docker())
     qemu = tool_version(["qemu-system-x86_64", "--version"])
     out.append(Check("qemu", qemu is not None, qemu or "absent: apt-get install qemu-system-x86 qemu-utils"))
-    out.append(_kvm())
+    out.append(_kvm(probe))
     from vbench.envs.netns import tap_availability
 
     tap = tap_availability()
@@ -76,14 +78,24 @@ def _docker() -> list[Check]:
     return [engine, image, *runtimes]
 
 
-def _kvm() -> Check:
-    """Which accelerator `vm` would run, and why (from the cached KVM probe boot; none is booted here)."""
-    from vbench.envs.qemu import probe_kvm
+def _kvm(probe: bool) -> Check:
+    """Which accelerator `vm` would run, and why, in QEMU's words: from the cached KVM probe boot, or (``probe``)
+    from one booted now."""
+    from vbench.envs.qemu import forget_probe, probe_kvm
     from vbench.images import guest_image
 
-    ok, reason = probe_kvm(guest_image(), cached_only=True)
+    image = guest_image()
+    if probe:
+        if not image.disk.is_file():
+            return Check("accelerator", False, f"cannot probe KVM: the VM disk of guest image {image.hash} is "
+                                               "not built: vbench images build")
+        forget_probe(image)
+    try:
+        ok, reason = probe_kvm(image, cached_only=not probe)
+    except VBenchError as exc:  # the probe could not even be prepared (no kernel in the image, no mkfs)
+        return Check("accelerator", False, f"the KVM probe could not run: {exc}")
     if ok:
         return Check("accelerator", True, f"KVM would run: {reason}")
     if ok is None:
         return Check("accelerator", False, f"KVM or TCG: {reason}")
-    return Check("accelerator", False, f"TCG software emulation would run, because {reason}")
+    return Check("accelerator", False, f"KVM unusable: {reason} (TCG software emulation would run)")

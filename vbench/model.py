@@ -53,6 +53,7 @@ class Execution:
     host_wall_s: float
     timed_out: bool = False
     far_wall_s: float | None = None  # the same run's wall time measured at the far end (a guest agent's clock)
+    error: str | None = None  # the transport itself failed (a dead guest, engine or channel): why, in one line
 
     def result(self) -> dict | None:
         """The runner's JSON record (its last stdout line), or None when there is none."""

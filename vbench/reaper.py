@@ -19,16 +19,40 @@ from typing import Callable
 import psutil
 
 LABEL = "vbench.run"
+# Who made a Docker object, and which state directory's reaper may remove it once that process is gone.
+OWNER_LABEL = "vbench.owner"
+STATE_LABEL = "vbench.state"
+
+
+def default_state_dir() -> Path:
+    return Path("/var/tmp/vbench-state")
 
 
 def state_dir() -> Path:
-    return Path(os.environ.get("VBENCH_STATE") or "/var/tmp/vbench-state")
+    """Where ledgers live: $VBENCH_STATE (tests use their own), else the host's."""
+    return Path(os.environ.get("VBENCH_STATE") or default_state_dir())
 
 
 def owner() -> dict:
     """This process, described well enough to tell later whether it is still the same live process."""
     me = psutil.Process()
     return {"pid": me.pid, "create_time": me.create_time(), "boot_id": boot_id()}
+
+
+def ownership_labels() -> dict[str, str]:
+    """Labels that let a reaper tell, from the object alone, whether its maker still lives and whether the
+    object is this state directory's to reap (a test's own state directory never reaps the host's objects)."""
+    me = owner()
+    return {OWNER_LABEL: f"{me['boot_id']}/{me['pid']}/{me['create_time']:.3f}", STATE_LABEL: str(state_dir())}
+
+
+def _owner_label_alive(text: str) -> bool:
+    boot, _, rest = text.partition("/")
+    pid, _, created = rest.partition("/")
+    try:
+        return owner_alive({"boot_id": boot, "pid": int(pid), "create_time": float(created)})
+    except ValueError:
+        return False
 
 
 def owner_alive(holder: dict) -> bool:
@@ -110,7 +134,7 @@ def reap(say: Callable[[str], None] = lambda text: None) -> list[str]:
             continue
         removed += _reap_record(record)
         file.unlink(missing_ok=True)
-    removed += _reap_docker(live_runs)
+    removed += _reap_docker(live_runs, say)
     for item in removed:
         say(f"removed {item} left by an interrupted run")
     return removed
@@ -137,21 +161,43 @@ def _reap_record(record: dict) -> list[str]:
     return removed
 
 
-def _reap_docker(live_runs: set[str]) -> list[str]:
-    """Docker objects labelled by vbench whose run has no live owner."""
-    from vbench.envs.docker import docker_client, remove_labelled
+def _reap_docker(live_runs: set[str], say: Callable[[str], None]) -> list[str]:
+    """Docker objects labelled by vbench for this state directory whose maker is gone."""
+    from vbench.envs.docker import docker_client
 
     client = docker_client(timeout=10)
     if client is None:
         return []
     try:
-        labelled = [c.labels.get(LABEL) for c in client.containers.list(all=True, filters={"label": LABEL})]
-        labelled += [v.attrs.get("Labels", {}).get(LABEL) for v in client.volumes.list(filters={"label": LABEL})]
-        labelled += [n.attrs.get("Labels", {}).get(LABEL) for n in client.networks.list(filters={"label": LABEL})]
-        orphans = {run for run in labelled if run and run not in live_runs}
-        return [item for run in sorted(orphans) for item in remove_labelled(client, run)]
+        return _reap_labelled(client, live_runs)
+    except Exception as exc:  # the engine stopped answering mid-way: what is left is found again next time
+        say(f"could not finish removing Docker leftovers: {(str(exc).splitlines() or [type(exc).__name__])[0][:200]}")
+        return []
     finally:
         client.close()
+
+
+def _reap_labelled(client, live_runs: set[str]) -> list[str]:
+    from vbench.envs.docker import remove_labelled
+
+    labels = [c.labels for c in client.containers.list(all=True, filters={"label": LABEL})]
+    labels += [v.attrs.get("Labels") or {} for v in client.volumes.list(filters={"label": LABEL})]
+    labels += [n.attrs.get("Labels") or {} for n in client.networks.list(filters={"label": LABEL})]
+    orphans = {(found[LABEL], found.get(OWNER_LABEL)) for found in labels if is_orphan(found, live_runs)}
+    return [item for run, maker in sorted(orphans, key=str) for item in remove_labelled(client, run, owner=maker)]
+
+
+def is_orphan(labels: dict, live_runs: set[str]) -> bool:
+    """Whether a Docker object with these labels is this state directory's to reap: made for it, by a process
+    that is gone (objects from before the owner label: when no live ledger lists their run) (pure but for
+    the liveness check)."""
+    run = labels.get(LABEL)
+    if not run or labels.get(STATE_LABEL, str(default_state_dir())) != str(state_dir()):
+        return False
+    maker = labels.get(OWNER_LABEL)
+    if maker is None:
+        return run not in live_runs
+    return not _owner_label_alive(maker)
 
 
 def _same_process(pid: int | None, create_time: float | None) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from collections import Counter
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,8 +18,8 @@ from vbench import __version__, stats
 from vbench import envs as registry
 from vbench.collectors.cgroup import CgroupCollector
 from vbench.collectors.process import HelperCollector, ProcessCollector
-from vbench.envs.base import Context, Environment
-from vbench.errors import VBenchError
+from vbench.envs.base import Availability, Context, Environment, describe
+from vbench.errors import Unavailable, VBenchError
 from vbench.fingerprint import host_fingerprint
 from vbench.model import Case, EnvSpec, Execution
 from vbench.plan import build_cases, next_round, round_order, trial_id
@@ -47,6 +48,7 @@ class Progress(Protocol):
     def trial_started(self, case: Case, round_index: int) -> None: ...
     def trial_finished(self, trial: dict) -> None: ...
     def replanned(self, planned_trials: int, reason: str) -> None: ...
+    def note(self, text: str) -> None: ...
 
 
 class Silent:
@@ -57,6 +59,7 @@ class Silent:
     def trial_started(self, case, round_index): pass
     def trial_finished(self, trial): pass
     def replanned(self, planned_trials, reason): pass
+    def note(self, text): pass
 
 
 @dataclass
@@ -86,11 +89,13 @@ class _Tally:
         return widths
 
 
-def resolve_environments(suite: Suite, requested: Sequence[str] | None) -> tuple[list[EnvSpec], dict[str, str]]:
+def resolve_environments(suite: Suite, requested: Sequence[str] | None, env_options: dict | None = None,
+                         say=lambda text: None) -> tuple[list[EnvSpec], dict[str, str]]:
     """The environments to run and, for defaults that cannot run here, why they were skipped.
 
     An environment the user asked for by name must be available; one from the suite's defaults is skipped with
-    its reason. The baseline always runs first in the list.
+    its reason. The baseline always runs first in the list. Each environment's preflight (a VM's KVM probe)
+    runs here, before anything is provisioned.
     """
     explicit = requested is not None
     names = list(requested if explicit else suite.environments)
@@ -98,6 +103,8 @@ def resolve_environments(suite: Suite, requested: Sequence[str] | None) -> tuple
     for name in names:
         spec, cls = registry.resolve(name)
         availability = cls.available_variant(spec.variant)
+        if availability.ok:
+            availability = _preflight(cls, spec, env_options or {}, say)
         if not availability.ok:
             if explicit:
                 raise VBenchError(f"environment {spec.label} is unavailable: {availability.reason}")
@@ -111,10 +118,19 @@ def resolve_environments(suite: Suite, requested: Sequence[str] | None) -> tuple
     return specs, skipped
 
 
+def _preflight(cls, spec: EnvSpec, env_options: dict, say) -> Availability:
+    try:
+        cls.preflight(spec, env_options, say)
+    except Unavailable as exc:
+        return Availability(False, str(exc))
+    return Availability(True, "preflight passed")
+
+
 def run_suite(suite: Suite, requested_envs: Sequence[str] | None, options: RunOptions,
               progress: Progress | None = None) -> Path:
     """Run ``suite`` and return the run directory. KeyboardInterrupt stops it with every finished trial kept."""
-    specs, skipped = resolve_environments(suite, requested_envs)
+    progress = progress or Silent()
+    specs, skipped = resolve_environments(suite, requested_envs, options.env_options, progress.note)
     plan = suite.plan
     seed = options.seed if options.seed is not None else plan.seed
     seed = seed if seed is not None else secrets.randbits(32)
@@ -122,12 +138,13 @@ def run_suite(suite: Suite, requested_envs: Sequence[str] | None, options: RunOp
         "vbench_version": __version__, "started_at": _now(), "ended_at": None, "status": "running",
         "suite": suite.to_dict(), "seed": seed, "baseline": BASELINE, "owner": owner(),
         "environments": [s.label for s in specs], "skipped_environments": skipped,
+        "named_environments": requested_envs is not None,
         "env_options": dict(options.env_options), "scratch_root": options.scratch_root,
         "host": host_fingerprint(options.scratch_root), "rounds": {"planned_min": plan.min_rounds,
                                                                    "max": plan.max_rounds, "done": 0},
     }
     store = RunStore.create(options.results_dir, new_run_id(suite.name), meta)
-    return _execute(suite, specs, store, meta, options, progress or Silent(), [])
+    return _execute(suite, specs, store, meta, options, progress, [])
 
 
 def resume_run(run: str | Path, progress: Progress | None = None) -> Path:
@@ -141,15 +158,20 @@ def resume_run(run: str | Path, progress: Progress | None = None) -> Path:
         raise VBenchError(f"{store.dir.name} is still running (pid {holder.get('pid')})")
     suite = suite_from_dict(meta["suite"])
     specs = [registry.resolve(label)[0] for label in meta["environments"]]
-    for spec in specs:
-        availability = registry.env_class(spec.kind).available_variant(spec.variant)
-        if not availability.ok:
-            raise VBenchError(f"cannot resume: environment {spec.label} is unavailable: {availability.reason}")
     options = RunOptions(store.dir.parent, meta.get("scratch_root", RunOptions.scratch_root),
                          env_options=meta.get("env_options", {}))
+    progress = progress or Silent()
+    for spec in specs:
+        cls = registry.env_class(spec.kind)
+        availability = cls.available_variant(spec.variant)
+        if availability.ok:
+            availability = _preflight(cls, spec, options.env_options, progress.note)
+        if not availability.ok:
+            raise VBenchError(f"cannot resume: environment {spec.label} is unavailable: {availability.reason}")
+    meta["named_environments"] = True  # resuming asks for exactly the run's environments
     meta.update(status="running", owner=owner(), resumed_at=[*meta.get("resumed_at", []), _now()])
     store.repair_tail()
-    return _execute(suite, specs, store, meta, options, progress or Silent(), list(iter_trials(store.dir)))
+    return _execute(suite, specs, store, meta, options, progress, list(iter_trials(store.dir)))
 
 
 def _execute(suite: Suite, specs: list[EnvSpec], store: RunStore, meta: dict, options: RunOptions,
@@ -159,11 +181,14 @@ def _execute(suite: Suite, specs: list[EnvSpec], store: RunStore, meta: dict, op
     with contextlib.ExitStack() as stack:
         try:
             for spec in specs:
-                active[spec.label] = stack.enter_context(registry.env_class(spec.kind)(spec, context))
-            meta["env_fingerprints"] = {label: env.fingerprint() for label, env in active.items()}
+                env = _provision(stack, spec, context, meta, progress)
+                if env is not None:
+                    active[spec.label] = env
+            meta["environments"] = list(active)
+            meta["env_fingerprints"] = {label: _fingerprint(env) for label, env in active.items()}
             store.write_meta(meta)
-            _Session(build_cases(suite, specs), active, suite.plan, meta["seed"], store, meta, options, progress,
-                     finished).run()
+            _Session(build_cases(suite, [s for s in specs if s.label in active]), active, suite.plan, meta["seed"],
+                     store, meta, options, progress, finished).run()
             meta["status"] = "complete"
         except KeyboardInterrupt:
             meta["status"] = "interrupted"
@@ -177,6 +202,28 @@ def _execute(suite: Suite, specs: list[EnvSpec], store: RunStore, meta: dict, op
             meta["lifecycles"] = {label: env.lifecycle.to_dict() for label, env in active.items()}
             store.write_meta(meta)
     return store.dir
+
+
+def _provision(stack: contextlib.ExitStack, spec: EnvSpec, context: Context, meta: dict,
+               progress: Progress) -> Environment | None:
+    """``spec`` provisioned, or None when it failed and was one of the suite's defaults (skipped, with why);
+    a failure of the baseline or of an environment the user named ends the run with a one-line error."""
+    try:
+        return stack.enter_context(registry.env_class(spec.kind)(spec, context))
+    except VBenchError as exc:
+        if spec.label == BASELINE or meta.get("named_environments"):
+            raise
+        meta.setdefault("skipped_environments", {})[spec.label] = f"failed to start: {exc}"
+        progress.note(f"skipped {spec.label}: it failed to start: {exc}")
+        return None
+
+
+def _fingerprint(env: Environment) -> dict:
+    """The environment's fingerprint; one the backend cannot read (a daemon gone quiet) says why instead."""
+    try:
+        return env.fingerprint()
+    except Exception as exc:
+        return {"kind": env.kind, "variant": env.spec.variant, "fingerprint_error": describe(exc)}
 
 
 class _Session:
@@ -264,6 +311,17 @@ def run_trial(env: Environment, case: Case, round_index: int, seq: int, timeout:
     return trial
 
 
+def failure_of(run: Path) -> str | None:
+    """Why the run measured nothing, when every measured trial failed (or none ran); None when any succeeded."""
+    measured = [t for t in iter_trials(run) if not t["warmup"]]
+    if any(t["status"] == "ok" for t in measured):
+        return None
+    if not measured:
+        return "no measured trial ran"
+    reason, count = Counter(t.get("error") or t["status"] for t in measured).most_common(1)[0]
+    return f"every measured trial failed ({len(measured)}); the most common reason ({count}): {reason}"
+
+
 def _engine_delta(before: dict | None, after: dict | None) -> dict | None:
     """What the environment's own API counted over the trial (the Engine API's stats for containers)."""
     if not before or not after:
@@ -319,6 +377,8 @@ def clock_flag(execution: Execution) -> str | None:
 
 
 def _status(execution: Execution, result: dict) -> tuple[str, str | None]:
+    if execution.error:
+        return "failed", execution.error[:1000]
     if execution.timed_out:
         why = execution.stderr.strip().splitlines()[:1]
         return "timeout", f"no result within the timeout ({execution.host_wall_s:.0f}s)" + \

@@ -126,6 +126,11 @@ class Environment(ABC):
         """Whether this variant of the kind can run here (some need more than the kind, e.g. root)."""
         return cls.available()
 
+    @classmethod
+    def preflight(cls, spec: EnvSpec, options: dict, say: Callable[[str], None]) -> None:
+        """Checks that need the run's options and may take a while (a VM's KVM probe), done before the run
+        starts; ``Unavailable`` skips a default environment, any other VBenchError stops the run before it begins."""
+
     @abstractmethod
     def provision(self) -> None:
         """Create what the variant needs (scratch storage, a container, a VM)."""
@@ -217,18 +222,41 @@ class Environment(ABC):
         return None
 
     def __enter__(self) -> "Environment":
+        """Provision; every failure of the outside world (a process, a daemon, a socket) becomes a VBenchError
+        that names the environment, after a teardown of whatever was made."""
         self.lifecycle.provision_start = time.time()
         try:
             self.provision()
+        except VBenchError as exc:
+            self._teardown_quietly()
+            if not str(exc).startswith(self.spec.label):
+                exc.args = (f"{self.spec.label}: {exc}",)
+            raise
+        except Exception as exc:
+            self._teardown_quietly()
+            raise VBenchError(f"{self.spec.label} could not be set up: {describe(exc)}") from exc
         except BaseException:
-            self.teardown()
+            self._teardown_quietly()
             raise
         self.lifecycle.provision_end = time.time()
         return self
 
+    def _teardown_quietly(self) -> None:
+        """Teardown after a failed provision: a second failure is noted, not raised (the reaper's ledger still
+        lists what could not be removed)."""
+        try:
+            self.teardown()
+        except Exception as exc:
+            self.lifecycle.notes.append(f"teardown after a failed start failed: {describe(exc)}")
+
     def __exit__(self, *exc: object) -> None:
+        """Teardown; a failure of the outside world here is noted, not raised: the finished trials are safe, and
+        the reaper's ledger still lists whatever could not be removed (`vbench clean` finishes it)."""
         self.lifecycle.teardown_start = time.time()
-        self.teardown()
+        try:
+            self.teardown()
+        except Exception as exc:
+            self.lifecycle.notes.append(f"teardown failed: {describe(exc)}; vbench clean removes what is left")
         self.lifecycle.teardown_end = time.time()
 
     def execute(self, invocation: dict, timeout: float, on_start: OnStart | None = None) -> Execution:
@@ -236,7 +264,15 @@ class Environment(ABC):
 
         Once the environment has stopped, every trial fails at once with the reason, and the run goes on."""
         if self.stopped:
-            return Execution("", f"environment {self.spec.label} stopped: {self.stopped}", None, 0.0)
+            return Execution("", "", None, 0.0, error=f"environment {self.spec.label} stopped: {self.stopped}")
+        start = time.perf_counter()
+        try:
+            return self._dispatch(invocation, timeout, on_start)
+        except Exception as exc:  # a transport that failed in a way its backend did not foresee: this trial fails
+            return Execution("", "", None, time.perf_counter() - start,
+                             error=f"{self.spec.label} could not run the trial: {describe(exc)}")
+
+    def _dispatch(self, invocation: dict, timeout: float, on_start: OnStart | None) -> Execution:
         where = placement(invocation["workload"])
         if where == "environment":
             return self._measure_startup(invocation, timeout)
@@ -245,3 +281,9 @@ class Environment(ABC):
         extra = {"user_dir": self.user_dir} if self.user_dir else {}
         payload = json.dumps({**invocation, "workdir": self.workdir, **extra}, sort_keys=True)
         return self.transport([*self.runner_argv, payload], timeout, on_start)
+
+
+def describe(exc: BaseException) -> str:
+    """An exception from the outside world in one line: its type and the first line of its message."""
+    text = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

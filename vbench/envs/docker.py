@@ -31,7 +31,7 @@ from vbench.catalog import WORKLOADS_DIR
 from vbench.envs.base import Availability, Environment, OnStart
 from vbench.errors import Unavailable, VBenchError
 from vbench.model import Execution, Handle
-from vbench.reaper import LABEL
+from vbench.reaper import LABEL, OWNER_LABEL, ownership_labels
 
 GUEST_ROOT = "/opt/vbench"
 WORKDIR = "/scratch"
@@ -77,6 +77,8 @@ class Docker(Environment):
         try:
             if _image_present(client):
                 return Availability(True, f"engine {client.version().get('Version')}")
+        except Exception as exc:  # it answered the ping, then stopped answering
+            return Availability(False, f"the Docker engine stopped answering: {_first_line(exc)}")
         finally:
             client.close()
         from vbench.images import guest_image
@@ -92,7 +94,7 @@ class Docker(Environment):
         if self.client is None:
             raise Unavailable("the Docker engine stopped answering")
         image = self.context.options.get("image") or _default_tag()
-        labels = {LABEL: self.context.run_id, "vbench.env": self.spec.label}
+        labels = {LABEL: self.context.run_id, "vbench.env": self.spec.label, **ownership_labels()}
         self.context.ledger.add_docker()  # before anything labelled exists, so a reaper knows its owner lives
         mounts, tmpfs = self._storage(labels)
         options = self.context.options
@@ -111,6 +113,10 @@ class Docker(Environment):
         except Exception as exc:
             raise VBenchError(f"cannot start the {self.spec.label} container: {_first_line(exc)}") from None
         self.container.reload()
+        if self.container.status != "running":
+            logs = _first_line(Exception(self.container.logs(tail=5).decode(errors="replace") or "no output"))
+            raise VBenchError(f"the {self.spec.label} container exited at start "
+                              f"(status {self.container.attrs['State'].get('ExitCode')}): {logs}")
         self.image_id = self.container.image.id
         self.cgroup_paths = cgroup_paths(self.container.attrs["State"]["Pid"])
         if not self.throttle_device:
@@ -173,8 +179,8 @@ class Docker(Environment):
             return self._exec(argv, timeout, on_start, start)
         except Exception as exc:  # the engine or the container went away: stop this environment, not the run
             self.stop_with(f"the Docker engine failed: {_first_line(exc)}")
-            return Execution("", f"environment {self.spec.label} stopped: {self.stopped}", None,
-                             time.perf_counter() - start)
+            return Execution("", "", None, time.perf_counter() - start,
+                             error=f"environment {self.spec.label} stopped: {self.stopped}")
 
     def _exec(self, argv: list[str], timeout: float, on_start: OnStart | None, start: float) -> Execution:
         api = self.client.api
@@ -203,7 +209,7 @@ class Docker(Environment):
 
     def first_output_s(self, timeout: float) -> float:
         """A new container of the same image and runtime: create, start, and its first line of output."""
-        labels = {LABEL: self.context.run_id, "vbench.env": f"{self.spec.label}-startup"}
+        labels = {LABEL: self.context.run_id, "vbench.env": f"{self.spec.label}-startup", **ownership_labels()}
         start = time.perf_counter()
         container = self.client.containers.create(
             self.context.options.get("image") or _default_tag(), ["python3", "-c", "print('ready', flush=True)"],
@@ -246,11 +252,11 @@ def probe_runtime(client, runtime: str, image: str) -> tuple[bool, str]:
     one, refuses cgroup v1/v2 hybrid hosts). The probe container is labelled and removed."""
     if runtime not in client.info().get("Runtimes", {}):
         return False, f"{runtime} is not registered with dockerd"
+    labels = {LABEL: "runtime-probe", **ownership_labels()}
     try:
-        client.containers.run(image, ["true"], runtime=runtime, remove=True, network_mode="none",
-                              labels={LABEL: "runtime-probe"})
+        client.containers.run(image, ["true"], runtime=runtime, remove=True, network_mode="none", labels=labels)
     except Exception as exc:  # the engine's error says why
-        remove_labelled(client, "runtime-probe")
+        remove_labelled(client, "runtime-probe", owner=labels[OWNER_LABEL])
         return False, _first_line(exc)
     return True, "starts containers"
 
@@ -267,9 +273,11 @@ def engine_counters(stats: dict) -> dict:
     return {"io_read_bytes": total["Read"], "io_write_bytes": total["Write"], "cpu_usage_s": usage / 1e9}
 
 
-def remove_labelled(client, run_id: str, env_label: str | None = None) -> list[str]:
-    """Remove the containers, volumes and networks of ``run_id`` (and only those); the names removed."""
-    filters = {"label": [f"{LABEL}={run_id}", *([f"vbench.env={env_label}"] if env_label else [])]}
+def remove_labelled(client, run_id: str, env_label: str | None = None, owner: str | None = None) -> list[str]:
+    """Remove the containers, volumes and networks of ``run_id`` (and only those; of one environment, of one
+    owning process, when given); the names removed."""
+    filters = {"label": [f"{LABEL}={run_id}", *([f"vbench.env={env_label}"] if env_label else []),
+                         *([f"{OWNER_LABEL}={owner}"] if owner else [])]}
     removed = []
     for container in client.containers.list(all=True, filters=filters):
         container.remove(force=True, v=True)

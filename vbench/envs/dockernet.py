@@ -27,7 +27,7 @@ from vbench.envs.base import Availability, Environment, OnStart, free_port
 from vbench.envs.docker import GUEST_ROOT, _default_tag, _first_line, docker_client, remove_labelled
 from vbench.errors import Unavailable, VBenchError
 from vbench.model import Execution, Handle
-from vbench.reaper import LABEL
+from vbench.reaper import LABEL, ownership_labels
 
 SERVER_PORT = 5201
 PATHS = {
@@ -78,7 +78,7 @@ class DockerNet(Environment):
         if self.client is None:
             raise Unavailable("the Docker engine stopped answering")
         self.context.ledger.add_docker()
-        labels = {LABEL: self.context.run_id, "vbench.env": self.spec.label}
+        labels = {LABEL: self.context.run_id, "vbench.env": self.spec.label, **ownership_labels()}
         variant = self.spec.variant
         if variant.endswith("user-bridge"):
             self.network = self.client.networks.create(f"vbench-{self.context.run_id}-{variant}", driver="bridge",
@@ -148,7 +148,9 @@ class DockerNet(Environment):
 
             return super().client_transport(argv, timeout, started)
         start = time.perf_counter()
-        code, (out, err) = self.peer.exec_run(argv, demux=True)  # short, fixed-duration clients
+        # Short, fixed-duration clients; exec_run has no timeout of its own, so coreutils' timeout is one.
+        code, (out, err) = self.peer.exec_run(["timeout", "-s", "KILL", f"{max(1, int(timeout))}", *argv],
+                                              demux=True)
         return Execution((out or b"").decode(errors="replace"), (err or b"").decode(errors="replace"), code,
                          time.perf_counter() - start)
 

@@ -102,7 +102,7 @@ class Native(Environment):
     def fingerprint(self) -> dict:
         python = host_python()
         version = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
-                                 capture_output=True, text=True).stdout.strip()
+                                 capture_output=True, text=True, timeout=60).stdout.strip()
         return {**super().fingerprint(), "python": python, "python_version": version, "scratch": self.workdir}
 
 

@@ -31,7 +31,8 @@ from pathlib import Path
 from vbench.catalog import WORKLOADS_DIR
 from vbench.envs import netns
 from vbench.envs.base import Availability, Environment, OnStart, free_port
-from vbench.envs.qemu_machine import GUEST_INIT_SH, QEMU, VIRTIOFSD, Guest, VMConfig, boot, stop_process, _tail
+from vbench.envs.qemu_machine import (GUEST_INIT_SH, QEMU, BootFailed, ChannelError, Guest, VMConfig,
+                                       boot, exit_description, qemu_words, stderr_log, stop_process, virtiofsd, _tail)
 from vbench.errors import Unavailable, VBenchError
 from vbench.model import Execution, Handle
 from vbench.reaper import boot_id
@@ -50,6 +51,10 @@ SCRATCH_SIZE = "8G"
 GUEST_ROOT = "/opt/vbench"
 
 
+class GuestLost(VBenchError):
+    """The guest, its QEMU or its virtiofsd went away while a trial ran."""
+
+
 class VM(Environment):
     kind = "vm"
     summary = "a QEMU guest (KVM when a probe boot succeeds, else TCG emulation) with the agent on virtio-serial"
@@ -64,6 +69,7 @@ class VM(Environment):
         self._dir: str | None = None
         self._sockets: str | None = None
         self._virtiofsd: subprocess.Popen | None = None
+        self._virtiofsd_log = ""
         self._netns: str | None = None
         self._next_id = 0
 
@@ -86,6 +92,20 @@ class VM(Environment):
                 return tap
         return cls.available()
 
+    @classmethod
+    def preflight(cls, spec, options: dict, say) -> None:
+        """Decide the accelerator before the run starts: the KVM probe boot (cached per host boot) runs here, so
+        that ``--accel kvm`` on a host where KVM cannot run is an error before anything is provisioned."""
+        from vbench.images import guest_image
+
+        requested = options.get("accel", "auto")
+        if requested != "tcg":
+            image = guest_image()
+            if probe_kvm(image, cached_only=True)[0] is None:
+                say(f"probing KVM: booting a guest under KVM once (at most {PROBE_TIMEOUT:.0f}s, cached until "
+                    "the host reboots)")
+            choose_accel(requested, image)
+
     def provision(self) -> None:
         from vbench.images import guest_image
 
@@ -101,7 +121,8 @@ class VM(Environment):
             netns.create_bridge_netns(self._netns)
         self.config = self._configure(image, accel)
         if self.config.storage == "virtiofs":
-            self._virtiofsd = start_virtiofsd(self.config.virtiofs_socket, self.config.scratch)
+            self._virtiofsd_log = os.path.join(self._dir, "virtiofsd.log")
+            self._virtiofsd = start_virtiofsd(self.config.virtiofs_socket, self.config.scratch, self._virtiofsd_log)
             ledger.add_process(self._virtiofsd.pid)
         timeout = float(self.context.options.get("boot_timeout") or BOOT_TIMEOUT[accel])
         self.guest = boot(self.config, timeout, on_spawn=ledger.add_process)
@@ -116,7 +137,7 @@ class VM(Environment):
             fmt = "qcow2" if variant == "qcow2" else "raw"
             scratch = os.path.join(self._dir, f"scratch.{fmt}")
             size = self.context.options.get("disk_size") or SCRATCH_SIZE
-            subprocess.run(["qemu-img", "create", "-q", "-f", fmt, scratch, size], check=True, capture_output=True)
+            run_tool(["qemu-img", "create", "-q", "-f", fmt, scratch, str(size)], "creating the scratch disk")
             direct = probe_direct(self._dir)[0]
         elif storage in ("virtiofs", "9p"):
             scratch = os.path.join(self._dir, "shared")
@@ -177,28 +198,50 @@ class VM(Environment):
         try:
             self.guest.channel.send(request)
             reply = self._await(self._next_id, time.monotonic() + timeout + grace)
-        except (OSError, ConnectionError, ValueError) as exc:
-            reply = None
-            self.stop_with(f"the agent channel failed: {exc}")
+        except (ChannelError, GuestLost) as exc:
+            return self._lost(str(exc), time.perf_counter() - start)
         wall = time.perf_counter() - start
         if reply is None:
             self.stop_with(f"the guest did not answer within {timeout + grace:.0f}s; it was killed")
             console = _tail(self.config.console_log, 2000)
             stop_process(self.guest.proc)
             return Execution("", f"{self.stopped}; console: {console}", None, wall, timed_out=True)
+        if not _well_formed(reply):
+            return self._lost(f"the guest agent sent a malformed result: {str(reply)[:120]}", wall)
         return Execution(reply.get("stdout", ""), reply.get("stderr", ""), reply.get("returncode"), wall,
                          bool(reply.get("timed_out")), far_wall_s=reply.get("wall_s"))
 
     def _await(self, request_id: int, deadline: float) -> dict | None:
+        """The agent's result for ``request_id``; None when ``deadline`` passes first."""
         while True:
-            if self.guest.proc.poll() is not None:
-                self.stop_with(f"QEMU exited (status {self.guest.proc.returncode})")
-                return None
+            self._check_alive()
             message = self.guest.channel.receive(min(deadline, time.monotonic() + 1.0))
             if message and message.get("op") == "result" and message.get("id") == request_id:
                 return message
             if message is None and time.monotonic() >= deadline:
                 return None
+
+    def _check_alive(self) -> None:
+        proc, daemon = self.guest.proc, self._virtiofsd
+        if proc.poll() is not None:
+            raise GuestLost(exit_description(proc.returncode, stderr_log(self.config), "during a trial"))
+        if daemon is not None and daemon.poll() is not None:
+            raise GuestLost(f"virtiofsd exited with status {daemon.returncode} during a trial"
+                            + _said(self._virtiofsd_log))
+
+    def _lost(self, reason: str, wall: float) -> Execution:
+        """The guest cannot serve this or any later trial: say why (QEMU's own words when it died) and stop it."""
+        proc = self.guest.proc
+        try:
+            proc.wait(1.0)  # a reset channel is most often QEMU dying: let its exit be the reason
+        except subprocess.TimeoutExpired:
+            pass
+        if proc.poll() is not None and not reason.startswith("QEMU"):
+            reason = f"{exit_description(proc.returncode, stderr_log(self.config), 'during a trial')} ({reason})"
+        self.stop_with(reason)
+        stop_process(proc)
+        console = _tail(self.config.console_log, 2000)
+        return Execution("", f"console: {console}", None, wall, error=self.stopped)
 
     def endpoint(self) -> tuple[str, int]:
         """The guest's network server: through QEMU's user-mode network (``usernet``, a hostfwd port on the
@@ -290,25 +333,52 @@ def build_payload(directory: str, user_dir: str | None = None) -> str:
     (staging / "guest-init.sh").write_text(GUEST_INIT_SH)
     image = os.path.join(directory, "payload.ext4")
     size_mb = sum(f.stat().st_size for f in staging.rglob("*") if f.is_file()) // 2**20 * 2 + 64
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "vbench-payload", "-d", str(staging), image, f"{size_mb}M"],
-                   check=True, capture_output=True)
+    run_tool(["mkfs.ext4", "-q", "-F", "-L", "vbench-payload", "-d", str(staging), image, f"{size_mb}M"],
+             "building the payload disk")
     shutil.rmtree(staging)
     return image
 
 
-def start_virtiofsd(socket_path: str, shared: str) -> subprocess.Popen:
-    if not os.access(VIRTIOFSD, os.X_OK):
-        raise Unavailable(f"{VIRTIOFSD} is missing (it comes with qemu-system-common)")
-    proc = subprocess.Popen([VIRTIOFSD, f"--socket-path={socket_path}", "-o", f"source={shared}",
-                             "-o", "cache=auto"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+def start_virtiofsd(socket_path: str, shared: str, log: str) -> subprocess.Popen:
+    """virtiofsd sharing ``shared`` on ``socket_path``, its stderr in ``log``; VBenchError when it does not start."""
+    daemon = virtiofsd()
+    if not os.access(daemon, os.X_OK):
+        raise Unavailable(f"{daemon} is missing (it comes with qemu-system-common)")
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([daemon, f"--socket-path={socket_path}", "-o", f"source={shared}",
+                                 "-o", "cache=auto"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err, start_new_session=True)
     deadline = time.monotonic() + 10
     while not os.path.exists(socket_path):
         if proc.poll() is not None or time.monotonic() > deadline:
+            status = "did not open its socket in 10s" if proc.poll() is None else f"exited with status {proc.returncode}"
             stop_process(proc)
-            raise VBenchError("virtiofsd did not start")
+            raise VBenchError(f"virtiofsd {status}" + _said(log))
         time.sleep(0.02)
     return proc
+
+
+def _said(log: str) -> str:
+    words = qemu_words(log, 300)
+    return f": {words}" if words else ""
+
+
+def _well_formed(reply: dict) -> bool:
+    """Whether an agent's result has the types the host reads (a garbled one must not pass as a result)."""
+    return (isinstance(reply.get("stdout", ""), str) and isinstance(reply.get("stderr", ""), str)
+            and (reply.get("returncode") is None or isinstance(reply.get("returncode"), int))
+            and (reply.get("wall_s") is None or isinstance(reply.get("wall_s"), (int, float))))
+
+
+def run_tool(argv: list[str], what: str) -> None:
+    """Run a host tool (qemu-img, mkfs.ext4); VBenchError with its own words when it fails."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise VBenchError(f"{what} failed: {argv[0]}: {getattr(exc, 'strerror', None) or exc}") from None
+    if done.returncode != 0:
+        words = " ".join(done.stderr.split())[-300:] or f"exit status {done.returncode}"
+        raise VBenchError(f"{what} failed: {argv[0]}: {words}")
 
 
 def choose_accel(requested: str, image) -> tuple[str, str]:
@@ -321,46 +391,66 @@ def choose_accel(requested: str, image) -> tuple[str, str]:
     if ok:
         return "kvm", reason
     if requested == "kvm":
-        raise VBenchError(f"KVM was asked for but cannot run here: {reason}")
-    return "tcg", f"TCG software emulation, because {reason}"
+        raise VBenchError(f"KVM cannot run here: {reason}")
+    return "tcg", f"TCG software emulation, because KVM is unusable: {reason}"
 
 
 def probe_kvm(image, cached_only: bool = False) -> tuple[bool | None, str]:
-    """Boot the guest under KVM once (cached per host boot, QEMU and image) and report whether it worked;
-    with ``cached_only``, (None, why) instead of booting when there is no cached answer."""
+    """Boot the guest under KVM once (cached per host boot, QEMU and image) and report whether it worked and,
+    when not, why in QEMU's own words; with ``cached_only``, (None, why) instead of booting when there is no
+    cached answer."""
     if not os.path.exists("/dev/kvm"):
-        return False, "/dev/kvm is absent"
+        return False, "/dev/kvm is absent (no KVM module, or no VT-x/AMD-V)"
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False, "/dev/kvm is not accessible to this user"
-    key = {"boot_id": boot_id(), "qemu": qemu_version(), "image": image.hash}
-    cache = image.dir.parent / "kvm-probe.json"
-    try:
-        cached = json.loads(cache.read_text())
-        if cached.get("key") == key:
-            return cached["ok"], cached["reason"]
-    except (OSError, ValueError):
-        pass
+    cached = cached_probe(image)
+    if cached is not None:
+        return cached
     if cached_only:
-        return None, "not probed since this host booted: the first VM run boots a KVM guest to find out"
+        return None, "not probed since this host booted: the first VM run boots a KVM guest to find out " \
+                     "(vbench doctor --probe does it now)"
     ok, reason = _probe_boot(image)
-    cache.write_text(json.dumps({"key": key, "ok": ok, "reason": reason}))
+    _probe_cache(image).write_text(json.dumps({"key": _probe_key(image), "ok": ok, "reason": reason}))
     return ok, reason
 
 
+def cached_probe(image) -> tuple[bool, str] | None:
+    """The cached probe answer for this host boot, QEMU and image, if any."""
+    try:
+        cached = json.loads(_probe_cache(image).read_text())
+        if cached.get("key") == _probe_key(image):
+            return bool(cached["ok"]), str(cached["reason"])
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass
+    return None
+
+
+def forget_probe(image) -> None:
+    _probe_cache(image).unlink(missing_ok=True)
+
+
+def _probe_cache(image) -> Path:
+    return image.dir.parent / "kvm-probe.json"
+
+
+def _probe_key(image) -> dict:
+    return {"boot_id": boot_id(), "qemu": qemu_version(), "image": image.hash}
+
+
 def _probe_boot(image) -> tuple[bool, str]:
+    """Boot a minimal guest under KVM: (True, how long) or (False, why, in QEMU's words)."""
     work = tempfile.mkdtemp(prefix="vbench-kvm-probe-")
     try:
         kernel, initrd = image.kernel("cloud")
         config = VMConfig(accel="kvm", kernel=str(kernel), initrd=str(initrd), root_disk=str(image.disk),
                           payload_disk=build_payload(work), agent_socket=os.path.join(work, "agent"),
                           console_log=os.path.join(work, "console.log"), storage="none", vcpus=1, memory_mb=512)
-        try:
-            guest = boot(config, PROBE_TIMEOUT)
-        except VBenchError as exc:
-            return False, f"a KVM probe boot failed: {str(exc)[:300]}"
+        guest = boot(config, PROBE_TIMEOUT)
         guest.channel.close()
         stop_process(guest.proc)
         return True, f"a KVM probe boot reached the agent in {guest.boot_s:.1f}s"
+    except BootFailed as exc:
+        return False, str(exc)[:500]
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -6,6 +6,7 @@ runs the payload's ``guest-init.sh``, which mounts the storage and execs the age
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -19,7 +20,12 @@ from typing import Callable
 from vbench.errors import VBenchError
 
 QEMU = "qemu-system-x86_64"
-VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
+VIRTIOFSD = "/usr/lib/qemu/virtiofsd"  # Debian 12's, from qemu-system-common
+
+
+def virtiofsd() -> str:
+    """The virtiofsd to start: $VBENCH_VIRTIOFSD (another build, or a stand-in in tests), else Debian's."""
+    return os.environ.get("VBENCH_VIRTIOFSD") or VIRTIOFSD
 GUEST_INIT_SH = """#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 for m in virtio_console virtiofs 9pnet_virtio 9p; do modprobe "$m" 2>/dev/null; done
@@ -120,28 +126,44 @@ def _disk(name: str, path: str | None, fmt: str, options: str) -> list[str]:
             "-device", f"virtio-blk-pci,drive={name},serial=vbench-{name}"]
 
 
+class ChannelError(VBenchError):
+    """The guest agent's channel failed: the socket was refused, reset or closed, or the guest sent garbage."""
+
+
+class BootFailed(VBenchError):
+    """A guest that did not reach its agent; the message is QEMU's own words where it left any."""
+
+
+MAX_MESSAGE = 64 << 20  # a line longer than this is not the agent speaking
+
+
 class AgentChannel:
-    """Line-delimited JSON over the agent's virtio-serial port (a QEMU unix socket on the host)."""
+    """Line-delimited JSON over the agent's virtio-serial port (a QEMU unix socket on the host).
+
+    Every failure of the socket or of the data on it is a ``ChannelError``: a caller never sees an OSError."""
 
     def __init__(self, path: str):
         self.path = path
         self.sock: socket.socket | None = None
         self._buffer = b""
 
-    def connect(self, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            try:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.connect(self.path)
-                self.sock = sock
-                return
-            except OSError:
-                sock.close()
-                time.sleep(0.05)
-        raise TimeoutError(f"QEMU did not open {self.path}")
+    def connect(self) -> None:
+        """One attempt to connect to QEMU's end of the port."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self.path)
+        except OSError as exc:
+            sock.close()
+            raise ChannelError(f"cannot connect to {self.path}: {exc.strerror or exc}") from None
+        self.sock = sock
 
     def send(self, message: dict) -> None:
-        self.sock.sendall(json.dumps(message).encode() + b"\n")
+        if self.sock is None:
+            raise ChannelError("the guest agent's channel is not connected")
+        try:
+            self.sock.sendall(json.dumps(message).encode() + b"\n")
+        except OSError as exc:
+            raise ChannelError(f"sending to the guest agent failed: {exc.strerror or exc}") from None
 
     def receive(self, deadline: float) -> dict | None:
         """The next message, or None when ``deadline`` passes first."""
@@ -149,21 +171,41 @@ class AgentChannel:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            self.sock.settimeout(min(remaining, 0.5))
-            try:
-                chunk = self.sock.recv(1 << 16)
-            except socket.timeout:
-                continue
-            if not chunk:
-                raise ConnectionError("the guest agent's port closed")
-            self._buffer += chunk
+            self._buffer += self._read(min(remaining, 0.5))
+            if len(self._buffer) > MAX_MESSAGE:
+                raise ChannelError(f"the guest agent sent {len(self._buffer)} bytes without a line end")
         line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
+        return parse_message(line)
+
+    def _read(self, timeout: float) -> bytes:
+        if self.sock is None:
+            raise ChannelError("the guest agent's channel is not connected")
+        try:
+            self.sock.settimeout(timeout)
+            chunk = self.sock.recv(1 << 16)
+        except socket.timeout:
+            return b""
+        except OSError as exc:
+            raise ChannelError(f"the guest agent's channel failed: {exc.strerror or exc}") from None
+        if not chunk:
+            raise ChannelError("the guest agent's port closed")
+        return chunk
 
     def close(self) -> None:
         if self.sock:
             self.sock.close()
             self.sock = None
+
+
+def parse_message(line: bytes) -> dict:
+    """One line from the agent as a JSON object, or ChannelError saying what came instead (pure)."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        raise ChannelError(f"the guest agent sent a line that is not JSON: {line[:80]!r}") from None
+    if not isinstance(message, dict):
+        raise ChannelError(f"the guest agent sent JSON that is not an object: {line[:80]!r}")
+    return message
 
 
 @dataclass
@@ -176,36 +218,93 @@ class Guest:
     pong: dict = field(default_factory=dict)
 
 
+def stderr_log(config: VMConfig) -> str:
+    """Where QEMU's stderr goes: a file beside the console log (a pipe nobody reads could fill and block it)."""
+    return str(Path(config.console_log).with_suffix(".qemu-stderr"))
+
+
 def boot(config: VMConfig, timeout: float, on_spawn: Callable[[int], None] | None = None) -> Guest:
-    """Start QEMU and wait until the agent answers a ping; kill it and raise on failure.
+    """Start QEMU and wait until the agent answers a ping; on any failure QEMU is stopped and ``BootFailed``
+    says why, in QEMU's own words when it left any.
 
     ``on_spawn`` gets QEMU's PID as soon as it exists (the reaper's ledger lists it)."""
     start = time.monotonic()
-    proc = subprocess.Popen(qemu_argv(config), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        with open(stderr_log(config), "wb") as err:
+            proc = subprocess.Popen(qemu_argv(config), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=err, start_new_session=True)
+    except OSError as exc:
+        raise BootFailed(f"cannot start {QEMU}: {exc.strerror or exc}") from None
     if on_spawn:
         on_spawn(proc.pid)
-    deadline = start + timeout
     channel = AgentChannel(config.agent_socket)
     try:
-        while not os.path.exists(config.agent_socket):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise VBenchError(f"QEMU exited at start: {_stderr(proc)}")
-            time.sleep(0.02)
-        channel.connect(deadline)
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise VBenchError(f"the guest stopped during boot: {_stderr(proc)} {_tail(config.console_log)}")
-            channel.send({"op": "ping"})
-            reply = channel.receive(min(deadline, time.monotonic() + 1.0))
-            if reply and reply.get("op") == "pong":
-                return Guest(proc, channel, time.monotonic() - start, reply)
-        raise VBenchError(f"the guest agent did not answer within {timeout:.0f}s ({config.accel}); "
-                          f"console: {_tail(config.console_log)}")
+        pong = _await_agent(proc, config, channel, start + timeout)
+        return Guest(proc, channel, time.monotonic() - start, pong)
     except BaseException:
         channel.close()
         stop_process(proc)
         raise
+
+
+def _await_agent(proc: subprocess.Popen, config: VMConfig, channel: AgentChannel, deadline: float) -> dict:
+    """The agent's pong, once QEMU has opened its socket and the guest has booted to the agent."""
+    try:
+        while channel.sock is None:
+            _check_running(proc, config, "before its agent port opened")
+            if time.monotonic() > deadline:
+                raise BootFailed(f"QEMU did not open the agent port {config.agent_socket} in time ({config.accel})")
+            try:
+                channel.connect()
+            except ChannelError:
+                time.sleep(0.02)
+        while time.monotonic() < deadline:
+            _check_running(proc, config, "during boot")
+            channel.send({"op": "ping"})
+            reply = channel.receive(min(deadline, time.monotonic() + 1.0))
+            if reply and reply.get("op") == "pong":
+                return reply
+    except ChannelError as exc:
+        # A port that resets or closes is most often QEMU dying: give it a moment, so that its words are the reason.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(2.0)
+        _check_running(proc, config, "during boot")
+        raise BootFailed(f"{exc} during boot ({config.accel}); console: {_tail(config.console_log)}") from None
+    raise BootFailed(f"the guest agent did not answer in time ({config.accel}); console: {_tail(config.console_log)}")
+
+
+def _check_running(proc: subprocess.Popen, config: VMConfig, when: str) -> None:
+    if proc.poll() is not None:
+        raise BootFailed(exit_description(proc.returncode, stderr_log(config), when)
+                         + _console_suffix(config.console_log))
+
+
+def exit_description(returncode: int, stderr_path: str, when: str = "") -> str:
+    """How QEMU ended, when, and what it said: "QEMU aborted (SIGABRT) during boot: error: failed to set MSR
+    ..." (its stderr's last lines, its own name stripped)."""
+    if returncode < 0:
+        name = signal.Signals(-returncode).name if -returncode in signal.valid_signals() else f"signal {-returncode}"
+        how = "QEMU aborted (SIGABRT)" if returncode == -signal.SIGABRT else f"QEMU was killed by {name}"
+    else:
+        how = f"QEMU exited with status {returncode}"
+    how = f"{how} {when}" if when else how
+    words = qemu_words(stderr_path)
+    return f"{how}: {words}" if words else how
+
+
+def qemu_words(path: str, chars: int = 400) -> str:
+    """The last of what QEMU wrote to stderr, one line, without its program-name prefixes."""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+    lines = [line.strip().removeprefix(f"{QEMU}:").strip() for line in text.splitlines()]
+    return "; ".join(line for line in lines if line)[-chars:]
+
+
+def _console_suffix(console_log: str) -> str:
+    console = _tail(console_log)
+    return f"; console: {console}" if console else ""
 
 
 def stop_process(proc: subprocess.Popen, grace: float = 5.0) -> None:
@@ -220,12 +319,6 @@ def stop_process(proc: subprocess.Popen, grace: float = 5.0) -> None:
         except ProcessLookupError:
             pass
         proc.wait()
-
-
-def _stderr(proc: subprocess.Popen) -> str:
-    if proc.poll() is None or proc.stderr is None:
-        return ""
-    return " ".join(proc.stderr.read().decode(errors="replace").split())[-300:]
 
 
 def _tail(path: str, chars: int = 400) -> str:
