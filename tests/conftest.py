@@ -49,6 +49,14 @@ def own_state_dir(tmp_path_factory):
         os.environ["VBENCH_STATE"] = previous
 
 
+def default_sigint() -> None:
+    """A ``preexec_fn`` for a vbench a test interrupts with SIGINT: a shell starts a background job (CI's, say)
+    with SIGINT ignored, Python keeps an inherited SIG_IGN, and Ctrl-C would then never reach the run."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def require_environment(kind: str) -> None:
     """Skip the calling test module when ``kind`` cannot run here; in CI (CI=true) fail instead: CI installs
     and starts what every environment needs, so an unavailable one there is a broken setup, not a skip."""

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, VBENCH
+from conftest import ROOT, VBENCH, default_sigint
 
 
 def vbench(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -67,7 +67,7 @@ def test_sigint_keeps_finished_trials(tmp_path):
                     '[[workload]]\nuse = "cpu.pyloop"\nparams = { seconds = 0.1 }\n')
     proc = subprocess.Popen([*VBENCH, "run", "--suite", str(slow), "--results", str(tmp_path / "res"),
                              "--scratch", str(tmp_path / "scratch")], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     trials = None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, VBENCH, require_environment
+from conftest import ROOT, VBENCH, default_sigint, require_environment
 from vbench import envs
 from vbench.envs.base import Context
 from vbench.runner import RunOptions, run_trial
@@ -115,7 +115,7 @@ def start_run(tmp_path, rounds: int) -> subprocess.Popen:
     return subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--env", "native,docker:layer,docker:volume,"
                              "docker:bind,docker:tmpfs", "--results", str(tmp_path / "res"), "--scratch",
                              str(tmp_path / "scratch")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=default_sigint)
 
 
 def test_every_variant_runs_and_nothing_is_left(tmp_path):

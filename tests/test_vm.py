@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from conftest import ROOT, VBENCH, require_environment
+from conftest import ROOT, VBENCH, default_sigint, require_environment
 
 pytestmark = pytest.mark.vm
 
@@ -48,7 +48,7 @@ def start(tmp_path, rounds: int, seconds: float) -> subprocess.Popen:
     suite.write_text(SUITE.format(rounds=rounds, seconds=seconds))
     return subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--env", "native,vm:virtio", "--results",
                              str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch")], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
 
 
 def test_vm_run_records_the_accelerator_and_cleans_up(tmp_path):
