@@ -86,5 +86,5 @@ def tiny_run(tmp_path_factory) -> Path:
 
     base = tmp_path_factory.mktemp("tiny-run")
     suite = parse_suite(tomllib.loads(TINY_SUITE), "tiny.toml")
-    options = RunOptions(results_dir=base / "results", scratch_root=str(base / "scratch"), seed=7)
+    options = RunOptions(results_dir=base / "results", scratch_root=str(base / "scratch"), seed=7, aa_control=False)
     return run_suite(suite, ["native"], options)

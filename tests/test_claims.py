@@ -14,7 +14,8 @@ def frame(cases: dict[tuple[str, str], list[float]], accelerator: str | None = N
         for i, value in enumerate(values):
             rows.append({"case": case, "environment": env, "metric": "m", "value": value, "unit": "u",
                          "higher_is_better": hib, "warmup": False, "status": "ok", "primary": True,
-                         "accelerator": accelerator if env.startswith("vm") else None, "trial_id": f"{env}{i}"})
+                         "accelerator": accelerator if env.startswith("vm") else None, "trial_id": f"{env}{i}",
+                         "round": i + 1})
     return pd.DataFrame(rows)
 
 
@@ -119,3 +120,29 @@ def test_shipped_network_claims_match_the_net_suites_cases_and_paths():
     assert verdicts["moby-host-network"].verdict == HOLDS
     for claim_id in ("vm-io-30pct", "felter-kvm-tcp-rr"):  # networking is I/O too; TCG is never a KVM verdict
         assert verdicts[claim_id].verdict == EMULATION and "vm:tap" in verdicts[claim_id].reason
+
+
+LAYER = Claim("l", "layer slower than volume", "slides", "slower_than", ("w*",), env="docker:layer",
+              than="docker:volume", margin_pct=2.0)
+
+
+def test_slower_but_by_less_than_the_margin_is_inconclusive_never_holds():
+    """The regions cannot overlap: a CI like [+0.3%, +1.7%] with a 2% margin is slower, but by less than matters."""
+    slower_a_little = {("w1", "docker:volume"): noisy(100.0, seed=1, spread=0.001),
+                       ("w1", "docker:layer"): noisy(99.0, seed=2, spread=0.001)}
+    verdict = evaluate(frame(slower_a_little), [LAYER])[0]
+    [case] = verdict.cases
+    assert 0 < case["ci_low"] and case["ci_high"] < 2.0
+    assert verdict.verdict == INCONCLUSIVE
+
+
+def test_two_identical_trials_a_side_decide_nothing():
+    data = {("cpu1", "native"): [100.0, 100.0], ("cpu1", "vm:virtio"): [100.0, 100.0]}
+    verdict = evaluate(frame(data, "kvm"), [AT_MOST])[0]
+    assert verdict.verdict == INCONCLUSIVE and "too few rounds (2)" in verdict.reason
+
+
+def test_the_reason_states_the_rule():
+    data = {("cpu1", "native"): noisy(100.0, seed=1), ("cpu1", "vm:virtio"): noisy(99.0, seed=2)}
+    reason = evaluate(frame(data, "kvm"), [AT_MOST])[0].reason
+    assert "holds needs every case" in reason and "Holm" in reason

@@ -102,3 +102,53 @@ def test_compare_gates_on_a_significant_regression():
 def test_compare_of_a_non_run_is_one_line(tmp_path):
     done = vbench("compare", str(tmp_path), str(tmp_path))
     assert done.returncode == 1 and "not a vbench run" in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+SIX = """
+name = "six"
+[plan]
+warmup_rounds = 0
+min_rounds = 6
+max_rounds = 6
+[[workload]]
+name = "sha"
+use = "cpu.sha256"
+params = { seconds = 0.05, size = "256k" }
+"""
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """Two real runs of a six-round suite with the A/A control on (the default)."""
+    base = tmp_path_factory.mktemp("six")
+    (base / "six.toml").write_text(SIX)
+    outputs = [vbench("run", "--suite", str(base / "six.toml"), "--results", str(base / "res"), "--scratch",
+                      str(base / "scratch")) for _ in range(2)]
+    return outputs, sorted((base / "res").iterdir())
+
+
+def test_a_run_measures_the_aa_control_and_writes_its_overhead_table(two_runs):
+    import csv
+    import json
+
+    (done, _), runs = two_runs
+    assert done.returncode == 0, done.stderr
+    assert "native:aa" in done.stdout and "A/A noise floor (native:aa vs native" in done.stdout
+    rows = list(csv.DictReader((runs[0] / "overheads.csv").open()))
+    control = [r for r in rows if r["environment"] == "native:aa" and r["primary"] == "True"]
+    assert len(control) == 1 and control[0]["n_pairs"] == "6" and control[0]["method"] == "paired"
+    as_json = vbench("summary", str(runs[0]), "--format", "json")
+    assert as_json.returncode == 0 and {r["environment"] for r in json.loads(as_json.stdout)} == {"native:aa"}
+    as_csv = vbench("summary", str(runs[0]), "--format", "csv")
+    assert as_csv.stdout.splitlines()[0].startswith("case,metric,unit") and "native:aa" in as_csv.stdout
+
+
+def test_compare_with_several_runs_a_side_makes_the_run_the_unit(two_runs):
+    _, (a, b) = two_runs
+    one = vbench("compare", str(a), str(b))
+    assert one.returncode == 0 and "run-to-run variation is unknown" in " ".join(one.stdout.split())
+    groups = vbench("compare", str(a), str(b), "--", str(a), str(b), "--fail-above", "0")
+    assert groups.returncode == 0, groups.stderr
+    assert "2/2 runs" in groups.stdout and "run-to-run variation is unknown" not in groups.stdout
+    bad = vbench("compare", str(a))
+    assert bad.returncode == 2 and "compare takes two runs" in bad.stderr

@@ -75,7 +75,7 @@ def test_sigkill_then_resume_finishes_the_plan_in_order(tmp_path):
     assert "truncated" in done.stderr or "resuming" in done.stderr
     after = trial_ids(trials)
     assert after[:len(before)] == before  # nothing finished was lost or rewritten
-    assert len(after) == len(set(after)) == 2 * (1 + 6)  # the whole plan, each trial once
+    assert len(after) == len(set(after)) == 2 * 2 * (1 + 6)  # the whole plan (native and the A/A control), once each
     meta = json.loads((trials.parent / "run.json").read_text())
     assert meta["status"] == "complete" and meta["resumed_at"]
 
@@ -337,7 +337,7 @@ def test_a_run_in_which_every_measured_trial_failed_exits_non_zero_and_says_why(
                           env={**os.environ, "VBENCH_PYTHON": "/bin/false"})  # every native runner fails
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith(
-        "vbench: error: every measured trial failed (2); the most common reason (2): exit status 1")
+        "vbench: error: every measured trial failed (4); the most common reason (4): exit status 1")  # with native:aa
     assert (next((tmp_path / "res").iterdir()) / "report.html").exists()  # the failures are still reported
 
 

@@ -37,7 +37,7 @@ params = { seconds = 0.3 }
 def run(tmp_path, envs: str) -> tuple[subprocess.CompletedProcess, list[dict], str]:
     suite = tmp_path / "net.toml"
     suite.write_text(SUITE)
-    done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--env", envs, "--results",
+    done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--env", envs, "--no-aa", "--results",
                            str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch")], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     runs = list((tmp_path / "res").glob("*"))

@@ -70,3 +70,13 @@ def test_time_budget_uses_the_typical_round():
 def test_native_only_stops_after_minimum():
     decision = next_round(SETTINGS, 3, 1.0, [0.1], {})
     assert not decision.more and "no comparison" in decision.reason
+
+
+def test_a_round_is_blocked_by_workload_and_shuffled_within_and_across_blocks():
+    cases = build_cases(SUITE, ENVS)
+    orders = [round_order(cases, 42, r) for r in range(1, 21)]
+    for order in orders:
+        names = [c.name for c in order]
+        assert names in (["a"] * 3 + ["b"] * 3, ["b"] * 3 + ["a"] * 3)  # each workload's trials back to back
+    assert len({tuple(c.name for c in order) for order in orders}) == 2  # the blocks are shuffled
+    assert len({tuple(c.env.label for c in order[:3]) for order in orders}) > 1  # and so is each block

@@ -59,7 +59,7 @@ def vbench_run(tmp_path: Path, env: dict, *args: str, rounds: int = 2, seconds: 
                environments: str = "", **modes: str) -> tuple[subprocess.CompletedProcess, list[dict], dict]:
     suite = tmp_path / "standin.toml"
     suite.write_text(SUITE.format(environments=environments, rounds=rounds, seconds=seconds))
-    done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--results", str(tmp_path / "res"),
+    done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--no-aa", "--results", str(tmp_path / "res"),
                            "--scratch", str(tmp_path / "scratch"), *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, env={**env, **modes})
     runs = list((tmp_path / "res").glob("*/run.json"))

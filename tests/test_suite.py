@@ -28,9 +28,10 @@ def test_builtins_listed():
 def test_quick_shrinks_io_jobs_and_rounds():
     full, quick = load_suite("io"), load_suite("io", quick=True)
     by_name = {e.name: e for e in quick.entries}
-    assert by_name["seq-read-1m"].params["size"] == "64M"
+    assert by_name["seq-read-1m"].params["size"] == "32M"
     assert {e.name: e for e in full.entries}["seq-read-1m"].params["size"] == "512M"
     assert quick.plan.max_rounds < full.plan.max_rounds
+    assert quick.plan.min_rounds >= 6  # a 95% signed-rank CI needs 6 pairs: quick shrinks the work, not the rounds
 
 
 @pytest.mark.parametrize("doc, field", [
@@ -87,7 +88,7 @@ def test_unknown_suite_lists_builtins():
 
 def test_command_line_overrides_are_validated():
     suite = load_suite("cpu", quick=True)
-    assert with_plan(suite, min_rounds=7).plan.max_rounds == 7
+    assert with_plan(suite, min_rounds=12).plan.max_rounds == 12
     with pytest.raises(VBenchError, match="command line.min_rounds"):
         with_plan(suite, min_rounds=-1)
 

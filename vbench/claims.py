@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from vbench import stats
+from vbench import rankstats, stats
 
 HOLDS, REFUTED, INCONCLUSIVE, EMULATION, NOT_RUN = "holds", "refuted", "inconclusive", "emulation", "not run"
 RULES = ("at_most", "slower_than", "near")
+ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,12 @@ def _evaluate(claim: Claim, measured) -> Verdict:
         return _verdict(claim, EMULATION, f"{envs} ran under TCG software emulation: that measures emulation, "
                                           "not the hardware virtualization the claim is about", rows)
     rows = [r for r in rows if not (claim.kvm_only and r["accelerator"] == "tcg")]
-    for row in rows:
-        row["verdict"] = _case_verdict(claim, row)
-    return _verdict(claim, _combine([r["verdict"] for r in rows]), _reason(claim, rows), rows)
+    return _verdict(claim, _decide(rows), _reason(claim, rows), rows)
 
 
 def _case_rows(claim: Claim, measured) -> list[dict]:
-    """Per matched (case, environment): the overhead that tests the claim, with its CI."""
+    """Per matched (case, environment): the paired overhead that tests the claim, with its CI and the p-value of
+    the test that would refute it."""
     rows = []
     for case in sorted(set(measured["case"])):
         if not any(fnmatch.fnmatchcase(case, pattern) for pattern in claim.cases):
@@ -92,12 +92,14 @@ def _case_rows(claim: Claim, measured) -> list[dict]:
             continue
         for environment, base, other in _pairs(claim, trials):
             hib = bool(other["higher_is_better"].iloc[0])
-            o = stats.overhead(base["value"].to_numpy(), other["value"].to_numpy(), hib)
+            native, env = stats.by_round(base), stats.by_round(other)
+            o = stats.paired_overhead(native, env, hib)
             accelerator = other["accelerator"].dropna()
-            rows.append({"case": case, "environment": environment, "metric": metric,
-                         "overhead_pct": o.point, "ci_low": o.low, "ci_high": o.high,
-                         "n": (o.n_native, o.n_env), "published_pct": claim.published_pct,
-                         "accelerator": accelerator.iloc[0] if len(accelerator) else None})
+            row = {"case": case, "environment": environment, "metric": metric,
+                   "overhead_pct": o.point, "ci_low": o.low, "ci_high": o.high, "reason": o.reason,
+                   "n": o.n_pairs, "method": o.method, "published_pct": claim.published_pct,
+                   "accelerator": accelerator.iloc[0] if len(accelerator) else None}
+            rows.append({**row, **_tests(claim, native, env, hib, o)})
     return rows
 
 
@@ -117,36 +119,51 @@ def _pairs(claim: Claim, trials):
             yield environment, base, other
 
 
-def _case_verdict(claim: Claim, row: dict) -> str:
-    low, high = row["ci_low"], row["ci_high"]
-    if math.isnan(low) or math.isnan(high):
-        return INCONCLUSIVE
-    if claim.rule == "at_most":
-        return HOLDS if high <= claim.limit_pct else REFUTED if low > claim.limit_pct else INCONCLUSIVE
-    if claim.rule == "slower_than":
-        return HOLDS if low > 0 else REFUTED if high < claim.margin_pct else INCONCLUSIVE
+def _tests(claim: Claim, native: dict, env: dict, hib: bool, o: stats.Overhead) -> dict:
+    """Whether this case holds at level ALPHA on its own, and the p-value of the test that would refute it (for
+    Holm's procedure across the claim's cases)."""
+    if o.reason or math.isnan(o.low):
+        return {"holds": False, "refute_p": math.nan}
+    if claim.rule == "at_most":  # holds: the 95% CI's upper bound within the limit (one-sided alpha 0.025)
+        return {"holds": o.high <= claim.limit_pct,
+                "refute_p": stats.exceeds_p(native, env, hib, claim.limit_pct, "greater")}
+    if claim.rule == "slower_than":  # ordered regions: slower by more than the margin / no meaningful slowdown
+        below = stats.exceeds_p(native, env, hib, claim.margin_pct, "less") if o.low <= 0 else math.nan
+        return {"holds": o.low > claim.margin_pct, "refute_p": below}
     lo, hi = claim.published_pct - claim.tolerance_pct, claim.published_pct + claim.tolerance_pct
-    return HOLDS if lo <= low and high <= hi else REFUTED if high < lo or low > hi else INCONCLUSIVE
+    tost = stats.paired_overhead(native, env, hib, confidence=1 - 2 * ALPHA)  # TOST at ALPHA: the 90% CI
+    outside = min(stats.exceeds_p(native, env, hib, hi, "greater"), stats.exceeds_p(native, env, hib, lo, "less"))
+    return {"holds": not tost.reason and lo <= tost.low and tost.high <= hi, "ci90_low": tost.low,
+            "ci90_high": tost.high, "refute_p": outside}
 
 
-def _combine(verdicts: list[str]) -> str:
-    """A claim about all the cases: one refuting case refutes it; it holds only when every case holds."""
-    if REFUTED in verdicts:
-        return REFUTED
-    return HOLDS if verdicts and all(v == HOLDS for v in verdicts) else INCONCLUSIVE
+def _decide(rows: list[dict]) -> str:
+    """Each case's verdict, and the claim's: it holds when every case holds (an intersection-union test: each at
+    ALPHA); it is refuted when Holm's procedure across the cases rejects at least one case's claim."""
+    refuted = rankstats.holm([r["refute_p"] for r in rows], ALPHA)
+    for row, rejected in zip(rows, refuted):
+        row["verdict"] = HOLDS if row["holds"] else REFUTED if rejected else INCONCLUSIVE
+    if all(r["holds"] for r in rows):
+        return HOLDS
+    return REFUTED if any(refuted) else INCONCLUSIVE
 
 
 def _reason(claim: Claim, rows: list[dict]) -> str:
     counts = {v: sum(r["verdict"] == v for r in rows) for v in (HOLDS, REFUTED, INCONCLUSIVE)}
     worst = max(rows, key=lambda r: -math.inf if math.isnan(r["overhead_pct"]) else r["overhead_pct"])
     if claim.rule == "at_most":
-        test = f"overhead at most {claim.limit_pct:g}%"
+        test = f"overhead at most {claim.limit_pct:g}% (every case's 95% CI at or below it)"
     elif claim.rule == "slower_than":
-        test = f"{claim.env} slower than {claim.than} (refuted below +{claim.margin_pct:g}%)"
+        test = (f"{claim.env} slower than {claim.than} by more than {claim.margin_pct:g}% (every case's 95% CI "
+                "above it; refuted by a CI below it that does not exclude 0)")
     else:
-        test = f"overhead within {claim.published_pct:g} +- {claim.tolerance_pct:g}%"
+        test = (f"overhead within {claim.published_pct:g} +- {claim.tolerance_pct:g}% (TOST at alpha {ALPHA:g}: "
+                "every case's 90% CI inside)")
     tally = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
-    return (f"test: {test}; {len(rows)} case(s): {tally}; largest: {worst['case']} @ {worst['environment']} "
+    short = [f"{r['case']} @ {r['environment']}: {r['reason']}" for r in rows if r.get("reason")]
+    why = f"; no CI for {len(short)}, e.g. {short[0]}" if short else ""
+    return (f"test: {test}; holds needs every case, refuted by Holm's procedure across the {len(rows)} case(s) at "
+            f"alpha {ALPHA:g}; {tally}{why}; largest: {worst['case']} @ {worst['environment']} "
             f"{_pct(worst['overhead_pct'])} [{_pct(worst['ci_low'])}, {_pct(worst['ci_high'])}]")
 
 
@@ -164,7 +181,8 @@ def _primary(trials) -> str:
 def _verdict(claim: Claim, verdict: str, reason: str, rows: list[dict] | None = None) -> Verdict:
     if claim.note:
         reason = f"{reason} ({claim.note})"
-    keep = ("case", "environment", "metric", "overhead_pct", "ci_low", "ci_high", "published_pct", "verdict")
+    keep = ("case", "environment", "metric", "overhead_pct", "ci_low", "ci_high", "n", "reason", "published_pct",
+            "verdict")
     cases = tuple({k: r.get(k) for k in keep} for r in rows or [])
     return Verdict(claim.id, claim.claim, claim.source, verdict, reason, cases)
 

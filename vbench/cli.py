@@ -6,15 +6,19 @@ import signal
 import sys
 from pathlib import Path
 
-from vbench.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, VBenchError
+from vbench.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError, VBenchError
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_compare_groups(sys.argv[1:] if argv is None else argv))
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.func(args) or EXIT_OK
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"vbench: error: {one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
     except VBenchError as exc:
         print(f"vbench: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
@@ -23,6 +27,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_ERROR
+
+
+def _compare_groups(argv: list[str]) -> list[str]:
+    """``compare A1 A2 -- B1 B2 [options]``: the runs after ``--`` become the hidden ``--runs-b`` (argparse would
+    take them as more runs of A)."""
+    if argv[:1] == ["compare"] and "--" in argv:
+        cut = argv.index("--")
+        return [*argv[:cut], "--runs-b", *argv[cut + 1:]]
+    return argv
 
 
 def _interrupt(signum, frame):
@@ -57,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--time-budget", type=float, metavar="S", help="no new round after this many seconds")
     run.add_argument("--timeout", type=float, metavar="S", help="timeout of one trial")
     run.add_argument("--seed", type=int, help="seed of the shuffled order (default: random, recorded)")
+    run.add_argument("--no-aa", action="store_true",
+                     help="leave out the A/A control (native:aa, a second native measured like any environment, "
+                          "whose overhead is the run's noise floor)")
     run.add_argument("--results", default="results", help="results directory (default: ./results)")
     run.add_argument("--scratch", default="/var/tmp/vbench", help="host scratch root for the storage under test")
     run.add_argument("--interval", type=float, default=0.1, help="collector sampling interval in seconds")
@@ -85,11 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", help="where to write it (default: <run>/report.html)")
     report.set_defaults(func=cmd_report)
 
-    compare = sub.add_parser("compare", help="the same cases in two runs: ratios, CIs and significance")
-    compare.add_argument("run_a", help="the reference run")
-    compare.add_argument("run_b", help="the run compared with it")
+    summary = sub.add_parser("summary", help="a run's overhead table: the console view, CSV or JSON")
+    summary.add_argument("run", help="a run directory, e.g. results/<run-id>")
+    summary.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                         help="table (the console view, primary metrics), or csv / json (every metric, one row per "
+                              "case, environment and metric, as overheads.csv)")
+    summary.set_defaults(func=cmd_summary)
+
+    compare = sub.add_parser("compare", help="the same cases in two runs (A B) or two groups of runs "
+                                             "(A1 A2 -- B1 B2): changes, CIs and significance")
+    compare.add_argument("runs", nargs="+", metavar="RUN",
+                         help="A B, or the runs of A, then -- and the runs of B (the run is the unit)")
+    compare.add_argument("--runs-b", nargs="+", help=argparse.SUPPRESS)  # what follows `--`, see main()
     compare.add_argument("--fail-above", type=float, metavar="PCT",
-                         help="exit 3 when a significant regression of B against A exceeds PCT percent")
+                         help="exit 3 when a regression of B against A is shown to exceed PCT percent (the CI's "
+                              "lower bound above it, Holm-corrected across cases)")
     compare.add_argument("--html", metavar="FILE", help="also write the comparison as an HTML page")
     compare.set_defaults(func=cmd_compare)
 
@@ -194,7 +220,7 @@ def _run_inputs(args: argparse.Namespace):
     from vbench.runner import RunOptions  # after the checks: it imports scipy
 
     options = RunOptions(results, args.scratch, args.seed, args.interval,
-                         {k: v for k, v in env_options.items() if v is not None})
+                         {k: v for k, v in env_options.items() if v is not None}, aa_control=not args.no_aa)
     return suite, requested, options
 
 
@@ -209,7 +235,11 @@ def _carry_out(run) -> int:
         run_dir = run(progress)
     finally:
         progress.close()
-    print_summary(run_dir)
+    import vbench
+    from vbench.summary import write_overheads
+
+    frame = vbench.load(run_dir)
+    print_summary(run_dir, frame, write_overheads(run_dir, frame))
     print(f"report: {build_report(run_dir)}")
     failure = failure_of(run_dir)
     if failure:
@@ -230,6 +260,35 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     output = _output_file("-o/--output", args.output)
     print(f"report: {build_report(args.run, output)}")
+
+    import vbench
+    from vbench.store import run_dir
+    from vbench.summary import FILE, write_overheads
+
+    directory = run_dir(args.run)
+    write_overheads(directory, vbench.load(directory))  # the table beside the report, as a run writes it
+    print(f"overheads: {directory / FILE}")
+    return EXIT_OK
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from vbench.store import read_run
+
+    read_run(args.run)  # a run this vbench reads, or the error now
+
+    import vbench
+    from vbench import summary
+
+    frame = vbench.load(args.run)
+    table = summary.overheads(frame)
+    if args.format == "csv":
+        sys.stdout.write(table.to_csv(index=False, float_format="%.6g"))
+    elif args.format == "json":
+        sys.stdout.write(summary.as_json(table) + "\n")
+    else:
+        from vbench.console import print_summary
+
+        print_summary(Path(args.run), frame, table)
     return EXIT_OK
 
 
@@ -239,13 +298,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.fail_above is not None and not 0 <= args.fail_above <= 1e6:
         raise VBenchError(f"--fail-above: {args.fail_above} must be a percentage of at least 0")
     _output_file("--html", args.html)
-    for run in (args.run_a, args.run_b):
+    runs_a, runs_b = (args.runs, args.runs_b) if args.runs_b else (args.runs[:1], args.runs[1:])
+    if not args.runs_b and len(args.runs) != 2:
+        raise UsageError("compare takes two runs (A B), or the runs of A, then --, then the runs of B")
+    for run in (*runs_a, *runs_b):
         read_run(run)  # readable, or the error now: before the statistics are imported
 
     from vbench import compare
     from vbench.console import out
 
-    comparison = compare.compare_runs(args.run_a, args.run_b)
+    comparison = compare.compare_runs(runs_a, runs_b)
     out.print(compare.format_text(comparison))
     if args.html:
         Path(args.html).write_text(compare.format_html(comparison))

@@ -1,20 +1,29 @@
-"""Compare two runs of the same cases: two hosts, two dates or two versions (``vbench compare A B``).
+"""Compare the same cases in two runs, or in two groups of runs: two hosts, two dates or two versions
+(``vbench compare A B``, ``vbench compare A1 A2 -- B1 B2``).
 
 Rows are matched by (case, environment, metric) on each case's primary metric, measured (non-warmup) trials with
 status ok only. For each match the change is how much slower B is than A, in percent, so that positive always
-means a regression: ``A/B - 1`` for a higher-is-better metric, ``B/A - 1`` for a time or latency metric. It is
-:func:`vbench.stats.overhead` with A in the baseline's place: the point estimate from the medians, a 95%
-bootstrap CI over trials and a two-sided Mann-Whitney p-value. A change is significant when the CI excludes 0
-and p < 0.05. "too few trials" means the CI cannot be computed (fewer than 2 trials on a side) or so few trials
-that no outcome could reach p < 0.05 (3 against 3, for example).
+means a regression: ``A/B - 1`` for a higher-is-better metric, ``B/A - 1`` for a time or latency metric.
+
+The run is the unit. Two runs of the same code on one host differ by more than their trials say (another boot,
+another page cache, another place on the disk), so trials of two runs are not one sample:
+
+- **Several runs a side**: each run's level is the median of its trials (in logs); the change and its 95% CI come
+  from those levels (Welch's t, the runs as the observations), so run-to-run variation is in the interval.
+- **One run a side**: run-to-run variation is unknown, and the output says so. The interval is the two-sample
+  Hodges-Lehmann shift of the trials with its Mann-Whitney interval, widened by each run's A/A floor (native:aa
+  against native, for that case) where the run measured one.
+
+A change is significant when its CI excludes 0. ``--fail-above P`` fires only for a change whose CI's lower bound
+is above P, tested one-sided for every key and corrected across keys with Holm's procedure.
 
 Cases measured in only one run are listed, not compared. Differences that make the comparison less like-for-like
 (the suite's parameters for a case, the host's CPU or kernel, the vbench version, a VM's accelerator, an
 unfinished run) are reported as notes; the comparison is still made.
 
 Exit codes for the CLI: 0 when the comparison is made; ``EXIT_REGRESSION`` (3) with ``--fail-above PCT`` when
-:func:`regressions_above` finds a significant regression larger than PCT percent, so that CI gating can tell a
-regression from an error (1: not a run directory, a newer schema, no case in common, all as ``VBenchError``).
+:func:`regressions_above` finds a regression larger than PCT percent, so that CI gating can tell a regression
+from an error (1: not a run directory, a newer schema, no case in common, all as ``VBenchError``).
 :func:`exit_code` computes it.
 """
 from __future__ import annotations
@@ -22,10 +31,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
-from vbench import stats
+import numpy as np
+
+from vbench import rankstats, stats
 from vbench.errors import EXIT_OK, VBenchError
+from vbench.model import AA_CONTROL, BASELINE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,15 +51,19 @@ NO_CHANGE = "no significant change"
 TOO_FEW = "too few trials"
 HOST_KEYS = ("cpu_model", "cpu_logical", "kernel")
 KEY = ["case", "environment", "metric"]
+RUNS, TRIALS = "runs", "trials"  # the two methods: runs as the unit, or one run a side
+ONE_RUN_NOTE = ("one run a side: run-to-run variation is unknown, so each interval holds only the trials' noise "
+                "and each run's A/A floor; give several runs a side (A1 A2 -- B1 B2) to measure it")
 
 
 @dataclass(frozen=True)
 class Change:
-    """The change of one case's primary metric in one environment from run A to run B.
+    """The change of one case's primary metric in one environment from A to B.
 
     ``change_pct`` is how much slower B is than A (positive: a regression), with its CI bounds ``ci_low`` and
-    ``ci_high`` (nan when unknown); ``n_a`` and ``n_b`` count the trials used.
-    """
+    ``ci_high`` (nan when unknown); ``n_a`` and ``n_b`` count the trials used, ``runs_a`` and ``runs_b`` the
+    runs; ``method`` says which interval (``runs`` or ``trials``); ``log_change`` and ``log_se`` are the
+    change's log and its standard error, for the one-sided tests of ``--fail-above``."""
 
     case: str
     environment: str
@@ -63,11 +79,17 @@ class Change:
     n_b: int
     significant: bool
     verdict: str
+    runs_a: int = 1
+    runs_b: int = 1
+    method: str = TRIALS
+    log_change: float = math.nan
+    log_se: float = math.nan
+    df: float = math.inf
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Run B against run A: the matched changes, what only one run measured, and why to read it with care."""
+    """B against A: the matched changes, what only one side measured, and why to read it with care."""
 
     run_a: str
     run_b: str
@@ -77,33 +99,63 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
 
 
-def compare_runs(run_a: str | Path, run_b: str | Path, seed: int = 0, n_resamples: int = 2000) -> Comparison:
-    """Compare run B with run A (run directories); raises VBenchError when they have no case in common."""
+def compare_runs(run_a: str | Path | Sequence[str | Path], run_b: str | Path | Sequence[str | Path]) -> Comparison:
+    """Compare B with A, each a run directory or a list of them; raises VBenchError when they have no case in
+    common."""
     import vbench
 
-    frame_a, frame_b = vbench.load(run_a), vbench.load(run_b)
-    meta_a, meta_b = frame_a.attrs["run"], frame_b.attrs["run"]
-    used_a, used_b = _measured(frame_a), _measured(frame_b)
-    keys_a, keys_b = _keys(used_a), _keys(used_b)
+    paths_a, paths_b = _paths(run_a), _paths(run_b)
+    frames_a, frames_b = [vbench.load(p) for p in paths_a], [vbench.load(p) for p in paths_b]
+    metas_a, metas_b = [f.attrs["run"] for f in frames_a], [f.attrs["run"] for f in frames_b]
+    used_a, used_b = [_measured(f) for f in frames_a], [_measured(f) for f in frames_b]
+    keys_a = set.intersection(*(_keys(u) for u in used_a))
+    keys_b = set.intersection(*(_keys(u) for u in used_b))
     common = sorted(keys_a & keys_b)
+    name_a, name_b = _name(metas_a), _name(metas_b)
     if not common:
-        raise VBenchError(f"runs {meta_a['run_id']} and {meta_b['run_id']} have no measured case in common")
-    notes = _run_notes(meta_a, meta_b) + _failure_notes("A", frame_a, keys_a) + _failure_notes("B", frame_b, keys_b)
-    groups_a, groups_b = dict(list(used_a.groupby(KEY))), dict(list(used_b.groupby(KEY)))
+        raise VBenchError(f"{name_a} and {name_b} have no measured case in common")
+    notes = _run_notes(metas_a[0], metas_b[0])
+    for name, metas in (("A", metas_a), ("B", metas_b)):
+        notes += [note for meta in metas[1:] for note in _run_notes(metas[0], meta) if "differ" in note]
+    notes += _failure_notes("A", frames_a[0], keys_a) + _failure_notes("B", frames_b[0], keys_b)
+    if len(paths_a) == 1 or len(paths_b) == 1:
+        notes.insert(0, ONE_RUN_NOTE)
+    groups_a, groups_b = [dict(list(u.groupby(KEY))) for u in used_a], [dict(list(u.groupby(KEY))) for u in used_b]
+    floors_a, floors_b = [_aa_floors(f) for f in frames_a], [_aa_floors(f) for f in frames_b]
     changes = []
     for key in common:
-        change = _change(key, groups_a[key], groups_b[key], seed, n_resamples)
+        change = _change(key, [g[key] for g in groups_a], [g[key] for g in groups_b], floors_a, floors_b)
         if isinstance(change, str):
             notes.append(change)
         else:
             changes.append(change)
-    return Comparison(meta_a["run_id"], meta_b["run_id"], changes, _labels(keys_a - keys_b),
-                      _labels(keys_b - keys_a), notes)
+    return Comparison(name_a, name_b, changes, _labels(keys_a - keys_b), _labels(keys_b - keys_a), notes)
+
+
+def _paths(runs) -> list:
+    return [runs] if isinstance(runs, (str, Path)) else list(runs)
+
+
+def _name(metas: list[dict]) -> str:
+    ids = [str(m.get("run_id")) for m in metas]
+    return ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more"
 
 
 def regressions_above(comparison: Comparison, pct: float) -> list[Change]:
-    """The significant regressions in ``comparison`` whose change is more than ``pct`` percent."""
-    return [c for c in comparison.changes if c.verdict == REGRESSION and c.change_pct > pct]
+    """The changes whose regression is shown to exceed ``pct`` percent: the one-sided test that the change is
+    above ``pct``, Holm-corrected across every key at ALPHA (so the CI's lower bound is above ``pct``)."""
+    limit = math.log1p(max(pct, 0.0) / 100.0)  # a regression is at least a slowdown
+    p_values = [_above_p(c, limit) for c in comparison.changes]
+    return [c for c, hit in zip(comparison.changes, rankstats.holm(p_values, ALPHA)) if hit]
+
+
+def _above_p(change: Change, limit: float) -> float:
+    if not (math.isfinite(change.log_change) and math.isfinite(change.log_se)) or change.log_se <= 0:
+        return math.nan
+    from scipy import stats as sps
+
+    t = (change.log_change - limit) / change.log_se
+    return float(sps.t.sf(t, change.df) if math.isfinite(change.df) else sps.norm.sf(t))
 
 
 def exit_code(comparison: Comparison, fail_above: float | None) -> int:
@@ -125,36 +177,78 @@ def _labels(keys: set[tuple[str, str, str]]) -> list[str]:
     return [f"{case} @ {environment} ({metric})" for case, environment, metric in sorted(keys)]
 
 
-def _change(key: tuple[str, str, str], a: "pd.DataFrame", b: "pd.DataFrame", seed: int,
-            n_resamples: int) -> Change | str:
+def _aa_floors(frame: "pd.DataFrame") -> dict[str, float]:
+    """case -> the run's A/A floor for that case in percent (only cases where the run measured the control)."""
+    measured = _measured(frame)
+    if AA_CONTROL not in set(measured["environment"]):
+        return {}
+    table = stats.overhead_table(measured[measured["environment"].isin([BASELINE, AA_CONTROL])])
+    return {r.case: r.aa_floor_pct for r in table.itertuples() if math.isfinite(r.aa_floor_pct)}
+
+
+def _change(key: tuple[str, str, str], a: list["pd.DataFrame"], b: list["pd.DataFrame"],
+            floors_a: list[dict], floors_b: list[dict]) -> Change | str:
     """The change for one key, or a note saying why the two cannot be compared."""
     case, environment, metric = key
-    unit_a, unit_b = a["unit"].iloc[0], b["unit"].iloc[0]
-    better_a, better_b = bool(a["higher_is_better"].iloc[0]), bool(b["higher_is_better"].iloc[0])
-    if unit_a != unit_b or better_a != better_b:
-        return (f"{case} @ {environment}: {metric} is not comparable (A: {unit_a}, "
-                f"{_direction(better_a)}; B: {unit_b}, {_direction(better_b)}); left out")
-    o = stats.overhead(a["value"], b["value"], better_a, n_resamples=n_resamples, seed=seed)
-    significant = o.detectable and o.p_value < ALPHA
-    return Change(case, environment, metric, unit_a, stats.median(a["value"]), stats.median(b["value"]),
-                  o.point, o.low, o.high, o.p_value, o.n_native, o.n_env, significant, _verdict(o, significant))
+    units = {(g["unit"].iloc[0], bool(g["higher_is_better"].iloc[0])) for g in [*a, *b]}
+    if len(units) > 1:
+        return f"{case} @ {environment}: {metric} is not comparable ({sorted(units)}); left out"
+    unit, higher_is_better = units.pop()
+    sign = -1.0 if higher_is_better else 1.0  # a log cost: positive when B is slower
+    logs_a = [sign * np.log(_positive(g)) for g in a]
+    logs_b = [sign * np.log(_positive(g)) for g in b]
+    if len(a) > 1 and len(b) > 1:
+        estimate = _between_runs(logs_a, logs_b)
+    else:
+        estimate = _within_runs(logs_a, logs_b, [f.get(case, 0.0) for f in [*floors_a, *floors_b]])
+    center, low, high, se, df, p = estimate
+    significant = math.isfinite(low) and (low > 0 or high < 0)
+    verdict = TOO_FEW if not math.isfinite(low) else NO_CHANGE if not significant else \
+        REGRESSION if low > 0 else IMPROVEMENT
+    return Change(case, environment, metric, unit, stats.median(np.concatenate([_positive(g) for g in a])),
+                  stats.median(np.concatenate([_positive(g) for g in b])), stats.to_pct(center), stats.to_pct(low),
+                  stats.to_pct(high), p, sum(len(g) for g in a), sum(len(g) for g in b), significant, verdict,
+                  len(a), len(b), RUNS if len(a) > 1 and len(b) > 1 else TRIALS, center, se, df)
 
 
-def _direction(higher_is_better: bool) -> str:
-    return "higher is better" if higher_is_better else "lower is better"
+def _positive(group: "pd.DataFrame") -> np.ndarray:
+    values = group["value"].to_numpy(dtype=float)
+    return values[np.isfinite(values) & (values > 0)]
 
 
-def _verdict(o: stats.Overhead, significant: bool) -> str:
-    if math.isnan(o.low) or math.isnan(o.high) or _smallest_p(o.n_native, o.n_env) >= ALPHA:
-        return TOO_FEW
-    if not significant:
-        return NO_CHANGE
-    return REGRESSION if o.low > 0 else IMPROVEMENT
+def _between_runs(logs_a: list[np.ndarray], logs_b: list[np.ndarray]) -> tuple:
+    """Welch's t on the runs' levels (the median of each run's log costs): (center, low, high, se, df, p)."""
+    from scipy import stats as sps
+
+    level_a = np.array([np.median(x) for x in logs_a])
+    level_b = np.array([np.median(x) for x in logs_b])
+    center = float(level_b.mean() - level_a.mean())
+    va, vb = level_a.var(ddof=1) / level_a.size, level_b.var(ddof=1) / level_b.size
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return center, math.nan, math.nan, 0.0, math.inf, math.nan
+    df = (va + vb) ** 2 / (va ** 2 / (level_a.size - 1) + vb ** 2 / (level_b.size - 1))
+    half = float(sps.t.ppf(1 - ALPHA / 2, df)) * se
+    p = float(2 * sps.t.sf(abs(center) / se, df))
+    return center, center - half, center + half, se, df, p
 
 
-def _smallest_p(n_a: int, n_b: int) -> float:
-    """The smallest two-sided p-value the exact Mann-Whitney test can give with these sample sizes."""
-    return min(1.0, 2 / math.comb(n_a + n_b, n_a))
+def _within_runs(logs_a: list[np.ndarray], logs_b: list[np.ndarray], floors_pct: list[float]) -> tuple:
+    """The trials' two-sample Hodges-Lehmann shift and Mann-Whitney interval, widened in quadrature by the runs'
+    A/A floors (their half-widths, in logs): (center, low, high, se, df, p)."""
+    from scipy.special import ndtr
+
+    shift = rankstats.two_sample_shift(np.concatenate(logs_a), np.concatenate(logs_b), 1 - ALPHA)
+    if not math.isfinite(shift.low):
+        return shift.point, math.nan, math.nan, math.nan, math.inf, shift.p_value
+    z = 1.959963984540054
+    half = max(shift.point - shift.low, shift.high - shift.point)
+    half = math.sqrt(half ** 2 + sum(math.log1p(f / 100.0) ** 2 for f in floors_pct))
+    se = half / z
+    low, high = shift.point - half, shift.point + half
+    widened = any(f > 0 for f in floors_pct)
+    p = float(2 * ndtr(-abs(shift.point) / se)) if widened and se > 0 else shift.p_value
+    return shift.point, low, high, se, math.inf, p
 
 
 def _run_notes(meta_a: dict, meta_b: dict) -> list[str]:
@@ -223,7 +317,7 @@ def format_text(comparison: Comparison) -> "RenderableType":
     for c in comparison.changes:
         table.add_row(Text(c.case), Text(c.environment), Text(f"{c.metric} ({c.unit})"), _number(c.median_a),
                       _number(c.median_b), _percent(c.change_pct), _interval(c), _number(c.p_value, 3),
-                      f"{c.n_a}/{c.n_b}", Text(c.verdict, style=_STYLES.get(c.verdict, "")))
+                      _counts(c), Text(c.verdict, style=_STYLES.get(c.verdict, "")))
     lines = [Text(f"only in {name}: {', '.join(labels)}") for name, labels in
              (("A", comparison.only_a), ("B", comparison.only_b)) if labels]
     lines += [Text(f"note: {note}", style="yellow") for note in comparison.notes]
@@ -231,6 +325,11 @@ def format_text(comparison: Comparison) -> "RenderableType":
 
 
 _STYLES = {REGRESSION: "red", IMPROVEMENT: "green"}
+
+
+def _counts(c: Change) -> str:
+    """Trials a side, and the runs where the runs are the unit."""
+    return f"{c.n_a}/{c.n_b}" if c.method == TRIALS else f"{c.runs_a}/{c.runs_b} runs ({c.n_a}/{c.n_b} trials)"
 
 
 def _number(value: float, digits: int = 4) -> str:
@@ -259,8 +358,10 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 </style></head><body>
 <h1>{{ c.run_b }} (B) against {{ c.run_a }} (A)</h1>
 <p>Primary metric of each case, measured trials only. Change = how much slower B is than A
-(positive: a regression), from the medians; 95% bootstrap CI; two-sided Mann-Whitney p.
-Significant: the CI excludes 0 and p &lt; 0.05.</p>
+(positive: a regression). With several runs a side the run is the unit: each run's level is the median of its
+trials, and the 95% CI is Welch's t on those levels. With one run a side, run-to-run variation is unknown: the CI
+is the trials' two-sample Hodges-Lehmann shift with its Mann-Whitney interval, widened by each run's A/A floor.
+Significant: the CI excludes 0.</p>
 <table><thead><tr><th>case</th><th>environment</th><th>metric</th><th>A median</th><th>B median</th>
 <th>change</th><th>95% CI</th><th>p</th><th>n A/B</th><th>verdict</th></tr></thead><tbody>
 {% for r in rows %}<tr><td>{{ r.case }}</td><td>{{ r.environment }}</td><td>{{ r.metric }} ({{ r.unit }})</td>
@@ -282,6 +383,6 @@ def format_html(comparison: Comparison) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     rows = [{"case": c.case, "environment": c.environment, "metric": c.metric, "unit": c.unit,
              "a": _number(c.median_a), "b": _number(c.median_b), "change": _percent(c.change_pct),
-             "ci": _interval(c), "p": _number(c.p_value, 3), "n": f"{c.n_a}/{c.n_b}", "verdict": c.verdict,
+             "ci": _interval(c), "p": _number(c.p_value, 3), "n": _counts(c), "verdict": c.verdict,
              "css": c.verdict if c.verdict in _STYLES else ""} for c in comparison.changes]
     return env.from_string(_HTML).render(c=comparison, rows=rows)

@@ -66,12 +66,14 @@ def _primary_text(trial: dict) -> str:
     return f"{trial['primary']}={metric['value']:.4g} {metric['unit']}" if metric else ""
 
 
-def print_summary(run_dir: Path) -> None:
-    """The overhead of every environment against native on each case's primary metric."""
+def print_summary(run_dir: Path, frame=None, table=None) -> None:
+    """The overhead of every environment against native on each case's primary metric (a view of the run's
+    overhead table, ``vbench.summary``)."""
     import vbench
-    from vbench import stats
+    from vbench import summary
 
-    frame = vbench.load(run_dir)
+    frame = vbench.load(run_dir) if frame is None else frame
+    table = summary.overheads(frame) if table is None else table
     meta = frame.attrs["run"]
     rounds = meta.get("rounds", {})
     out.print(f"[bold]{meta['suite']['name']}[/] suite, run {meta['run_id']}: {rounds.get('done')} measured "
@@ -84,22 +86,25 @@ def print_summary(run_dir: Path) -> None:
             out.print(f"{label}: accelerator {fp['accelerator']} ({fp.get('accelerator_reason')}); "
                       f"boot {fp.get('boot_s')}s")
     primary = frame[frame["primary"]]
-    table = stats.overhead_table(primary)
+    table = table[table["primary"].astype(bool)]
     emulated = set(frame.loc[frame["accelerator"] == "tcg", "environment"])
-    view = Table(title="overhead vs native (primary metric; positive = slower)", show_lines=False)
-    for column in ("case", "environment", "metric", "native", "env", "overhead", "95% CI", "p", "n", "verdict"):
-        view.add_column(column, justify="right" if column in ("native", "env", "overhead", "n", "p") else "left")
+    view = Table(title="overhead vs native (primary metric; positive = slower; paired by round)", show_lines=False)
+    for column in ("case", "environment", "metric", "native", "env", "overhead", "95% CI", "p", "pairs", "verdict"):
+        view.add_column(column, justify="right" if column in ("native", "env", "overhead", "pairs", "p") else "left")
     for row in table.itertuples(index=False):
         environment = f"{row.environment} (TCG emulation)" if row.environment in emulated else row.environment
         view.add_row(row.case, environment, f"{row.metric} ({row.unit})", _num(row.baseline_median),
                      _num(row.env_median), _pct(row.overhead_pct), f"[{_pct(row.ci_low)}, {_pct(row.ci_high)}]",
-                     _num(row.p_value, 3), f"{row.n_baseline}/{row.n_env}", row.verdict)
+                     _num(row.p_value, 3), _pairs(row), row.verdict)
     if table.empty:
         baseline = primary[~primary["warmup"] & (primary["status"] == "ok")]
         for (case, metric, unit), group in baseline.groupby(["case", "metric", "unit"]):
             view.add_row(case, "native", f"{metric} ({unit})", _num(group["value"].median()), "", "", "", "",
                          str(len(group)), "baseline only")
     out.print(view)
+    floor = aa_floor_line(table)
+    if floor:
+        out.print(floor)
     failed = frame[(frame["status"] != "ok")].drop_duplicates("trial_id")
     for (case, environment, status), group in failed.groupby(["case", "environment", "status"]):
         error = str(group["error"].iloc[0] or "")
@@ -111,6 +116,26 @@ def print_summary(run_dir: Path) -> None:
     if modes:
         out.print(f"I/O mode: {', '.join(modes)}")
     out.print(f"results: {run_dir}")
+
+
+def _pairs(row) -> str:
+    """How many pairs decided the row; for an unpaired comparison, the trials on each side."""
+    return str(row.n_pairs) if row.method == "paired" else f"{row.n_baseline}/{row.n_env} unpaired"
+
+
+def aa_floor_line(table) -> str | None:
+    """What the A/A control (native:aa against native) says about this run's noise, in one line."""
+    from vbench.model import AA_CONTROL
+
+    control = table[table["environment"] == AA_CONTROL]
+    floors = control["aa_floor_pct"].dropna()
+    if control.empty:
+        return None
+    if floors.empty:
+        return f"A/A noise floor ({AA_CONTROL} vs native): unknown ({control['verdict'].iloc[0]})"
+    return (f"A/A noise floor ({AA_CONTROL} vs native, the largest overhead its 95% CI allows): median "
+            f"{floors.median():.1f}%, from {floors.min():.1f}% to {floors.max():.1f}% over {len(floors)} case(s); "
+            "an effect inside its case's floor is marked so")
 
 
 def print_listing() -> None:

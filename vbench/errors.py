@@ -14,5 +14,11 @@ class VBenchError(Exception):
     exit_code = EXIT_ERROR
 
 
+class UsageError(VBenchError):
+    """A malformed command line that argparse cannot see (e.g. how many runs compare was given)."""
+
+    exit_code = EXIT_USAGE
+
+
 class Unavailable(VBenchError):
     """An environment or workload cannot run here; the message says why."""

@@ -5,6 +5,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+BASELINE = "native"  # what every environment is compared with
+# The A/A control: a second native environment, identical to the baseline and measured like any other; its
+# "overhead" is the run's noise floor.
+AA_CONTROL = "native:aa"
+
 
 @dataclass(frozen=True)
 class EnvSpec:

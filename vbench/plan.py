@@ -1,7 +1,7 @@
 """The plan: cases x rounds, each round every case once in a shuffled order, and when to stop adding rounds.
 
-Shuffling each round (randomized multiple interleaved trials) spreads the drift of a noisy host over every
-environment alike. The order of round ``r`` is a pure function of the seed and ``r``, so a resumed run replays
+Shuffling each round (randomized multiple interleaved trials, in blocks: one workload in every environment back to
+back) spreads the drift of a noisy host over every environment alike. The order of round ``r`` is a pure function of the seed and ``r``, so a resumed run replays
 the same order. Warmup rounds come first, are stored, and are not analysed.
 """
 from __future__ import annotations
@@ -20,9 +20,22 @@ def build_cases(suite: Suite, envs: Sequence[EnvSpec]) -> list[Case]:
 
 
 def round_order(cases: Sequence[Case], seed: int, round_index: int) -> list[Case]:
-    """The cases of round ``round_index`` (warmups count from ``-warmup_rounds``) in their seeded order."""
-    order = list(cases)
-    random.Random(f"{seed}:{round_index}").shuffle(order)
+    """The cases of round ``round_index`` (warmups count from ``-warmup_rounds``) in their seeded order: blocked,
+    each workload entry's trials in every environment back to back in a shuffled order, the blocks shuffled.
+
+    A block keeps the trials that are compared with each other minutes closer in time than a shuffle of the
+    whole round would: the host's state drifts over seconds to minutes, and a pair that shares it cancels it."""
+    rng = random.Random(f"{seed}:{round_index}")
+    blocks: dict[str, list[Case]] = {}
+    for case in cases:
+        blocks.setdefault(case.name, []).append(case)
+    names = list(blocks)
+    rng.shuffle(names)
+    order = []
+    for name in names:
+        block = list(blocks[name])
+        rng.shuffle(block)
+        order += block
     return order
 
 

@@ -21,13 +21,12 @@ from vbench.collectors.process import HelperCollector, ProcessCollector
 from vbench.envs.base import Availability, Context, Environment, describe
 from vbench.errors import Unavailable, VBenchError
 from vbench.fingerprint import host_fingerprint
-from vbench.model import Case, EnvSpec, Execution
+from vbench.model import AA_CONTROL, BASELINE, Case, EnvSpec, Execution
 from vbench.plan import build_cases, next_round, round_order, trial_id
 from vbench.reaper import owner, owner_alive
 from vbench.store import SCHEMA_VERSION, RunStore, iter_trials, new_run_id, run_dir
 from vbench.suite import Suite, suite_from_dict
 
-BASELINE = "native"
 # A read figure is flagged when the device delivered less than this share of the bytes the workload read.
 PAGE_CACHE_TOLERANCE = 0.9
 CLOCK_TOLERANCE = 0.05
@@ -40,6 +39,7 @@ class RunOptions:
     seed: int | None = None
     collect_interval: float = 0.1
     env_options: dict = field(default_factory=dict)  # per-kind options: image, runtime, accel, user_dir, ...
+    aa_control: bool = True  # measure native:aa, the A/A control, beside the baseline
 
 
 class Progress(Protocol):
@@ -64,9 +64,10 @@ class Silent:
 
 @dataclass
 class _Tally:
-    """Primary-metric values of measured ok trials, per (entry, environment), for the adaptive decision."""
+    """Primary-metric values of measured ok trials, per (entry, environment) and round, for the adaptive decision
+    (made with the same paired estimator as the overhead table)."""
 
-    values: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    values: dict[tuple[str, str], dict[int, float]] = field(default_factory=dict)
     higher_is_better: dict[str, bool] = field(default_factory=dict)
 
     def add(self, trial: dict) -> None:
@@ -74,7 +75,7 @@ class _Tally:
         if trial["warmup"] or trial["status"] != "ok" or primary not in trial.get("metrics", {}):
             return
         metric = trial["metrics"][primary]
-        self.values.setdefault((trial["case"], trial["environment"]), []).append(metric["value"])
+        self.values.setdefault((trial["case"], trial["environment"]), {})[trial["round"]] = metric["value"]
         self.higher_is_better[trial["case"]] = metric["higher_is_better"]
 
     def half_widths(self, cases: Sequence[Case]) -> dict[str, float]:
@@ -82,20 +83,20 @@ class _Tally:
         for case in cases:
             if case.env.label == BASELINE:
                 continue
-            base = self.values.get((case.name, BASELINE), [])
-            other = self.values.get((case.name, case.env.label), [])
+            base = self.values.get((case.name, BASELINE), {})
+            other = self.values.get((case.name, case.env.label), {})
             hib = self.higher_is_better.get(case.name, True)
-            widths[case.case_id] = stats.overhead(base, other, hib, n_resamples=1000).half_width
+            widths[case.case_id] = stats.paired_overhead(base, other, hib).half_width
         return widths
 
 
 def resolve_environments(suite: Suite, requested: Sequence[str] | None, env_options: dict | None = None,
-                         say=lambda text: None) -> tuple[list[EnvSpec], dict[str, str]]:
+                         say=lambda text: None, aa_control: bool = False) -> tuple[list[EnvSpec], dict[str, str]]:
     """The environments to run and, for defaults that cannot run here, why they were skipped.
 
     An environment the user asked for by name must be available; one from the suite's defaults is skipped with
-    its reason. The baseline always runs first in the list. Each environment's preflight (a VM's KVM probe)
-    runs here, before anything is provisioned.
+    its reason. The baseline always runs first in the list, then (with ``aa_control``) the A/A control. Each
+    environment's preflight (a VM's KVM probe) runs here, before anything is provisioned.
     """
     explicit = requested is not None
     names = list(requested if explicit else suite.environments)
@@ -114,7 +115,10 @@ def resolve_environments(suite: Suite, requested: Sequence[str] | None, env_opti
             specs.append(spec)
     if EnvSpec(BASELINE) not in specs:
         specs.insert(0, EnvSpec(BASELINE))
-    specs.sort(key=lambda s: s.label != BASELINE)
+    control = EnvSpec.parse(AA_CONTROL)
+    if aa_control and control not in specs:
+        specs.insert(1, control)
+    specs.sort(key=lambda s: (s.label != BASELINE, s.label != AA_CONTROL))
     return specs, skipped
 
 
@@ -130,7 +134,8 @@ def run_suite(suite: Suite, requested_envs: Sequence[str] | None, options: RunOp
               progress: Progress | None = None) -> Path:
     """Run ``suite`` and return the run directory. KeyboardInterrupt stops it with every finished trial kept."""
     progress = progress or Silent()
-    specs, skipped = resolve_environments(suite, requested_envs, options.env_options, progress.note)
+    specs, skipped = resolve_environments(suite, requested_envs, options.env_options, progress.note,
+                                          options.aa_control)
     plan = suite.plan
     seed = options.seed if options.seed is not None else plan.seed
     seed = seed if seed is not None else secrets.randbits(32)

@@ -1,43 +1,57 @@
-"""Overhead of an environment against the native baseline, with its uncertainty.
+"""Overhead of an environment against the native baseline, with its uncertainty, from the paired design.
 
-Overhead is how much more an environment costs than native, in percent, so that a
-positive number always means slower: ``native/env - 1`` for a throughput metric
-(higher is better), ``env/native - 1`` for a time or latency metric. The point
-estimate comes from the medians of the trials; its 95% confidence interval from a
-percentile bootstrap over trials, the two samples resampled independently; the
-Mann-Whitney U test answers "is there a difference at all". A CI containing 0 reads
-"no detectable difference".
+Overhead is how much more an environment costs than native, in percent, so that a positive number always means
+slower: ``native/env - 1`` for a throughput metric (higher is better), ``env/native - 1`` for a time or latency
+metric.
+
+The rounds are interleaved so that whatever drifts on the host hits native and the environment of one round
+alike; the analysis keeps that pairing. Each round with both trials gives one log ratio ``d`` (signed so that
+positive is slower). The estimate is the Hodges-Lehmann center of the ``d`` (the median of their Walsh averages),
+its 95% CI the Wilcoxon signed-rank interval, its p-value the signed-rank test: distribution-free, and robust to
+the outlier trials real hosts produce. Both are turned back into percent (``exp(d) - 1``).
+
+A CI needs at least ``MIN_PAIRS`` (6) pairs: with fewer, no signed-rank interval at 95% exists, and the row says
+"too few rounds (n)". Where rounds lack a partner (a failed trial) and too few pairs remain, the two samples are
+compared unpaired (the two-sample Hodges-Lehmann shift with the Mann-Whitney interval), and the method says so.
+Differences that are all the same are "insufficient: zero variance", never a certainty.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
-from scipy import stats as sps
+
+from vbench import rankstats
+from vbench.model import AA_CONTROL, BASELINE
 
 if TYPE_CHECKING:
     import pandas as pd
 
+MIN_PAIRS = 6
 NO_DIFFERENCE = "no detectable difference"
-TOO_FEW = "too few trials for a CI"
+ZERO_VARIANCE = "insufficient: zero variance"
+PAIRED, UNPAIRED = "paired", "unpaired"
 
 TABLE_COLUMNS = [
     "case", "metric", "unit", "higher_is_better", "environment",
     "baseline_median", "env_median", "overhead_pct", "ci_low", "ci_high",
-    "p_value", "n_baseline", "n_env", "verdict",
+    "p_value", "n_baseline", "n_env", "n_pairs", "method", "aa_floor_pct", "verdict",
 ]
+
+
+def too_few(n: int) -> str:
+    return f"too few rounds ({n})"
 
 
 @dataclass(frozen=True)
 class Overhead:
     """Overhead of one environment against the baseline for one metric, in percent.
 
-    ``point`` comes from the medians; ``low`` and ``high`` bound its confidence
-    interval (nan when it cannot be computed); ``p_value`` is the two-sided
-    Mann-Whitney U test of the raw trials (nan when not computable).
+    ``point`` is the Hodges-Lehmann estimate; ``low`` and ``high`` bound its confidence interval (nan when there
+    is none, and then ``reason`` says why); ``p_value`` is the signed-rank (paired) or rank-sum (unpaired) test.
     """
 
     point: float
@@ -47,24 +61,29 @@ class Overhead:
     n_native: int = 0
     n_env: int = 0
     p_value: float = math.nan
+    n_pairs: int = 0
+    method: str = PAIRED
+    reason: str | None = None
 
     @property
     def half_width(self) -> float:
-        """Half the width of the confidence interval, in percentage points."""
+        """Half the width of the confidence interval, in percentage points (nan when there is none)."""
         return (self.high - self.low) / 2
 
     @property
     def detectable(self) -> bool:
         """True when the confidence interval is known and excludes 0."""
-        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+        if self.reason or not (math.isfinite(self.low) and math.isfinite(self.high)):
             return False
         return self.low > 0 or self.high < 0
 
     @property
     def label(self) -> str:
-        """A verdict for a table: ``+12.3% (slower)``, ``-4.0% (faster)``, no difference, or too few trials."""
+        """A verdict for a table: ``+12.3% (slower)``, ``-4.0% (faster)``, no difference, or why there is none."""
+        if self.reason:
+            return self.reason
         if math.isnan(self.low) or math.isnan(self.high):
-            return TOO_FEW
+            return too_few(self.n_pairs)
         if not self.detectable:
             return NO_DIFFERENCE
         # The direction is what the interval establishes; the number is the point estimate.
@@ -73,28 +92,27 @@ class Overhead:
         return f"{self.point:+.{digits}f}% ({direction})"
 
 
-def _overhead_pct_array(native: np.ndarray, env: np.ndarray, higher_is_better: bool) -> np.ndarray:
-    """Element-wise overhead in percent; nan wherever an input is zero or not finite."""
-    native = np.asarray(native, dtype=float)
-    env = np.asarray(env, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratio = native / env if higher_is_better else env / native
-        pct = (ratio - 1.0) * 100.0
-    valid = np.isfinite(native) & np.isfinite(env) & (native != 0) & (env != 0)
-    return np.where(valid, pct, np.nan)
+def log_cost(native: np.ndarray, env: np.ndarray, higher_is_better: bool) -> np.ndarray:
+    """Element-wise log of how much more ``env`` costs than ``native`` (positive: slower); nan where an input
+    is not a positive finite number."""
+    native, env = np.asarray(native, dtype=float), np.asarray(env, dtype=float)
+    valid = np.isfinite(native) & np.isfinite(env) & (native > 0) & (env > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.log(np.where(valid, native, 1.0)) - np.log(np.where(valid, env, 1.0))
+    return np.where(valid, ratio if higher_is_better else -ratio, np.nan)
+
+
+def to_pct(log_ratio: float) -> float:
+    """A log cost ratio as an overhead in percent."""
+    return math.expm1(log_ratio) * 100.0 if math.isfinite(log_ratio) else math.nan
 
 
 def overhead_pct(native: float, env: float, higher_is_better: bool) -> float:
-    """Percent by which ``env`` costs more than ``native``; positive means slower.
-
-    Throughput (``higher_is_better``): ``(native/env - 1) * 100``; time or latency:
-    ``(env/native - 1) * 100``. Zero or non-finite inputs give nan.
-    """
-    return float(_overhead_pct_array(np.float64(native), np.float64(env), higher_is_better))
+    """Percent by which ``env`` costs more than ``native``; positive means slower; nan for zero or non-finite."""
+    return to_pct(float(log_cost(np.float64(native), np.float64(env), higher_is_better)))
 
 
 def _finite(values: Sequence[float]) -> np.ndarray:
-    """The values as a float array with NaNs (and infinities) dropped."""
     arr = np.asarray(values, dtype=float).ravel()
     return arr[np.isfinite(arr)]
 
@@ -105,92 +123,74 @@ def median(values: Sequence[float]) -> float:
     return float(np.median(arr)) if arr.size else math.nan
 
 
-def mann_whitney(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sided Mann-Whitney U p-value of ``a`` against ``b``.
-
-    NaNs are dropped; nan when either sample has fewer than 2 values or every value
-    in both samples is the same (the test is undefined there).
-    """
-    x, y = _finite(a), _finite(b)
-    if x.size < 2 or y.size < 2:
-        return math.nan
-    if np.all(np.concatenate([x, y]) == x[0]):
-        return math.nan
-    return float(sps.mannwhitneyu(x, y, alternative="two-sided").pvalue)
+def pairs(native: Mapping[int, float], env: Mapping[int, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The native and env values of the rounds both have (by round, in round order)."""
+    common = sorted(set(native) & set(env))
+    return (np.array([native[r] for r in common], dtype=float), np.array([env[r] for r in common], dtype=float))
 
 
-def bootstrap_medians(values: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Medians of ``n_resamples`` bootstrap resamples of ``values``, drawn exactly without resampling.
-
-    The k-th order statistic of n draws from the empirical distribution is ``x[floor(n * U)]`` with
-    ``U ~ Beta(k, n - k + 1)`` (the k-th order statistic of n uniforms); for even n the next one is
-    ``U + (1 - U) * Beta(1, n - k)``. This costs O(n log n + B) instead of O(n * B), which is what makes the
-    overhead table of a million trials take seconds, and gives the same distribution as resampling.
-    """
-    x = np.sort(values)
-    n = x.size
-    k = (n + 1) // 2
-    u = rng.beta(k, n - k + 1, n_resamples)
-    low = x[np.minimum((u * n).astype(np.intp), n - 1)]
-    if n % 2:
-        return low
-    upper = u + (1.0 - u) * rng.beta(1, n - k, n_resamples)
-    return (low + x[np.minimum((upper * n).astype(np.intp), n - 1)]) / 2.0
+def paired_overhead(native: Mapping[int, float], env: Mapping[int, float], higher_is_better: bool,
+                    confidence: float = 0.95) -> Overhead:
+    """The overhead of ``env`` against ``native``, each a mapping of round -> value: paired by round; unpaired
+    only when too few rounds have both and each side alone has enough."""
+    _check_confidence(confidence)
+    x, y = pairs(native, env)
+    d = log_cost(x, y, higher_is_better)
+    d = d[np.isfinite(d)]
+    n_native, n_env = len(_finite(list(native.values()))), len(_finite(list(env.values())))
+    if d.size < MIN_PAIRS and min(n_native, n_env) >= MIN_PAIRS:
+        return _unpaired(native, env, higher_is_better, confidence, d.size)
+    return from_log_ratios(d, confidence, n_native, n_env)
 
 
-def _bootstrap_ci(
-    native: np.ndarray,
-    env: np.ndarray,
-    higher_is_better: bool,
-    confidence: float,
-    n_resamples: int,
-    seed: int,
-) -> tuple[float, float]:
-    """Percentile bootstrap CI of the median overhead, the two samples resampled independently; nan bounds
-    when a resampled overhead is undefined (a median of 0)."""
-    rng = np.random.default_rng(seed)
-    with np.errstate(all="ignore"):
-        pct = _overhead_pct_array(bootstrap_medians(native, n_resamples, rng),
-                                  bootstrap_medians(env, n_resamples, rng), higher_is_better)
-    if not np.all(np.isfinite(pct)):
-        return math.nan, math.nan
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(pct, [tail, 100.0 - tail])
-    return float(low), float(high)
+def from_log_ratios(d: np.ndarray, confidence: float = 0.95, n_native: int | None = None,
+                    n_env: int | None = None) -> Overhead:
+    """The paired overhead from per-round log cost ratios ``d``."""
+    n = int(d.size)
+    sizes = dict(n_native=n if n_native is None else n_native, n_env=n if n_env is None else n_env, n_pairs=n)
+    if n == 0:
+        return Overhead(math.nan, math.nan, math.nan, confidence, p_value=math.nan, reason=too_few(0), **sizes)
+    shift = rankstats.paired_shift(d, confidence)
+    point = to_pct(shift.point)
+    if n < MIN_PAIRS:
+        return Overhead(point, math.nan, math.nan, confidence, p_value=shift.p_value, reason=too_few(n), **sizes)
+    if np.ptp(d) == 0:
+        return Overhead(point, math.nan, math.nan, confidence, reason=ZERO_VARIANCE, **sizes)
+    return Overhead(point, to_pct(shift.low), to_pct(shift.high), confidence, p_value=shift.p_value, **sizes)
 
 
-def overhead(
-    native: Sequence[float],
-    env: Sequence[float],
-    higher_is_better: bool,
-    confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
-) -> Overhead:
-    """Overhead of ``env`` against ``native`` trials, with a bootstrap CI and a p-value.
+def _unpaired(native: Mapping[int, float], env: Mapping[int, float], higher_is_better: bool, confidence: float,
+              n_pairs: int) -> Overhead:
+    x, y = _finite(list(native.values())), _finite(list(env.values()))
+    o = overhead(x, y, higher_is_better, confidence)
+    lacking = len(set(native) ^ set(env))
+    return Overhead(o.point, o.low, o.high, confidence, o.n_native, o.n_env, o.p_value, n_pairs,
+                    f"{UNPAIRED} ({lacking} round(s) without a partner)", o.reason)
 
-    NaNs are dropped first. The CI is nan when either sample has fewer than 2 values,
-    and collapses to the point when each sample is constant (no resample can differ).
-    """
+
+def overhead(native: Sequence[float], env: Sequence[float], higher_is_better: bool,
+             confidence: float = 0.95) -> Overhead:
+    """The overhead of two independent samples (no pairing): the two-sample Hodges-Lehmann shift of the log
+    values with the Mann-Whitney interval and test. Each side needs ``MIN_PAIRS`` values for a CI."""
+    _check_confidence(confidence)
+    x, y = _finite(native), _finite(env)
+    x, y = x[x > 0], y[y > 0]
+    sign = -1.0 if higher_is_better else 1.0
+    shift = rankstats.two_sample_shift(np.log(x), np.log(y), confidence)
+    point = to_pct(sign * shift.point)
+    low, high = sorted((to_pct(sign * shift.low), to_pct(sign * shift.high)))
+    n = min(x.size, y.size)
+    base = dict(confidence=confidence, n_native=int(x.size), n_env=int(y.size), n_pairs=0, method=UNPAIRED)
+    if n < MIN_PAIRS:
+        return Overhead(point, math.nan, math.nan, p_value=shift.p_value, reason=too_few(n), **base)
+    if np.ptp(np.concatenate([x, y])) == 0 or (np.ptp(x) == 0 and np.ptp(y) == 0):
+        return Overhead(point, math.nan, math.nan, reason=ZERO_VARIANCE, **base)
+    return Overhead(point, low, high, p_value=shift.p_value, **base)
+
+
+def _check_confidence(confidence: float) -> None:
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
-    x, y = _finite(native), _finite(env)
-    point = overhead_pct(median(x), median(y), higher_is_better)
-    if x.size < 2 or y.size < 2 or not math.isfinite(point):
-        low = high = math.nan
-    elif np.ptp(x) == 0 and np.ptp(y) == 0:
-        low = high = point
-    else:
-        low, high = _bootstrap_ci(x, y, higher_is_better, confidence, n_resamples, seed)
-    return Overhead(
-        point=point,
-        low=low,
-        high=high,
-        confidence=confidence,
-        n_native=int(x.size),
-        n_env=int(y.size),
-        p_value=mann_whitney(x, y),
-    )
 
 
 def ci_narrow_enough(o: Overhead, target_pct: float) -> bool:
@@ -199,38 +199,51 @@ def ci_narrow_enough(o: Overhead, target_pct: float) -> bool:
     return math.isfinite(width) and width <= target_pct
 
 
-def _table_row(
-    case: str, metric: str, environment: str, base: "pd.DataFrame", env: "pd.DataFrame",
-    confidence: float, seed: int, n_resamples: int,
-) -> dict:
-    """One row of the overhead table: ``env`` trials against the ``base`` trials."""
+def by_round(frame: "pd.DataFrame") -> dict[int, float]:
+    """round -> value of a (case, environment, metric) group of measured trials."""
+    return dict(zip(frame["round"].astype(int), frame["value"].astype(float)))
+
+
+def _table_row(case: str, metric: str, environment: str, base: "pd.DataFrame", env: "pd.DataFrame",
+               confidence: float) -> dict:
+    """One row of the overhead table: ``env`` trials against the ``base`` trials, paired by round."""
     first = base.iloc[0] if len(base) else env.iloc[0]
     higher_is_better = bool(first["higher_is_better"])
-    o = overhead(base["value"], env["value"], higher_is_better,
-                 confidence=confidence, n_resamples=n_resamples, seed=seed)
+    o = paired_overhead(by_round(base), by_round(env), higher_is_better, confidence)
     return {
         "case": case, "metric": metric, "unit": first["unit"],
         "higher_is_better": higher_is_better, "environment": environment,
         "baseline_median": median(base["value"]), "env_median": median(env["value"]),
         "overhead_pct": o.point, "ci_low": o.low, "ci_high": o.high, "p_value": o.p_value,
-        "n_baseline": o.n_native, "n_env": o.n_env, "verdict": o.label,
+        "n_baseline": o.n_native, "n_env": o.n_env, "n_pairs": o.n_pairs, "method": o.method,
+        "aa_floor_pct": math.nan, "verdict": o.label,
     }
 
 
-def overhead_table(
-    df: "pd.DataFrame",
-    baseline: str = "native",
-    confidence: float = 0.95,
-    seed: int = 0,
-    n_resamples: int = 2000,
-) -> "pd.DataFrame":
-    """Overhead of every environment against ``baseline``, per (case, metric).
+def aa_floor(row: dict) -> float:
+    """The A/A control's noise floor from its row: the largest overhead its CI allows (nan without a CI)."""
+    low, high = row["ci_low"], row["ci_high"]
+    return max(abs(low), abs(high)) if math.isfinite(low) and math.isfinite(high) else math.nan
 
-    ``df`` is the tidy trials table (case, environment, metric, value, unit,
-    higher_is_better, warmup, status); only non-warmup rows with status "ok" count.
-    Returns one row per (case, metric, non-baseline environment) with the columns in
-    ``TABLE_COLUMNS``, sorted by case, metric and environment. A case+metric without
-    baseline trials still gets rows, with nan overheads.
+
+def _against_floor(row: dict, floor: float) -> dict:
+    """``row`` with the A/A floor of its case, and its verdict saying so when a detected effect is inside it."""
+    row = {**row, "aa_floor_pct": floor}
+    detected = row["verdict"].endswith(("(slower)", "(faster)"))
+    if detected and math.isfinite(floor) and abs(row["overhead_pct"]) <= floor:
+        row["verdict"] = f"{row['verdict'][:-1]}; within the A/A floor +-{floor:.1f}%)"
+    return row
+
+
+def overhead_table(df: "pd.DataFrame", baseline: str = BASELINE, confidence: float = 0.95,
+                   control: str = AA_CONTROL) -> "pd.DataFrame":
+    """Overhead of every environment against ``baseline``, per (case, metric), paired by round; where the run
+    measured the A/A ``control``, every row of the case carries its floor (``aa_floor_pct``).
+
+    ``df`` is the tidy trials table (case, environment, metric, value, unit, higher_is_better, round, warmup,
+    status); only non-warmup rows with status "ok" count. Returns one row per (case, metric, non-baseline
+    environment) with the columns in ``TABLE_COLUMNS``, sorted by case, metric and environment. A case+metric
+    without baseline trials still gets rows, with nan overheads.
     """
     import pandas as pd
 
@@ -239,8 +252,29 @@ def overhead_table(
     for (case, metric), group in used.groupby(["case", "metric"], sort=True):
         base = group[group["environment"] == baseline]
         others = group[group["environment"] != baseline]
-        for environment, env in others.groupby("environment", sort=True):
-            rows.append(_table_row(case, metric, environment, base, env,
-                                   confidence, seed, n_resamples))
+        case_rows = [_table_row(case, metric, environment, base, env, confidence)
+                     for environment, env in others.groupby("environment", sort=True)]
+        floor = next((aa_floor(r) for r in case_rows if r["environment"] == control), math.nan)
+        rows += [_against_floor(r, floor) if r["environment"] != control else {**r, "aa_floor_pct": floor}
+                 for r in case_rows]
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     return table.sort_values(["case", "metric", "environment"], ignore_index=True)
+
+
+def exceeds_p(native: Mapping[int, float], env: Mapping[int, float], higher_is_better: bool, limit_pct: float,
+              alternative: str) -> float:
+    """The one-sided p-value that the overhead is above (``alternative="greater"``) or below (``"less"``)
+    ``limit_pct``: the signed-rank test of the paired log ratios shifted by the limit (the rank-sum test where
+    too few rounds have both sides, as in ``paired_overhead``); nan when there is no test to make."""
+    from scipy import stats as sps
+
+    shift = math.log1p(limit_pct / 100.0)
+    x, y = pairs(native, env)
+    d = log_cost(x, y, higher_is_better)
+    d = d[np.isfinite(d)]
+    x_all, y_all = _finite(list(native.values())), _finite(list(env.values()))
+    if d.size >= MIN_PAIRS or min(x_all.size, y_all.size) < MIN_PAIRS:
+        return rankstats.signed_rank_p(d - shift, alternative) if d.size >= MIN_PAIRS else math.nan
+    x_all, y_all = np.log(x_all[x_all > 0]), np.log(y_all[y_all > 0])
+    cost_x, cost_y = (-x_all, -y_all) if higher_is_better else (x_all, y_all)
+    return float(sps.mannwhitneyu(cost_y - shift, cost_x, alternative=alternative).pvalue)

@@ -42,7 +42,7 @@ class PlanSettings:
     """How many rounds to run and when to stop adding them."""
 
     warmup_rounds: int = 1
-    min_rounds: int = 5
+    min_rounds: int = 6  # the fewest pairs a 95% signed-rank CI exists for
     max_rounds: int = 15
     ci_target_pct: float = 2.0  # stop when every overhead's 95% CI half-width is at most this
     time_budget_s: float = 3600.0  # no new round starts when it would likely end past this

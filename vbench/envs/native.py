@@ -27,6 +27,7 @@ def host_python() -> str:
 class Native(Environment):
     kind = "native"
     summary = "a host subprocess in a scratch directory on the host filesystem (the baseline)"
+    variants = ("aa",)  # native:aa, the A/A control: the same as native, measured as if it were another
 
     def __init__(self, spec, context):
         super().__init__(spec, context)
@@ -39,7 +40,7 @@ class Native(Environment):
         return Availability(True, "always")
 
     def provision(self) -> None:
-        self._scratch = self.context.make_scratch("native")
+        self._scratch = self.context.make_scratch("native-aa" if self.spec.variant else "native")
 
     def teardown(self) -> None:
         self.context.remove_scratch(self._scratch)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def report_context(run_dir: Path, frame: "pd.DataFrame") -> dict:
     """The template's context for the run in ``run_dir`` whose trials are ``frame`` (from ``vbench.load``)."""
-    from vbench import stats
+    from vbench import summary
 
     meta = frame.attrs.get("run", {})
     labels, envs, cases = environment_labels(frame), environment_order(frame), case_order(frame)
@@ -24,7 +24,8 @@ def report_context(run_dir: Path, frame: "pd.DataFrame") -> dict:
     primary = frame[frame["primary"].astype(bool)]
     measured = primary[~primary["warmup"].astype(bool) & (primary["status"] == "ok") & primary["value"].notna()]
     trials = frame.drop_duplicates("trial_id")
-    table = stats.overhead_table(primary)
+    table = summary.overheads(frame)
+    table = table[table["primary"].astype(bool)]
     bars = figures.overhead_bars(table, cases, envs, labels, colors)
     return {
         "header": header(meta, trials, envs, cases, labels),
@@ -80,13 +81,16 @@ def overhead_rows(table: "pd.DataFrame", cases: list[str], envs: list[str], labe
     return [{"case": r.case, "environment": labels.get(r.environment, r.environment), "metric": r.metric,
              "unit": r.unit, "native": fmt_num(r.baseline_median), "env": fmt_num(r.env_median),
              "overhead": fmt_pct(r.overhead_pct), "ci": fmt_ci(r.ci_low, r.ci_high), "p": fmt_p(r.p_value),
-             "n": f"{r.n_baseline}/{r.n_env}", **_finding(r.verdict)} for r in rows]
+             "n": str(r.n_pairs) if r.method == "paired" else f"{r.n_baseline}/{r.n_env} unpaired",
+             "aa_floor": fmt_pct(r.aa_floor_pct).lstrip("+"), **_finding(r.verdict)} for r in rows]
 
 
 def _finding(verdict: str) -> dict:
     """The stats label without its number (the table shows it already): slower, faster, or as given."""
     for direction in ("slower", "faster"):
-        if f"({direction})" in verdict:
+        if f"({direction}" in verdict:
+            if "within the A/A floor" in verdict:
+                return {"verdict": f"{direction}, within the A/A floor", "css": "same"}
             return {"verdict": direction, "css": direction}
     return {"verdict": verdict, "css": "same"}
 

@@ -68,7 +68,7 @@ def overhead_bars(table: "pd.DataFrame", cases: list[str], envs: list[str], labe
         ax.set_ylim((len(cases) - 1) * step + len(envs) - 0.2, -0.8)  # top to bottom, no empty margins
         ax.axvline(0, color="black", linewidth=0.8)
         symlog = _overhead_scale(ax, table)
-        ax.set_xlabel("overhead vs native in % (positive = slower); whiskers: 95% bootstrap CI")
+        ax.set_xlabel("overhead vs native in % (positive = slower); whiskers: 95% signed-rank CI")
         fig.legend(handles=_legend_handles(envs, labels, colors), loc="outside upper center",
                    ncols=min(len(envs), 4), frameon=False)
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)

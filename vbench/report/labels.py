@@ -9,11 +9,12 @@ import math
 import numbers
 from typing import TYPE_CHECKING, Any, Iterable
 
+from vbench.model import BASELINE  # noqa: F401  (re-exported for the report's modules)
+
 if TYPE_CHECKING:
     import pandas as pd
 
 TCG_SUFFIX = " (TCG emulation)"
-BASELINE = "native"
 
 
 def emulated_environments(frame: "pd.DataFrame") -> set[str]:
