@@ -115,7 +115,7 @@ def compare_runs(run_a: str | Path | Sequence[str | Path], run_b: str | Path | S
     if not common:
         raise VBenchError(f"{name_a} and {name_b} have no measured case in common")
     notes = _run_notes(metas_a[0], metas_b[0])
-    for name, metas in (("A", metas_a), ("B", metas_b)):
+    for metas in (metas_a, metas_b):  # the runs of one side should be alike too
         notes += [note for meta in metas[1:] for note in _run_notes(metas[0], meta) if "differ" in note]
     notes += _failure_notes("A", frames_a[0], keys_a) + _failure_notes("B", frames_b[0], keys_b)
     if len(paths_a) == 1 or len(paths_b) == 1:

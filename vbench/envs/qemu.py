@@ -351,7 +351,8 @@ def start_virtiofsd(socket_path: str, shared: str, log: str) -> subprocess.Popen
     deadline = time.monotonic() + 10
     while not os.path.exists(socket_path):
         if proc.poll() is not None or time.monotonic() > deadline:
-            status = "did not open its socket in 10s" if proc.poll() is None else f"exited with status {proc.returncode}"
+            status = ("did not open its socket in 10s" if proc.poll() is None
+                      else f"exited with status {proc.returncode}")
             stop_process(proc)
             raise VBenchError(f"virtiofsd {status}" + _said(log))
         time.sleep(0.02)
