@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from workloads.rules import Number
 from workloads.timing import repeat_for
@@ -52,16 +52,23 @@ def blas_info(np: Any) -> dict[str, Any]:
     return {"loaded": loaded, **{k: built[k] for k in ("name", "version", "openblas configuration") if k in built}}
 
 
-def run(params: dict[str, Any], workdir: str) -> dict[str, Any]:
+def unit(params: dict[str, Any]) -> tuple[Callable[[], object], float, dict[str, Any]]:
+    """One multiply, the GFLOP it does, and what decides the figure (for sliced trials, workloads/worker.py)."""
     n, threads = params["n"], params["threads"]
     pinned = pin_blas_threads(threads)
     import numpy as np
 
     rng = np.random.default_rng(SEED)
     a, b, out = rng.random((n, n)), rng.random((n, n)), np.empty((n, n))
-    calls, elapsed = repeat_for(lambda: np.matmul(a, b, out=out), float(params["seconds"]))
+    info = {"numpy": np.__version__, "blas": blas_info(np), "threads_pinned": pinned,
+            "thread_env": {var: os.environ.get(var) for var in THREAD_VARS}}
+    return (lambda: np.matmul(a, b, out=out)), 2 * n**3 / 1e9, info
+
+
+def run(params: dict[str, Any], workdir: str) -> dict[str, Any]:
+    n, threads = params["n"], params["threads"]
+    work, _, info = unit(params)
+    calls, elapsed = repeat_for(work, float(params["seconds"]))
     return {"metrics": {"gflops": calls * 2 * n**3 / elapsed / 1e9},
-            "flags": ["threads-not-pinned"] if threads > 0 and not pinned else [],
-            "info": {"iterations": calls, "flops": calls * 2 * n**3, "elapsed_s": elapsed,
-                     "numpy": np.__version__, "blas": blas_info(np), "threads_pinned": pinned,
-                     "thread_env": {var: os.environ.get(var) for var in THREAD_VARS}}}
+            "flags": ["threads-not-pinned"] if threads > 0 and not info["threads_pinned"] else [],
+            "info": {"iterations": calls, "flops": calls * 2 * n**3, "elapsed_s": elapsed, **info}}

@@ -7,7 +7,7 @@ info so every environment provably did the same work.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from workloads.rules import Number
 from workloads.timing import repeat_for
@@ -28,9 +28,16 @@ def lcg_checksum(loops: int) -> int:
     return acc
 
 
+def unit(params: dict[str, Any]) -> tuple[Callable[[], object], float, dict[str, Any]]:
+    """One call of the work, the ops it does, and the check figures (for sliced trials, workloads/worker.py)."""
+    loops = params["loops"]
+    return (lambda: lcg_checksum(loops)), loops, {"checksum": lcg_checksum(loops)}
+
+
 def run(params: dict[str, Any], workdir: str) -> dict[str, Any]:
     loops = params["loops"]
-    calls, elapsed = repeat_for(lambda: lcg_checksum(loops), float(params["seconds"]))
+    work, _, _ = unit(params)
+    calls, elapsed = repeat_for(work, float(params["seconds"]))
     return {"metrics": {"ops": calls * loops / elapsed},
             "info": {"iterations": calls, "ops": calls * loops, "elapsed_s": elapsed,
                      "checksum": lcg_checksum(loops)}}

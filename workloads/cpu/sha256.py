@@ -7,7 +7,7 @@ OpenSSL version goes into info because it decides the code path, and native and 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Callable
 
 from workloads.rules import Number, Size
 from workloads.timing import repeat_for
@@ -27,10 +27,17 @@ def openssl_version() -> str | None:
     return ssl.OPENSSL_VERSION
 
 
-def run(params: dict[str, Any], workdir: str) -> dict[str, Any]:
+def unit(params: dict[str, Any]) -> tuple[Callable[[], object], float, dict[str, Any]]:
+    """One call of the work, the MiB it hashes, and the check figures (for sliced trials, workloads/worker.py)."""
     size = parse_size(params["size"])
     buf = (bytes(range(256)) * (size // 256 + 1))[:size]  # the content does not change SHA-256's speed
-    calls, elapsed = repeat_for(lambda: hashlib.sha256(buf).digest(), float(params["seconds"]))
+    return (lambda: hashlib.sha256(buf).digest()), size / 2**20, {"openssl": openssl_version()}
+
+
+def run(params: dict[str, Any], workdir: str) -> dict[str, Any]:
+    size = parse_size(params["size"])
+    work, _, _ = unit(params)
+    calls, elapsed = repeat_for(work, float(params["seconds"]))
     return {"metrics": {"throughput": calls * size / elapsed / 2**20},
             "info": {"iterations": calls, "bytes": calls * size, "elapsed_s": elapsed,
                      "openssl": openssl_version()}}

@@ -8,7 +8,7 @@ count goes into info as a check that the work was done right.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 from workloads.rules import Number
 from workloads.timing import repeat_for
@@ -31,9 +31,16 @@ def count_primes(limit: int) -> int:
     return sum(flags)
 
 
+def unit(params: dict[str, Any]) -> tuple[Callable[[], object], float, dict[str, Any]]:
+    """One call of the work, the numbers it sieves, and the check figures (for sliced trials)."""
+    limit = params["limit"]
+    return (lambda: count_primes(limit)), limit, {"primes": count_primes(limit)}
+
+
 def run(params: dict[str, Any], workdir: str) -> dict[str, Any]:
     limit = params["limit"]
-    calls, elapsed = repeat_for(lambda: count_primes(limit), float(params["seconds"]))
+    work, _, _ = unit(params)
+    calls, elapsed = repeat_for(work, float(params["seconds"]))
     return {"metrics": {"numbers": calls * limit / elapsed},
             "info": {"iterations": calls, "sieves": calls, "limit": limit, "elapsed_s": elapsed,
                      "primes": count_primes(limit)}}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import zlib
-from typing import Any
+from typing import Any, Callable
 
 from workloads.rules import Number, Size
 from workloads.timing import repeat_for
@@ -33,10 +33,19 @@ def sample_text(size: int, seed: int = SEED) -> bytes:
     return (block * (size // BLOCK + 1))[:size]
 
 
+def unit(params: dict[str, Any]) -> tuple[Callable[[], object], float, dict[str, Any]]:
+    """One call of the work, the MiB it compresses, and the check figures (for sliced trials)."""
+    data = sample_text(parse_size(params["size"]))
+    level = params["level"]
+    return (lambda: zlib.compress(data, level)), len(data) / 2**20, \
+        {"input_crc32": zlib.crc32(data), "zlib": zlib.ZLIB_RUNTIME_VERSION}
+
+
 def run(params: dict[str, Any], workdir: str) -> dict[str, Any]:
     data = sample_text(parse_size(params["size"]))
     level = params["level"]
-    calls, elapsed = repeat_for(lambda: zlib.compress(data, level), float(params["seconds"]))
+    work, _, _ = unit(params)
+    calls, elapsed = repeat_for(work, float(params["seconds"]))
     return {"metrics": {"throughput": calls * len(data) / elapsed / 2**20},
             "info": {"iterations": calls, "bytes": calls * len(data), "elapsed_s": elapsed,
                      "ratio": len(data) / len(zlib.compress(data, level)), "input_crc32": zlib.crc32(data),

@@ -1,0 +1,132 @@
+"""The warm worker for sliced trials (workloads/worker.py), driven over its pipe as the runner will drive it.
+
+Each test starts a real worker process with the system python3 (the guest image's interpreter and packages) and
+checks the protocol: what a prepared workload answers, that slices and series are timed, and that every bad
+request fails alone while the worker stays warm. Speeds are never asserted, only that they are sane numbers.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+WORKER = ROOT / "workloads" / "worker.py"
+SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin")
+SLICEABLE = {
+    "cpu.pyloop": {"loops": 5_000},
+    "cpu.sha256": {"size": "64k"},
+    "cpu.zlib": {"size": "128k"},
+    "cpu.sieve": {"limit": 10_000},
+    "cpu.matmul": {"n": 32, "threads": 1},
+}
+
+
+class Pipe:
+    """One worker process and a request/reply helper."""
+
+    def __init__(self, interpreter: list[str], tmp_path: Path):
+        self.proc = subprocess.Popen([*interpreter, str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+
+    def ask(self, **request) -> dict:
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, f"worker died: {self.proc.stderr.read()}"
+        return json.loads(line)
+
+    def close(self) -> int:
+        self.proc.stdin.write('{"op": "exit"}\n')
+        self.proc.stdin.flush()
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def worker(tmp_path):
+    if SYSTEM_PYTHON is None:
+        pytest.skip("no system python3 to run the worker as the guest does")
+    pipe = Pipe([SYSTEM_PYTHON], tmp_path)
+    yield pipe
+    if pipe.proc.poll() is None:
+        pipe.proc.kill()
+        pipe.proc.wait()
+
+
+@pytest.mark.parametrize("workload", sorted(SLICEABLE))
+def test_every_cpu_workload_prepares_and_slices(worker, tmp_path, workload):
+    reply = worker.ask(op="prepare", workload=workload, params=SLICEABLE[workload], workdir=str(tmp_path))
+    assert reply["ok"], reply
+    assert reply["unit_s"] > 0 and reply["amount"] > 0
+    assert reply["pid"] == worker.proc.pid
+    sliced = worker.ask(op="slice", calls=3)
+    assert sliced["ok"] and sliced["elapsed_s"] > 0
+    assert worker.close() == 0
+
+
+def test_unit_does_the_work_run_does():
+    """A slice's unit is the same work a whole trial repeats: same check figures, amount in the metric's unit."""
+    sys.path.insert(0, str(ROOT))
+    pyloop = importlib.import_module("workloads.cpu.pyloop")
+    params = dict(pyloop.PARAMS, loops=7_000, seconds=0.05)
+    work, amount, info = pyloop.unit(params)
+    assert amount == 7_000
+    assert work() == info["checksum"] == pyloop.run(params, ".")["info"]["checksum"]
+
+
+def test_series_times_consecutive_slices(worker, tmp_path):
+    assert worker.ask(op="prepare", workload="cpu.pyloop", params={"loops": 2_000}, workdir=str(tmp_path))["ok"]
+    reply = worker.ask(op="series", calls=2, count=5)
+    assert reply["ok"]
+    assert len(reply["t"]) == len(reply["elapsed_s"]) == 5
+    assert all(later > earlier for earlier, later in zip(reply["t"], reply["t"][1:]))
+    assert all(d > 0 for d in reply["elapsed_s"])
+    # consecutive: each slice starts after the previous one ended
+    assert all(reply["t"][i + 1] >= reply["t"][i] + reply["elapsed_s"][i] for i in range(4))
+
+
+@pytest.mark.parametrize("request_, error", [
+    ({"op": "slice", "calls": 1}, "no workload prepared"),
+    ({"op": "dance"}, "unknown op 'dance'"),
+    ({"op": "prepare", "workload": "io.fio", "params": {}}, "io.fio cannot be sliced (it has no unit of work)"),
+    ({"op": "prepare", "workload": "cpu.pyloop", "params": {"loops": -5}}, "loops"),
+    ({"op": "prepare", "workload": "cpu.nosuch", "params": {}}, "nosuch"),
+])
+def test_a_bad_request_fails_alone_and_the_worker_stays_warm(worker, tmp_path, request_, error):
+    reply = worker.ask(**request_)
+    assert reply["ok"] is False and error in reply["error"]
+    ok = worker.ask(op="prepare", workload="cpu.pyloop", params={"loops": 1_000}, workdir=str(tmp_path))
+    assert ok["ok"] and worker.ask(op="slice", calls=1)["ok"]
+    assert worker.close() == 0
+
+
+def test_a_workload_without_its_library_says_unavailable(tmp_path):
+    if SYSTEM_PYTHON is None:
+        pytest.skip("no system python3")
+    pipe = Pipe([SYSTEM_PYTHON, "-S"], tmp_path)  # -S: no site-packages, so no numpy
+    reply = pipe.ask(op="prepare", workload="cpu.matmul", params={"n": 32}, workdir=str(tmp_path))
+    assert reply == {"ok": False, "error": "unavailable: numpy is not installed"}
+    assert pipe.close() == 0
+
+
+def test_calls_below_one_are_refused(worker, tmp_path):
+    assert worker.ask(op="prepare", workload="cpu.pyloop", params={"loops": 1_000}, workdir=str(tmp_path))["ok"]
+    assert worker.ask(op="slice", calls=0) == {"ok": False, "error": "calls must be at least 1, not 0"}
+
+
+def test_garbage_on_the_pipe_is_an_error_reply(worker):
+    worker.proc.stdin.write("this is not json\n")
+    worker.proc.stdin.flush()
+    reply = json.loads(worker.proc.stdout.readline())
+    assert reply["ok"] is False and "JSONDecodeError" in reply["error"]
+    assert worker.close() == 0
+
+
+def test_the_worker_ends_when_its_pipe_closes(worker):
+    worker.proc.stdin.close()
+    assert worker.proc.wait(timeout=30) == 0

@@ -1,0 +1,110 @@
+"""A warm worker for paired slices: one long-lived process per environment, driven over its pipe (stdlib only).
+
+A sliced trial alternates short slices of one workload between environments (see ``vbench.slices``). Starting a
+process per slice would measure start-up, so each environment keeps one of these alive and asks it for slices.
+One JSON request per line on stdin, one JSON reply per line on stdout:
+
+- ``{"op": "prepare", "workload": "cpu.pyloop", "params": {...}, "workdir": "/scratch"}`` builds the workload's
+  unit of work (its ``unit(params)``), calls it once untimed, and answers ``{"ok": true, "unit_s": ...,
+  "amount": ..., "info": {...}}``: the time of one timed call and how much work (in the primary metric's unit
+  times seconds) one call does.
+- ``{"op": "slice", "calls": N}`` calls the unit N times and answers ``{"ok": true, "elapsed_s": ...}``.
+- ``{"op": "series", "calls": N, "count": K}`` runs K slices back to back and answers their start times and
+  durations (``benchmarks/noise.py`` reads the noise's time structure from them).
+- ``{"op": "exit"}`` ends the worker.
+
+Any failure is ``{"ok": false, "error": "..."}`` and the worker goes on; parameters are checked against the
+workload's rules as ``workloads/run.py`` checks them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from workloads.rules import check_workload  # noqa: E402  (importable only once _ROOT is on the path)
+from workloads.run import fill_params, load_workload  # noqa: E402
+
+
+class Worker:
+    def __init__(self) -> None:
+        self.unit = None
+
+    def handle(self, request: dict) -> dict | None:
+        op = request.get("op")
+        if op == "prepare":
+            return self.prepare(request)
+        if op in ("slice", "series"):
+            if self.unit is None:
+                return {"ok": False, "error": "no workload prepared"}
+            calls = int(request["calls"])
+            if calls < 1:
+                return {"ok": False, "error": f"calls must be at least 1, not {calls}"}
+            if op == "slice":
+                return {"ok": True, "elapsed_s": self.slice(calls)}
+            starts, durations = [], []
+            for _ in range(int(request.get("count", 1))):
+                starts.append(time.monotonic())
+                durations.append(self.slice(calls))
+            return {"ok": True, "t": starts, "elapsed_s": durations}
+        if op == "exit":
+            return None
+        return {"ok": False, "error": f"unknown op {op!r}"}
+
+    def prepare(self, request: dict) -> dict:
+        module = load_workload(request["workload"])
+        if not hasattr(module, "unit"):
+            return {"ok": False, "error": f"{request['workload']} cannot be sliced (it has no unit of work)"}
+        params = check_workload(module, fill_params(module, request.get("params", {})))
+        reason = module.available() if hasattr(module, "available") else None
+        if reason:
+            return {"ok": False, "error": f"unavailable: {reason}"}
+        os.chdir(request.get("workdir") or os.getcwd())
+        self.unit = None
+        work, amount, info = module.unit(params)
+        work()  # untimed: first-call costs (imports, allocation, caches) stay out of every slice
+        start = time.perf_counter()
+        work()
+        unit_s = time.perf_counter() - start
+        self.unit = work
+        return {"ok": True, "unit_s": unit_s, "amount": amount, "info": info, "pid": os.getpid(),
+                "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None}
+
+    def slice(self, calls: int) -> float:
+        work = self.unit
+        start = time.perf_counter()
+        for _ in range(calls):
+            work()
+        return time.perf_counter() - start
+
+
+def serve(stdin, stdout) -> None:
+    worker = Worker()
+    for line in stdin:
+        if not line.strip():
+            continue
+        try:
+            reply = worker.handle(json.loads(line))
+        except Exception as exc:  # one bad request fails alone; the worker stays warm for the next
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        if reply is None:
+            return
+        stdout.write(json.dumps(reply) + "\n")
+        stdout.flush()
+
+
+def main() -> int:
+    # A workload that prints must not corrupt the protocol: the replies go to the real stdout, prints to stderr.
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    serve(sys.stdin, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
