@@ -1,11 +1,11 @@
-"""The psutil collector on real processes, and its CPU split on fixed readings."""
+"""The psutil collector on real processes, and its CPU split and disturbance figures on fixed readings."""
 from __future__ import annotations
 
 import subprocess
 import sys
 from collections import namedtuple
 
-from vbench.collectors.process import ProcessCollector, _cpu_split
+from vbench.collectors.process import ProcessCollector, _cpu_split, disturbance
 from vbench.model import Handle
 
 
@@ -43,6 +43,36 @@ def test_cpu_split_is_percent_of_the_interval():
     split = _cpu_split(before, after)
     assert split == {"user": 18.18, "system": 9.09, "iowait": 9.09, "steal": 9.09, "idle": 54.55}
     assert _cpu_split(after, after)["idle"] == 0.0
+
+
+Full = namedtuple("Full", "user nice system idle iowait irq softirq steal guest guest_nice")
+
+
+def test_disturbance_is_the_cpu_outside_the_tree_and_vbench():
+    before = Full(100, 0, 50, 1000, 0, 0, 0, 0, 0, 0)
+    # 4 s of wall on 2 CPUs: 8 CPU-s; busy 4 + 1 + 0.5 irq/softirq = 5.5; guest time is already inside user
+    after = Full(104, 0, 51, 1002, 0, 0.25, 0.25, 0.5, 3, 0)
+    figures = disturbance(before, after, tree_cpu_s=3.5, own_cpu_s=0.5, wall_s=4.0)
+    assert figures == {"others_cpu_s": 1.5, "others_cores": 0.375, "vbench_cpu_s": 0.5, "steal_pct": 6.25}
+    assert disturbance(before, after, tree_cpu_s=None, own_cpu_s=0.5, wall_s=4.0)["others_cores"] is None
+    # the tree's counters can run ahead of the host's (sampled at another moment): never a negative share
+    assert disturbance(before, after, tree_cpu_s=9.0, own_cpu_s=0.0, wall_s=4.0)["others_cores"] == 0.0
+    assert disturbance(after, after, tree_cpu_s=0.0, own_cpu_s=0.0, wall_s=0.0)["steal_pct"] == 0.0
+
+
+def test_a_process_outside_the_tree_shows_as_disturbance():
+    """A spinner the collector does not watch takes CPU the trial's tree did not: it is counted as others'."""
+    spin = "import time\nt = time.time()\nwhile time.time() - t < 1.2: pass\n"
+    spinner = subprocess.Popen([sys.executable, "-c", spin])
+    collector = ProcessCollector(interval=0.02)
+    collector.start()
+    proc = subprocess.Popen([sys.executable, "-c", spin.replace("1.2", "0.8")])
+    collector.attach(Handle(pid=proc.pid))
+    proc.wait()
+    summary = collector.stop()
+    spinner.wait()
+    assert summary["disturbance"]["others_cores"] > 0.3  # the spinner ran the whole trial on its own CPU
+    assert summary["disturbance"]["vbench_cpu_s"] >= 0
 
 
 def test_descendants_walk_the_children_files(tmp_path):

@@ -5,7 +5,7 @@ import json
 
 import vbench
 from vbench.model import Case, EnvSpec, Execution
-from vbench.runner import page_cache_flag, resolve_environments, trial_record
+from vbench.runner import disturbance_flag, page_cache_flag, resolve_environments, trial_record
 from vbench.store import iter_trials, read_run
 from vbench.suite import load_suite
 from conftest import DATA
@@ -31,6 +31,16 @@ def test_read_served_from_page_cache_is_flagged():
     execution = Execution(captured("fio_randread.jsonl"), "", 0, 1.25)
     record = trial_record(execution, CASE, "r001-x", 1, 4, "t", {"psutil": {"disk_read_bytes": 0}})
     assert "page-cache-read" in record["flags"]
+
+
+def test_disturbance_flag_judges_cpu_and_mem_trials_only():
+    busy = {"others_cores": 0.6, "steal_pct": 0.0}
+    assert disturbance_flag("cpu.pyloop", busy) == "host-disturbed"
+    assert disturbance_flag("mem.bandwidth", {"others_cores": 0.01, "steal_pct": 12.0}) == "host-disturbed"
+    assert disturbance_flag("cpu.pyloop", {"others_cores": 0.05, "steal_pct": 1.0}) is None
+    assert disturbance_flag("cpu.pyloop", {"others_cores": None, "steal_pct": 0.0}) is None  # tree not watched
+    assert disturbance_flag("io.fio", busy) is None  # kernel workers and daemons do I/O work outside the tree
+    assert disturbance_flag("cpu.pyloop", None) is None
 
 
 def test_page_cache_flag_thresholds():

@@ -111,7 +111,8 @@ def print_summary(run_dir: Path, frame=None, table=None) -> None:
         out.print(f"[yellow]{len(group)} {status}[/] {escape(case)} @ {escape(environment)}: {escape(error)}")
     flagged = frame[frame["flags"].str.len() > 0].drop_duplicates("trial_id")
     if len(flagged):
-        out.print(f"{len(flagged)} trial(s) flagged: " + ", ".join(sorted(set(",".join(flagged["flags"]).split(",")))))
+        out.print(f"{len(flagged)} trial(s) flagged (all kept in the analysis): "
+                  + ", ".join(sorted(set(",".join(flagged["flags"]).split(",")))))
     modes = sorted(m for m in frame["io_mode"].dropna().unique())
     if modes:
         out.print(f"I/O mode: {', '.join(modes)}")

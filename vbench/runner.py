@@ -30,6 +30,11 @@ from vbench.suite import Suite, suite_from_dict
 # A read figure is flagged when the device delivered less than this share of the bytes the workload read.
 PAGE_CACHE_TOLERANCE = 0.9
 CLOCK_TOLERANCE = 0.05
+# A cpu or mem trial is flagged when other processes took more than this share of one CPU on average over it,
+# or the hypervisor stole more than this share of the host's CPU time: the trial then shared the machine.
+OTHERS_LIMIT_CORES = 0.25
+STEAL_LIMIT_PCT = 5.0
+DISTURBABLE_KINDS = ("cpu", "mem")
 
 
 @dataclass(frozen=True)
@@ -341,8 +346,9 @@ def trial_record(execution: Execution, case: Case, tid: str, round_index: int, s
     status, error = _status(execution, result)
     info = result.get("info", {})
     flags = list(result.get("flags", []))
-    for flag in (page_cache_flag(info, collected.get("psutil", {}).get("disk_read_bytes")),
-                 clock_flag(execution)):
+    psutil_summary = collected.get("psutil", {})
+    for flag in (page_cache_flag(info, psutil_summary.get("disk_read_bytes")), clock_flag(execution),
+                 disturbance_flag(case.workload, psutil_summary.get("disturbance"))):
         if flag:
             flags.append(flag)
     return {
@@ -367,6 +373,18 @@ def page_cache_flag(info: dict, device_read_bytes: int | None) -> str | None:
         return None
     if device_read_bytes < PAGE_CACHE_TOLERANCE * requested:
         return "page-cache-read"
+    return None
+
+
+def disturbance_flag(workload: str, disturbance: dict | None) -> str | None:
+    """'host-disturbed' when a cpu or mem trial shared the host: others took more than OTHERS_LIMIT_CORES of a
+    CPU, or steal exceeded STEAL_LIMIT_PCT. I/O and network trials are not judged: kernel threads and daemons
+    (virtiofsd, docker-proxy, the block layer's workers) do their work for them outside their process tree."""
+    if not disturbance or workload.split(".")[0] not in DISTURBABLE_KINDS:
+        return None
+    others = disturbance.get("others_cores")
+    if (others is not None and others > OTHERS_LIMIT_CORES) or disturbance.get("steal_pct", 0) > STEAL_LIMIT_PCT:
+        return "host-disturbed"
     return None
 
 

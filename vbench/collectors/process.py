@@ -4,6 +4,8 @@ Per sample: the tree's cumulative user/sys CPU, RSS, read/write bytes and contex
 split (user, system, iowait, steal, idle) since the previous sample. Counters of processes that exit between
 samples are kept at their last value, so the totals do not fall when a child (fio) ends. Host disk counters are
 read at start and stop: the runner checks reads against them to catch figures that came from the page cache.
+The host's disturbance over the trial (``disturbance``): the hypervisor's steal, and the CPU that processes
+other than the trial's tree and vbench itself took (the runner flags a cpu or mem trial that others disturbed).
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from vbench.collectors import Sampler
 from vbench.model import Handle
 
 HOST_CPU_FIELDS = ("user", "system", "iowait", "steal", "idle")
+# CPU time spent running something (psutil's guest and guest_nice are already inside user and nice)
+BUSY_FIELDS = ("user", "nice", "system", "irq", "softirq")
 
 
 COUNTERS = ("cpu_user_s", "cpu_system_s", "read_bytes", "write_bytes", "ctx_switches")
@@ -104,6 +108,7 @@ class ProcessCollector(Sampler):
     def start(self) -> None:
         self._cpu0 = self._cpu_last = psutil.cpu_times()
         self._disk0 = psutil.disk_io_counters()
+        self._own0 = psutil.Process().cpu_times()
         super().start()
 
     def attach(self, handle: Handle) -> None:
@@ -134,6 +139,11 @@ class ProcessCollector(Sampler):
                "rss_max_bytes": max((s.get("rss_bytes", 0) for s in self.series), default=0)}
         for key in COUNTERS:
             out[key] = last.get(key)
+        own = psutil.Process().cpu_times()
+        tree = None if last.get("cpu_user_s") is None else last["cpu_user_s"] + last["cpu_system_s"]
+        out["disturbance"] = disturbance(self._cpu0, psutil.cpu_times(), tree,
+                                         (own.user + own.system) - (self._own0.user + self._own0.system),
+                                         self.elapsed())
         if self._disk0 is not None and disk1 is not None:
             out["disk_read_bytes"] = disk1.read_bytes - self._disk0.read_bytes
             out["disk_write_bytes"] = disk1.write_bytes - self._disk0.write_bytes
@@ -176,6 +186,21 @@ class HelperCollector(Sampler):
         return {"samples": len(self.series), "pids": [root.pid for root, _ in self._trees],
                 **{k: last.get(k) for k in COUNTERS},
                 "rss_max_bytes": max(s.get("rss_bytes", 0) for s in self.series)}
+
+
+def disturbance(before, after, tree_cpu_s: float | None, own_cpu_s: float, wall_s: float) -> dict:
+    """What else ran on the host during a trial, from two psutil.cpu_times() readings (pure): ``others_cores``
+    is the CPU taken by everything but the trial's tree and vbench's own process, in CPUs (0.25: a quarter of
+    one CPU on average), None when the tree was not watched; ``steal_pct`` the share of all CPU time the
+    hypervisor gave to someone else."""
+    deltas = {f: max(0.0, getattr(after, f, 0.0) - getattr(before, f, 0.0)) for f in after._fields}
+    total = sum(v for f, v in deltas.items() if f not in ("guest", "guest_nice"))
+    busy = sum(deltas.get(f, 0.0) for f in BUSY_FIELDS)
+    others = None if tree_cpu_s is None else max(0.0, busy - tree_cpu_s - own_cpu_s)
+    return {"others_cpu_s": None if others is None else round(others, 4),
+            "others_cores": None if others is None or wall_s <= 0 else round(others / wall_s, 4),
+            "vbench_cpu_s": round(own_cpu_s, 4),
+            "steal_pct": round(100.0 * deltas.get("steal", 0.0) / total, 2) if total > 0 else 0.0}
 
 
 def _cpu_split(before, after) -> dict[str, float]:

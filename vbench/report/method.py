@@ -15,6 +15,9 @@ FLAG_MEANINGS = {
                        "page cache, so the figure measures memory rather than the disk",
     "clock-disagree": "the guest's and the host's timing of the run differ by more than 5% (guest clocks drift "
                       "under emulation): a guest-timed figure is suspect",
+    "host-disturbed": "other processes took more than a quarter of a CPU, or the hypervisor stole more than 5% "
+                      "of the host's CPU time, during this cpu or mem trial: it shared the machine (kept in the "
+                      "analysis, since dropping it would break its round's pair; the count says how many)",
     "python-fallback": "fio was absent, so a pure-Python I/O loop ran instead; its figures are not comparable "
                        "with fio's",
 }
