@@ -4,9 +4,9 @@ Warm workers (workloads/worker.py) run a cpu workload's unit of work back to bac
 of vbench's guest image, unpinned and pinned to CPU 1 (this driver stays on CPU 0 throughout). Two tables are
 printed last:
 
-- **Trials**: in each placement (native, or the container), for trial lengths of 0.1, 0.5, 2 and 5 s, the coefficient of variation of the rate over
-  consecutive trials, and the correlation of consecutive trials (lag 1 and 2, on log rates): how noisy one trial
-  is, and how long the host's state lasts.
+- **Trials**: in each placement (native, or the container), for trial lengths of 0.1, 0.5, 2 and 5 s, the
+  coefficient of variation of the rate over consecutive trials, and the correlation of consecutive trials
+  (lag 1 and 2, on log rates): how noisy one trial is, and how long the host's state lasts.
 - **Paired slices**: two warm workers alternating slices in a balanced order (A B, B A, ...), each pair a log
   ratio of their times. A/A pairs (both native) give the noise a paired design is left with; native against the
   container gives the same with the environment in between. The CI half-width is what 30 s of such pairs would

@@ -53,7 +53,8 @@ def test_disturbance_is_the_cpu_outside_the_tree_and_vbench():
     # 4 s of wall on 2 CPUs: 8 CPU-s; busy 4 + 1 + 0.5 irq/softirq = 5.5; guest time is already inside user
     after = Full(104, 0, 51, 1002, 0, 0.25, 0.25, 0.5, 3, 0)
     figures = disturbance(before, after, tree_cpu_s=3.5, own_cpu_s=0.5, wall_s=4.0)
-    assert figures == {"others_cpu_s": 1.5, "others_cores": 0.375, "vbench_cpu_s": 0.5, "steal_pct": 6.25}
+    assert figures == {"others_cpu_s": 1.5, "others_cores": 0.375, "vbench_cpu_s": 0.5, "wall_s": 4.0,
+                       "steal_pct": 6.25}
     assert disturbance(before, after, tree_cpu_s=None, own_cpu_s=0.5, wall_s=4.0)["others_cores"] is None
     # the tree's counters can run ahead of the host's (sampled at another moment): never a negative share
     assert disturbance(before, after, tree_cpu_s=9.0, own_cpu_s=0.0, wall_s=4.0)["others_cores"] == 0.0

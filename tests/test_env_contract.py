@@ -1,10 +1,14 @@
 """One contract suite, run against every environment backend that is available on this host."""
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
 from vbench import envs
 from vbench.envs.base import Availability, Context
+from vbench.envs.workers import WorkerLost
 from vbench.model import Handle
 
 
@@ -58,6 +62,44 @@ def test_failure_comes_back_as_a_record(environment):
     execution = environment.execute({"workload": "io.fio", "params": {"rw": "sideways"}}, timeout=60)
     result = execution.result()
     assert execution.returncode == 1 and result["ok"] is False and "rw must be" in result["error"]
+
+
+def prepare(environment, pipe) -> dict:
+    request = {"op": "prepare", "workload": "cpu.pyloop", "params": {"loops": 2000}, "workdir": environment.workdir}
+    return pipe.ask(request, timeout=120)
+
+
+def test_a_warm_worker_slices_inside_the_environment(environment):
+    """Sliced trials (vbench.slices) keep one worker per environment and ask it for slices over its pipe."""
+    pipe = environment.worker()
+    try:
+        prepared = prepare(environment, pipe)
+        assert prepared["ok"], prepared
+        assert prepared["unit_s"] > 0 and prepared["amount"] == 2000
+        assert environment.worker() is pipe  # kept warm between slices and blocks
+        sliced = pipe.ask({"op": "slice", "calls": 2}, timeout=120)
+        assert sliced["ok"] and sliced["elapsed_s"] > 0
+        refused = pipe.ask({"op": "prepare", "workload": "io.fio", "params": {}}, timeout=120)
+        assert refused == {"ok": False, "error": "io.fio cannot be sliced (it has no unit of work)"}
+    finally:
+        environment.drop_worker()
+
+
+def test_a_killed_worker_is_lost_with_why_and_the_next_one_starts(environment):
+    if environment.kind == "vm":
+        pytest.skip("a VM's worker is the guest agent's own process: killing it kills the guest (the stand-in "
+                    "QEMU of test_qemu_faults.py makes each way a guest fails happen during a sliced trial)")
+    pipe = environment.worker()
+    assert prepare(environment, pipe)["ok"]
+    os.kill(pipe.pid, signal.SIGKILL)
+    with pytest.raises(WorkerLost, match="exited with status (-9|137)"):
+        pipe.ask({"op": "slice", "calls": 1}, timeout=30)
+    environment.drop_worker()
+    fresh = environment.worker()
+    try:
+        assert fresh is not pipe and prepare(environment, fresh)["ok"]
+    finally:
+        environment.drop_worker()
 
 
 def test_teardown_removes_the_scratch(tmp_path):

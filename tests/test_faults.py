@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT, VBENCH
 
 SUITE = """
@@ -327,17 +329,21 @@ def test_a_container_that_fails_to_start_is_an_error_when_named_and_skipped_by_d
     assert list((tmp_path / "scratch").iterdir()) == []
 
 
-def test_a_run_in_which_every_measured_trial_failed_exits_non_zero_and_says_why(tmp_path):
+@pytest.mark.parametrize("args, reason", [
+    (["--no-slices"], "exit status 1"),
+    ([], "the worker was lost: the worker exited with status 1"),  # the warm worker of paired slices
+], ids=["whole-trials", "sliced"])
+def test_a_run_in_which_every_measured_trial_failed_exits_non_zero_and_says_why(tmp_path, args, reason):
     import os
 
     suite = tmp_path / "long.toml"
     suite.write_text(LONG.format(rounds=2, timeout=60, seconds=0.05))
     done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--results", str(tmp_path / "res"), "--scratch",
-                           str(tmp_path / "scratch")], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "VBENCH_PYTHON": "/bin/false"})  # every native runner fails
+                           str(tmp_path / "scratch"), *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "VBENCH_PYTHON": "/bin/false"})  # every native one fails
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith(
-        "vbench: error: every measured trial failed (4); the most common reason (4): exit status 1")  # with native:aa
+        f"vbench: error: every measured trial failed (4); the most common reason (4): {reason}")  # with native:aa
     assert (next((tmp_path / "res").iterdir()) / "report.html").exists()  # the failures are still reported
 
 

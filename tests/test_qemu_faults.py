@@ -184,15 +184,20 @@ TRIAL_FAILURES = {
 }
 
 
+@pytest.mark.parametrize("sliced", [False, True], ids=["whole-trials", "sliced"])
 @pytest.mark.parametrize("mode", sorted(TRIAL_FAILURES))
-def test_a_guest_failing_during_a_trial_fails_that_trial_and_the_run_goes_on(mode, tmp_path, standin_env):
+def test_a_guest_failing_during_a_trial_fails_that_trial_and_the_run_goes_on(mode, sliced, tmp_path, standin_env):
+    """Whole trials fail on the agent's exec; sliced ones on the warm worker's first request (vbench.slices)."""
     done, trials, meta = vbench_run(tmp_path, standin_env, "--env", "native,vm:virtio", "--accel", "tcg",
-                                    "--timeout", "2", "--agent-grace", "1", rounds=3, FAKE_QEMU=mode)
+                                    "--timeout", "2", "--agent-grace", "1", *([] if sliced else ["--no-slices"]),
+                                    rounds=3, FAKE_QEMU=mode)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
+    assert meta["slicing"] == {"loop": None if sliced else "slicing turned off (--no-slices)"}
     native = [t for t in trials if t["environment"] == "native"]
     vm = [t for t in trials if t["environment"] == "vm:virtio"]
     assert len(native) == 3 and all(t["status"] == "ok" for t in native)
+    assert all(("slices" in t["info"]) == sliced for t in native)
     assert len(vm) == 3
     first, later = vm[0], vm[1:]
     assert first["status"] == ("timeout" if mode == "trial-silent" else "failed")
@@ -214,7 +219,7 @@ def test_virtiofsd_that_fails_to_start_is_a_one_line_error(tmp_path, standin_env
 def test_virtiofsd_dying_mid_run_fails_the_trial_and_stops_the_vm(tmp_path, standin_env):
     done, trials, _ = vbench_run(tmp_path, standin_env, "--env", "native,vm:virtiofs", "--accel", "tcg",
                                  rounds=6, seconds=0.4, FAKE_QEMU="agent", FAKE_VIRTIOFSD="die",
-                                 FAKE_VIRTIOFSD_AFTER="1.5")
+                                 FAKE_VIRTIOFSD_AFTER="3")  # a sliced round takes both sides' time
     assert done.returncode == 0, done.stderr
     vm = [t for t in trials if t["environment"] == "vm:virtiofs"]
     failed = [t for t in vm if t["status"] != "ok"]
@@ -222,4 +227,20 @@ def test_virtiofsd_dying_mid_run_fails_the_trial_and_stops_the_vm(tmp_path, stan
     assert "virtiofsd exited with status 1 during a trial: virtiofsd: simulated crash" in failed[0]["error"]
     assert all("stopped" in t["error"] for t in failed[1:])
     assert all(t["status"] == "ok" for t in trials if t["environment"] == "native")
+    assert_nothing_left(tmp_path)
+
+
+def test_a_sliced_trial_runs_through_the_guest_agent(tmp_path, standin_env):
+    """The warm worker behind the agent (a "work" request per slice) gives a figure like any other trial's;
+    the stand-in's agent runs on the host, so only the path is tested here, not a VM's speed."""
+    done, trials, meta = vbench_run(tmp_path, standin_env, "--env", "native,vm:virtio", "--accel", "tcg", rounds=2)
+    assert done.returncode == 0, done.stderr
+    assert meta["slicing"] == {"loop": None}
+    assert len(trials) == 4 and all(t["status"] == "ok" for t in trials), [t["error"] for t in trials]
+    for trial in trials:
+        sliced = trial["info"]["slices"]
+        assert sliced["order"].split() in (["native", "vm:virtio", "vm:virtio", "native"],
+                                           ["vm:virtio", "native", "native", "vm:virtio"])
+        assert sliced["count"] >= 2 * 2 and sliced["calls_per_slice"] >= 1  # two kept cycles at the least
+        assert trial["metrics"]["ops"]["value"] > 0
     assert_nothing_left(tmp_path)

@@ -186,3 +186,34 @@ def test_qemus_exit_is_described_in_its_own_words(tmp_path):
         "kvm.c:3183: kvm_buf_set_msrs: Assertion `ret' failed.")
     assert exit_description(-9, str(tmp_path / "absent")) == "QEMU was killed by SIGKILL"
     assert exit_description(1, str(tmp_path / "absent"), "at start") == "QEMU exited with status 1 at start"
+
+
+def test_the_vcpu_thread_the_guest_worker_runs_on_is_pinned_on_the_host():
+    """A real process with a thread named as QEMU names its vCPU threads (debug-threads=on) stands in for QEMU."""
+    import os
+    import subprocess
+    import sys
+
+    from vbench.envs.qemu import pin_vcpu_thread
+
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("pinning needs two CPUs")
+    code = ("import threading, time, sys\n"
+            "def vcpu():\n"
+            "    open(f'/proc/self/task/{threading.get_native_id()}/comm', 'w').write('CPU 0/TCG')\n"
+            "    print(threading.get_native_id(), flush=True)\n"
+            "    time.sleep(30)\n"
+            "threading.Thread(target=vcpu, daemon=True).start()\n"
+            "time.sleep(30)\n")
+    qemu = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        tid = int(qemu.stdout.readline())
+        assert pin_vcpu_thread(qemu.pid, [0], 1) == f"QEMU's vCPU thread 'CPU 0/TCG' pinned to host CPU {cpus[1]}"
+        assert os.sched_getaffinity(tid) == {cpus[1]}
+        assert os.sched_getaffinity(qemu.pid) == set(cpus)  # only that thread
+        assert pin_vcpu_thread(qemu.pid, [1], 0) == "not pinned on the host: QEMU has no thread named 'CPU 1/...'"
+        assert pin_vcpu_thread(qemu.pid, [0, 1], 0).startswith("not pinned on the host: the guest's worker")
+    finally:
+        qemu.kill()
+        qemu.wait()

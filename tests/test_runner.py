@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import vbench
 from vbench.model import Case, EnvSpec, Execution
 from vbench.runner import disturbance_flag, page_cache_flag, resolve_environments, trial_record
@@ -87,3 +89,16 @@ def test_native_run_end_to_end(tiny_run):
 def test_scratch_is_removed_after_the_run(tiny_run):
     scratch = tiny_run.parent.parent / "scratch"
     assert list(scratch.iterdir()) == []
+
+
+def test_in_a_block_the_other_sides_workers_are_not_a_disturbance():
+    from vbench.runner import block_disturbance
+
+    def summary(tree, others):
+        return {"cpu_user_s": tree, "cpu_system_s": 0.0,
+                "disturbance": {"others_cpu_s": others, "others_cores": others / 2.0, "wall_s": 2.0}}
+
+    # two sides took turns for 2 s: each saw the other's 0.9 s as "others", plus 0.2 s of a real intruder
+    block = block_disturbance({"native": summary(0.9, 1.1), "docker:volume": summary(0.9, 1.1)})
+    assert [s["disturbance"]["others_cpu_s"] for s in block.values()] == [pytest.approx(0.2)] * 2
+    assert block["native"]["disturbance"]["others_cores"] == pytest.approx(0.1)

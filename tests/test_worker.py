@@ -114,6 +114,16 @@ def test_a_workload_without_its_library_says_unavailable(tmp_path):
     assert pipe.close() == 0
 
 
+def test_prepare_pins_the_worker_to_the_asked_cpu_and_back(worker, tmp_path):
+    import os
+
+    cpus = sorted(os.sched_getaffinity(0))
+    asked = worker.ask(op="prepare", workload="cpu.pyloop", params={"loops": 1_000}, workdir=str(tmp_path), cpu=1)
+    assert asked["ok"] and asked["affinity"] == [cpus[1 % len(cpus)]]
+    free = worker.ask(op="prepare", workload="cpu.pyloop", params={"loops": 1_000}, workdir=str(tmp_path))
+    assert free["affinity"] == cpus
+
+
 def test_calls_below_one_are_refused(worker, tmp_path):
     assert worker.ask(op="prepare", workload="cpu.pyloop", params={"loops": 1_000}, workdir=str(tmp_path))["ok"]
     assert worker.ask(op="slice", calls=0) == {"ok": False, "error": "calls must be at least 1, not 0"}

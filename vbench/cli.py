@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-aa", action="store_true",
                      help="leave out the A/A control (native:aa, a second native measured like any environment, "
                           "whose overhead is the run's noise floor)")
+    run.add_argument("--no-slices", action="store_true",
+                     help="run every workload as whole trials, one environment at a time, instead of paired "
+                          "slices alternating between the environments (cpu workloads)")
+    run.add_argument("--no-pin", action="store_true",
+                     help="leave a sliced block's workers unpinned (by default they share one CPU, rotated by "
+                          "round, and vbench keeps to the others)")
     run.add_argument("--results", default="results", help="results directory (default: ./results)")
     run.add_argument("--scratch", default="/var/tmp/vbench", help="host scratch root for the storage under test")
     run.add_argument("--interval", type=float, default=0.1, help="collector sampling interval in seconds")
@@ -220,7 +226,8 @@ def _run_inputs(args: argparse.Namespace):
     from vbench.runner import RunOptions  # after the checks: it imports scipy
 
     options = RunOptions(results, args.scratch, args.seed, args.interval,
-                         {k: v for k, v in env_options.items() if v is not None}, aa_control=not args.no_aa)
+                         {k: v for k, v in env_options.items() if v is not None}, aa_control=not args.no_aa,
+                         slices=not args.no_slices, pin=not args.no_pin)
     return suite, requested, options
 
 

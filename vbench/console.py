@@ -35,9 +35,9 @@ class RichProgress:
             self._bar.advance(self._task, count)
             err.print(f"resuming: {count} finished trial(s) kept")
 
-    def trial_started(self, case, round_index: int) -> None:
+    def trial_started(self, case, round_index: int, where: str | None = None) -> None:
         kind = "warmup" if round_index < 0 else f"round {round_index}"
-        self._bar.update(self._task, description=f"{kind} {case.name} @ {case.env.label}")
+        self._bar.update(self._task, description=f"{kind} {case.name} @ {where or case.env.label}")
 
     def trial_finished(self, trial: dict) -> None:
         self._bar.advance(self._task)

@@ -6,6 +6,8 @@ This is the host side. Each trial asks an environment to execute the one guest-s
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import secrets
 from collections import Counter
 import time
@@ -14,18 +16,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol, Sequence
 
-from vbench import __version__, stats
+from vbench import __version__, slices, stats
 from vbench import envs as registry
 from vbench.collectors.cgroup import CgroupCollector
 from vbench.collectors.process import HelperCollector, ProcessCollector
 from vbench.envs.base import Availability, Context, Environment, describe
 from vbench.errors import Unavailable, VBenchError
 from vbench.fingerprint import host_fingerprint
-from vbench.model import AA_CONTROL, BASELINE, Case, EnvSpec, Execution
+from vbench.model import AA_CONTROL, BASELINE, Case, EnvSpec, Execution, Handle
 from vbench.plan import build_cases, next_round, round_order, trial_id
 from vbench.reaper import owner, owner_alive
 from vbench.store import SCHEMA_VERSION, RunStore, iter_trials, new_run_id, run_dir
 from vbench.suite import Suite, suite_from_dict
+from workloads.run import fill_params, load_workload, result_record
 
 # A read figure is flagged when the device delivered less than this share of the bytes the workload read.
 PAGE_CACHE_TOLERANCE = 0.9
@@ -45,12 +48,14 @@ class RunOptions:
     collect_interval: float = 0.1
     env_options: dict = field(default_factory=dict)  # per-kind options: image, runtime, accel, user_dir, ...
     aa_control: bool = True  # measure native:aa, the A/A control, beside the baseline
+    slices: bool = True  # sliceable workloads run as paired slices (vbench.slices) where every environment can
+    pin: bool = True  # a sliced block pins every worker to one CPU (rotated by round) and vbench to the others
 
 
 class Progress(Protocol):
     def started(self, run_dir: Path, planned_trials: int) -> None: ...
     def skipped(self, count: int) -> None: ...
-    def trial_started(self, case: Case, round_index: int) -> None: ...
+    def trial_started(self, case: Case, round_index: int, where: str | None = None) -> None: ...
     def trial_finished(self, trial: dict) -> None: ...
     def replanned(self, planned_trials: int, reason: str) -> None: ...
     def note(self, text: str) -> None: ...
@@ -61,7 +66,7 @@ class Silent:
 
     def started(self, run_dir, planned_trials): pass
     def skipped(self, count): pass
-    def trial_started(self, case, round_index): pass
+    def trial_started(self, case, round_index, where=None): pass
     def trial_finished(self, trial): pass
     def replanned(self, planned_trials, reason): pass
     def note(self, text): pass
@@ -280,19 +285,181 @@ class _Session:
 
     def run_round(self, round_index: int) -> int:
         """Run the round's trials that are not done yet; how many ran."""
-        ran = 0
-        for case in round_order(self.cases, self.seed, round_index):
+        ran, blocks_done = 0, set()
+        order = round_order(self.cases, self.seed, round_index)
+        for case in order:
             if trial_id(round_index, case) in self.done_ids:
                 continue
+            if self.slicing(case.name) is None:
+                if case.name not in blocks_done:
+                    blocks_done.add(case.name)
+                    ran += self.run_sliced([c for c in order if c.name == case.name], round_index)
+                continue
             self.progress.trial_started(case, round_index)
-            trial = run_trial(self.active[case.env.label], case, round_index, self.seq, self.plan.timeout_s,
-                              self.store, self.options)
-            self.store.append_trial(trial)
-            self.tally.add(trial)
-            self.progress.trial_finished(trial)
-            self.seq += 1
+            self.keep(run_trial(self.active[case.env.label], case, round_index, self.seq, self.plan.timeout_s,
+                                self.store, self.options))
             ran += 1
         return ran
+
+    def keep(self, trial: dict) -> None:
+        """Store a finished trial (fsynced before the next starts), count it for the stopping rule, show it."""
+        trial["seq"] = self.seq
+        self.store.append_trial(trial)
+        self.tally.add(trial)
+        self.progress.trial_finished(trial)
+        self.seq += 1
+
+    def slicing(self, name: str) -> str | None:
+        """None when the entry ``name`` runs as paired slices; else why it runs as whole trials (kept in the
+        run's meta, ``slicing``)."""
+        table = self.meta.setdefault("slicing", {})
+        if name not in table:
+            table[name] = slicing_reason([c for c in self.cases if c.name == name], self.active, self.options)
+        return table[name]
+
+    def run_sliced(self, group: list[Case], round_index: int) -> int:
+        """One block of paired slices over every environment of ``group`` (one entry); its trials stored."""
+        self.progress.trial_started(group[0], round_index,
+                                    where=" + ".join(c.env.label for c in group) + " (paired slices)")
+        trials = run_block_trials(group, self.active, round_index, self.seq, self.plan.timeout_s, self.store,
+                                  self.options)
+        ran = 0
+        for trial in trials:
+            if trial["trial_id"] in self.done_ids:
+                continue  # a resumed block: the baseline ran again for calibration, its stored trial stands
+            self.keep(trial)
+            ran += 1
+        return ran
+
+
+def slicing_reason(group: list[Case], active: dict[str, Environment], options: RunOptions) -> str | None:
+    """Why one entry's cases cannot run as paired slices here, or None when they can."""
+    if not options.slices:
+        return "slicing turned off (--no-slices)"
+    module = load_workload(group[0].workload)
+    if not hasattr(module, "unit"):
+        return f"{group[0].workload} has no unit of work to slice"
+    if BASELINE not in {c.env.label for c in group}:
+        return "no baseline in the block"
+    for case in group:
+        env = active[case.env.label]
+        if type(env).open_worker is Environment.open_worker:
+            return f"{case.env.label} cannot keep a warm worker"
+    return None
+
+
+def run_block_trials(group: list[Case], active: dict[str, Environment], round_index: int, seq: int,
+                     timeout: float, store: RunStore, options: RunOptions) -> list[dict]:
+    """The trial records of one block of paired slices (vbench.slices): one per environment, in ``group``'s
+    order; the host collector watches the whole block (the environments share it slice by slice)."""
+    workers, errors = {}, {}
+    for case in group:
+        env = active[case.env.label]
+        try:
+            workers[case.env.label] = env.worker()
+        except VBenchError as exc:  # Unavailable, WorkerLost: this environment's part fails, with why
+            errors[case.env.label] = f"no warm worker: {exc}"
+    module = load_workload(group[0].workload)
+    params = fill_params(module, dict(group[0].params))
+    invocation = group[0].invocation()
+    cpus = sorted(os.sched_getaffinity(0))
+    cpu = block_cpu(cpus, round_index) if options.pin else None
+    elsewhere = [c for i, c in enumerate(cpus) if i != cpu]
+    if cpu is not None:
+        invocation["cpu"] = cpu
+    collectors = {label: ProcessCollector(options.collect_interval) for label in workers}
+    started_at = _now()
+    with keep_threads_on(elsewhere):  # vbench's threads (the collectors' too) off the workers' CPU
+        for label, collector in collectors.items():
+            collector.start()
+            collector.attach(Handle(pid=workers[label].pid))  # each side's worker (for a VM, QEMU)
+        try:
+            if BASELINE in errors:
+                parts, cycles = {}, 0
+            else:
+                workdirs = {label: active[label].workdir for label in workers}
+                parts, cycles = slices.run_block(
+                    workers, invocation, workdirs, float(params.get("seconds", 1.0)),
+                    float(getattr(module, "SLICE_S", slices.DEFAULT_SLICE_S)), timeout, baseline=BASELINE)
+        finally:
+            summaries = block_disturbance({label: c.stop() for label, c in collectors.items()})
+    trials = []
+    for case in group:
+        label = case.env.label
+        part = parts.get(label)
+        if part is None:
+            execution = Execution(json.dumps({"ok": False, "error": errors.get(label) or
+                                              f"the baseline's worker failed: {errors[BASELINE]}"}), "", 1, 0.0)
+        else:
+            if part.error:
+                active[label].drop_worker()  # lost or failed: the next block opens a fresh one
+            execution = block_execution(part, case.workload, params, module.PRIMARY, cycles, list(workers),
+                                        elsewhere)
+        tid = trial_id(round_index, case)
+        collected = {"psutil": summaries[label]} if label in summaries else {}
+        trial = trial_record(execution, case, tid, round_index, seq, started_at, collected)
+        if part is not None and part.rate is not None and active[label].kind == "vm":  # timed by a guest clock
+            trial["guest_wall_s"] = round(sum(part.times), 6)
+            drift = slices.clock_drift(part)
+            trial["info"]["slices"]["clock_drift"] = None if drift is None else round(drift, 4)
+            if drift is not None and abs(drift) > CLOCK_TOLERANCE:
+                trial["flags"].append("clock-disagree")
+        trial["run_id"] = store.dir.name
+        trial.update(active[label].trial_tags())
+        trial["samples"] = store.write_samples(tid, {"psutil": collectors[label].series}
+                                               if label in collectors else {})
+        trials.append(trial)
+    return trials
+
+
+def block_disturbance(summaries: dict[str, dict]) -> dict[str, dict]:
+    """Each side's collector sees the other sides' workers as "others"; in a block they take turns by design,
+    so the block's disturbance is what ran besides every worker and vbench, the same for every side."""
+    trees = {label: (s.get("cpu_user_s") or 0) + (s.get("cpu_system_s") or 0) for label, s in summaries.items()}
+    for label, summary in summaries.items():
+        figures = summary.get("disturbance") or {}
+        if figures.get("others_cpu_s") is None:
+            continue
+        others = max(0.0, figures["others_cpu_s"] - sum(v for k, v in trees.items() if k != label))
+        figures["others_cpu_s"] = round(others, 4)
+        figures["others_cores"] = round(others / figures["wall_s"], 4) if figures.get("wall_s") else None
+    return summaries
+
+
+def block_execution(part: slices.Sliced, workload: str, params: dict, primary: str, cycles: int,
+                    order: list[str], vbench_cpus: list[int]) -> Execution:
+    """One environment's part of a block as the runner's record would have come back from a whole trial."""
+    if part.rate is None:
+        stderr = part.error if part.timed_out else ""
+        return Execution(json.dumps({"ok": False, "error": part.error}), stderr or "", 1, part.host_wall_s,
+                         timed_out=part.timed_out)
+    record = {**result_record(workload, params, {primary: part.rate}, sum(part.times)), **part.accounting()}
+    record["info"] = part.info(cycles, order)
+    record["info"]["slices"]["vbench_affinity"] = vbench_cpus
+    return Execution(json.dumps(record), "", 0, part.host_wall_s)
+
+
+def block_cpu(cpus: list[int], round_index: int) -> int | None:
+    """Which of vbench's CPUs a block's workers are pinned to (an index into ``cpus``): rotated by round, so
+    that an asymmetry between cores cancels; None with one CPU (nothing to keep vbench apart from)."""
+    return round_index % len(cpus) if len(cpus) > 1 else None
+
+
+@contextlib.contextmanager
+def keep_threads_on(cpus: list[int]):
+    """Every thread of this process (and those it starts meanwhile) on ``cpus`` only, then back as they were."""
+    tids = [int(t) for t in os.listdir("/proc/self/task")]
+    before = {}
+    for tid in tids:
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            before[tid] = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, set(cpus))
+    try:
+        yield
+    finally:
+        for tid, mask in before.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, mask)
 
 
 def run_trial(env: Environment, case: Case, round_index: int, seq: int, timeout: float, store: RunStore,

@@ -6,6 +6,9 @@ It talks one JSON object per line over a virtio-serial port named ``vbench.agent
 - host ``{"op": "exec", "id": N, "argv": [...], "cwd": "/scratch", "timeout": S}`` -> guest
   ``{"op": "result", "id": N, "returncode": ..., "stdout": ..., "stderr": ..., "wall_s": ..., "timed_out": ...}``
   where ``wall_s`` is the guest's own monotonic measure of the run, compared on the host with its own.
+- host ``{"op": "work", "id": N, "request": {...}}`` -> guest ``{"op": "worked", "id": N, "reply": {...}}``: a
+  request for the warm worker of sliced trials (workloads/worker.py), which lives in the agent's own process so
+  it stays warm between slices.
 - host ``{"op": "poweroff"}`` -> the guest syncs and powers off.
 """
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sys
 import time
 
 PORT_NAME = "vbench.agent"
+_WORKER = []  # the warm worker, made on the first "work" request
 
 
 def find_port(name: str = PORT_NAME, sys_root: str = "/sys/class/virtio-ports") -> str:
@@ -44,6 +48,8 @@ def handle(request: dict) -> dict | None:
         return {"op": "pong", "uptime_s": uptime(), "kernel": platform.release()}
     if op == "exec":
         return execute(request)
+    if op == "work":
+        return {"op": "worked", "id": request.get("id"), "reply": work(request["request"])}
     if op == "poweroff":
         os.sync()
         os.system("poweroff -f")  # noqa: S605 - a fixed command, no input in it
@@ -52,6 +58,8 @@ def handle(request: dict) -> dict | None:
 
 
 def execute(request: dict) -> dict:
+    if _WORKER:
+        _WORKER[0].place(None)  # a sliced trial pinned the agent: a whole trial's runner gets every CPU again
     start = time.monotonic()
     try:
         done = subprocess.run(request["argv"], cwd=request.get("cwd") or "/", capture_output=True, text=True,
@@ -62,6 +70,20 @@ def execute(request: dict) -> dict:
     except OSError as exc:
         out = {"returncode": 127, "stdout": "", "stderr": f"agent: {exc}", "timed_out": False}
     return {"op": "result", "id": request.get("id"), "wall_s": round(time.monotonic() - start, 6), **out}
+
+
+def work(request: dict) -> dict:
+    if not _WORKER:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        if root not in sys.path:
+            sys.path.insert(0, root)
+        from workloads.worker import Worker
+
+        _WORKER.append(Worker())
+    try:
+        return _WORKER[0].handle(request) or {"ok": True}
+    except Exception as exc:  # one bad request fails alone, as in the worker's own loop
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _text(value) -> str:

@@ -4,11 +4,15 @@ A sliced trial alternates short slices of one workload between environments (see
 process per slice would measure start-up, so each environment keeps one of these alive and asks it for slices.
 One JSON request per line on stdin, one JSON reply per line on stdout:
 
-- ``{"op": "prepare", "workload": "cpu.pyloop", "params": {...}, "workdir": "/scratch"}`` builds the workload's
-  unit of work (its ``unit(params)``), calls it once untimed, and answers ``{"ok": true, "unit_s": ...,
-  "amount": ..., "info": {...}}``: the time of one timed call and how much work (in the primary metric's unit
-  times seconds) one call does.
-- ``{"op": "slice", "calls": N}`` calls the unit N times and answers ``{"ok": true, "elapsed_s": ...}``.
+- ``{"op": "prepare", "workload": "cpu.pyloop", "params": {...}, "workdir": "/scratch", "cpu": 1}`` pins the
+  worker to one CPU when ``cpu`` is given (the ``cpu``-th of those it may use, modulo their number; otherwise
+  every CPU it was started with), builds the workload's unit of work (its ``unit(params)``), calls it once
+  untimed, and answers ``{"ok": true, "unit_s": ..., "amount": ..., "info": {...}, "affinity": [...]}``: the
+  time of one call (the quickest of up to three timed ones), how much work one call does (in the primary
+  metric's unit times seconds), and the CPUs the worker now runs on.
+- ``{"op": "slice", "calls": N}`` calls the unit N times and answers ``{"ok": true, "elapsed_s": ...,
+  "proc_stat": {...}, "rusage": {...}}``: its time, and the environment's /proc/stat and the worker's getrusage
+  deltas over it (read outside the timed calls), as ``workloads/run.py`` reports them for a whole trial.
 - ``{"op": "series", "calls": N, "count": K}`` runs K slices back to back and answers their start times and
   durations (``benchmarks/noise.py`` reads the noise's time structure from them).
 - ``{"op": "exit"}`` ends the worker.
@@ -27,13 +31,23 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+import platform  # noqa: E402
+import resource  # noqa: E402
+
 from workloads.rules import check_workload  # noqa: E402  (importable only once _ROOT is on the path)
-from workloads.run import fill_params, load_workload  # noqa: E402
+from workloads.run import delta, fill_params, load_workload, read_proc_stat, rusage  # noqa: E402
 
 
 class Worker:
     def __init__(self) -> None:
         self.unit = None
+        self.cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+
+    def place(self, cpu) -> None:
+        """Pin to the ``cpu``-th CPU this worker may use, or back onto all of them for None."""
+        if self.cpus is None:
+            return
+        os.sched_setaffinity(0, self.cpus if cpu is None else {self.cpus[int(cpu) % len(self.cpus)]})
 
     def handle(self, request: dict) -> dict | None:
         op = request.get("op")
@@ -46,7 +60,11 @@ class Worker:
             if calls < 1:
                 return {"ok": False, "error": f"calls must be at least 1, not {calls}"}
             if op == "slice":
-                return {"ok": True, "elapsed_s": self.slice(calls)}
+                stat0, self0 = read_proc_stat(), rusage(resource.RUSAGE_SELF)
+                elapsed = self.slice(calls)
+                stat1, self1 = read_proc_stat(), rusage(resource.RUSAGE_SELF)
+                return {"ok": True, "elapsed_s": elapsed, "proc_stat": delta(stat1, stat0),
+                        "rusage": delta(self1, self0)}
             starts, durations = [], []
             for _ in range(int(request.get("count", 1))):
                 starts.append(time.monotonic())
@@ -65,14 +83,22 @@ class Worker:
         if reason:
             return {"ok": False, "error": f"unavailable: {reason}"}
         os.chdir(request.get("workdir") or os.getcwd())
+        self.place(request.get("cpu"))
         self.unit = None
         work, amount, info = module.unit(params)
         work()  # untimed: first-call costs (imports, allocation, caches) stay out of every slice
-        start = time.perf_counter()
-        work()
-        unit_s = time.perf_counter() - start
+        unit_s, spent = float("inf"), 0.0
+        for _ in range(3):  # the quickest of up to three calls (in 0.2 s): one slow call must not skew slices
+            start = time.perf_counter()
+            work()
+            took = time.perf_counter() - start
+            unit_s, spent = min(unit_s, took), spent + took
+            if spent > 0.2:
+                break
         self.unit = work
         return {"ok": True, "unit_s": unit_s, "amount": amount, "info": info, "pid": os.getpid(),
+                "ncpu": os.cpu_count(), "guest": {"python": platform.python_version(),
+                                                  "kernel": platform.release(), "hostname": platform.node()},
                 "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None}
 
     def slice(self, calls: int) -> float:

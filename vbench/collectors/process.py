@@ -199,7 +199,7 @@ def disturbance(before, after, tree_cpu_s: float | None, own_cpu_s: float, wall_
     others = None if tree_cpu_s is None else max(0.0, busy - tree_cpu_s - own_cpu_s)
     return {"others_cpu_s": None if others is None else round(others, 4),
             "others_cores": None if others is None or wall_s <= 0 else round(others / wall_s, 4),
-            "vbench_cpu_s": round(own_cpu_s, 4),
+            "vbench_cpu_s": round(own_cpu_s, 4), "wall_s": round(wall_s, 4),
             "steal_pct": round(100.0 * deltas.get("steal", 0.0) / total, 2) if total > 0 else 0.0}
 
 

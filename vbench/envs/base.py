@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
+from vbench.envs.workers import WorkerLost, WorkerPipe
 from vbench.errors import Unavailable, VBenchError
 from vbench.model import EnvSpec, Execution, Handle
 from vbench.reaper import Ledger
@@ -115,6 +116,7 @@ class Environment(ABC):
         self.context = context
         self.lifecycle = Lifecycle()
         self.stopped: str | None = None  # why this environment can run no more trials (a dead daemon, a hung guest)
+        self._worker: WorkerPipe | None = None  # the warm worker of sliced trials, opened on first use
 
     @classmethod
     @abstractmethod
@@ -206,6 +208,35 @@ class Environment(ABC):
         record = result_record(invocation["workload"], {}, {"first_output": seconds}, seconds)
         return Execution(json.dumps(record), "", 0, time.perf_counter() - start)
 
+    def open_worker(self) -> WorkerPipe:
+        """A warm worker (workloads/worker.py) in this environment, for sliced trials (vbench.slices); the
+        environment closes it at teardown. Unavailable where the backend cannot keep one."""
+        raise Unavailable(f"{self.spec.label} cannot keep a warm worker")
+
+    def worker(self) -> WorkerPipe:
+        """This environment's warm worker, opened on first use and again after one was lost."""
+        if self.stopped:
+            raise WorkerLost(f"environment {self.spec.label} stopped: {self.stopped}")
+        pipe = self._worker
+        if pipe is None:
+            try:
+                pipe = self.open_worker()
+            except (Unavailable, WorkerLost):
+                raise
+            except Exception as exc:  # the outside world failed in a way the backend did not foresee
+                raise WorkerLost(f"{self.spec.label} could not start a worker: {describe(exc)}") from exc
+            self._worker = pipe
+        return pipe
+
+    def drop_worker(self) -> None:
+        """Close the warm worker (it was lost, or the run is over); the next ``worker()`` opens a new one."""
+        pipe, self._worker = self._worker, None
+        if pipe is not None:
+            try:
+                pipe.close()
+            except Exception as exc:
+                self.lifecycle.notes.append(f"closing a worker failed: {describe(exc)}")
+
     def stop_with(self, reason: str) -> None:
         """Mark the environment as unable to run more trials; the first reason given is kept."""
         if not self.stopped:
@@ -253,6 +284,7 @@ class Environment(ABC):
         """Teardown; a failure of the outside world here is noted, not raised: the finished trials are safe, and
         the reaper's ledger still lists whatever could not be removed (`vbench clean` finishes it)."""
         self.lifecycle.teardown_start = time.time()
+        self.drop_worker()
         try:
             self.teardown()
         except Exception as exc:

@@ -29,6 +29,7 @@ import psutil
 
 from vbench.catalog import WORKLOADS_DIR
 from vbench.envs.base import Availability, Environment, OnStart
+from vbench.envs.workers import DockerExecPipe, WorkerLost
 from vbench.errors import Unavailable, VBenchError
 from vbench.model import Execution, Handle
 from vbench.reaper import LABEL, OWNER_LABEL, ownership_labels
@@ -172,6 +173,14 @@ class Docker(Environment):
     @property
     def runner_argv(self) -> list[str]:
         return ["python3", f"{GUEST_ROOT}/workloads/run.py"]
+
+    def open_worker(self) -> DockerExecPipe:
+        try:
+            return DockerExecPipe(self.client.api, self.container.id,
+                                  ["python3", f"{GUEST_ROOT}/workloads/worker.py"], WORKDIR)
+        except Exception as exc:  # the engine or the container went away: stop this environment, as a trial would
+            self.stop_with(f"the Docker engine failed: {_first_line(exc)}")
+            raise WorkerLost(f"environment {self.spec.label} stopped: {self.stopped}") from exc
 
     def transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
         start = time.perf_counter()

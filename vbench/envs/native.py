@@ -9,11 +9,13 @@ import time
 
 from vbench.catalog import RUNNER, WORKLOADS_DIR
 from vbench.envs.base import Availability, Environment, OnStart
+from vbench.envs.workers import ProcessPipe
 from vbench.model import Execution, Handle
 
 # The guests run Debian's python3; natively the same interpreter makes the baseline the same bits.
 SYSTEM_PYTHON = "/usr/bin/python3"
 NET_SERVER = WORKLOADS_DIR / "net" / "server.py"
+WORKER = WORKLOADS_DIR / "worker.py"
 
 
 def host_python() -> str:
@@ -49,6 +51,9 @@ class Native(Environment):
             stop_server(self._server)
             self.context.ledger.forget_process(self._server.pid)
             self._server = None
+
+    def open_worker(self) -> ProcessPipe:
+        return ProcessPipe([host_python(), str(WORKER)], self.workdir)
 
     def endpoint(self) -> tuple[str, int]:
         """The network baseline: the server on the host's loopback."""

@@ -31,6 +31,7 @@ from pathlib import Path
 from vbench.catalog import WORKLOADS_DIR
 from vbench.envs import netns
 from vbench.envs.base import Availability, Environment, OnStart, free_port
+from vbench.envs.workers import WorkerLost, WorkerPipe
 from vbench.envs.qemu_machine import (GUEST_INIT_SH, QEMU, BootFailed, ChannelError, Guest, VMConfig,
                                        boot, exit_description, qemu_words, stderr_log, stop_process, virtiofsd, _tail)
 from vbench.errors import Unavailable, VBenchError
@@ -211,12 +212,17 @@ class VM(Environment):
         return Execution(reply.get("stdout", ""), reply.get("stderr", ""), reply.get("returncode"), wall,
                          bool(reply.get("timed_out")), far_wall_s=reply.get("wall_s"))
 
-    def _await(self, request_id: int, deadline: float) -> dict | None:
-        """The agent's result for ``request_id``; None when ``deadline`` passes first."""
+    def open_worker(self) -> "AgentWorker":
+        if self.guest is None:
+            raise WorkerLost(f"{self.spec.label} has no running guest")
+        return AgentWorker(self)
+
+    def _await(self, request_id: int, deadline: float, op: str = "result") -> dict | None:
+        """The agent's ``op`` message for ``request_id``; None when ``deadline`` passes first."""
         while True:
             self._check_alive()
             message = self.guest.channel.receive(min(deadline, time.monotonic() + 1.0))
-            if message and message.get("op") == "result" and message.get("id") == request_id:
+            if message and message.get("op") == op and message.get("id") == request_id:
                 return message
             if message is None and time.monotonic() >= deadline:
                 return None
@@ -362,6 +368,61 @@ def start_virtiofsd(socket_path: str, shared: str, log: str) -> subprocess.Popen
 def _said(log: str) -> str:
     words = qemu_words(log, 300)
     return f": {words}" if words else ""
+
+
+class AgentWorker(WorkerPipe):
+    """The warm worker of sliced trials inside the guest agent's own process, asked over the agent channel.
+    A guest that dies, resets the channel or stays silent stops the environment, as a trial's would."""
+
+    def __init__(self, vm: VM):
+        self.vm = vm
+        self.pid = vm.guest.proc.pid  # QEMU: the vCPU threads the collectors can watch
+
+    def ask(self, request: dict, timeout: float) -> dict:
+        vm = self.vm
+        if vm.stopped or vm.guest is None:
+            raise WorkerLost(f"environment {vm.spec.label} stopped: {vm.stopped}")
+        vm._next_id += 1
+        grace = float(vm.context.options.get("agent_grace") or GRACE_S)
+        try:
+            vm.guest.channel.send({"op": "work", "id": vm._next_id, "request": request})
+            message = vm._await(vm._next_id, time.monotonic() + timeout + grace, op="worked")
+        except (ChannelError, GuestLost) as exc:
+            vm._lost(str(exc), 0.0)
+            raise WorkerLost(vm.stopped) from None
+        if message is None:
+            vm.stop_with(f"the guest did not answer within {timeout + grace:.0f}s; it was killed (a slice)")
+            stop_process(vm.guest.proc)
+            raise WorkerLost(vm.stopped)
+        reply = message.get("reply")
+        if not isinstance(reply, dict) or "ok" not in reply:
+            raise WorkerLost(f"the guest agent sent a malformed worker reply: {str(message)[:120]}")
+        if request.get("op") == "prepare" and reply.get("ok") and request.get("cpu") is not None:
+            reply["host_placement"] = pin_vcpu_thread(vm.guest.proc.pid, reply.get("affinity"), request["cpu"])
+        return reply
+
+    def close(self) -> None:
+        """Nothing to stop: the worker is the agent's, and goes with the guest."""
+
+
+def pin_vcpu_thread(qemu_pid: int, guest_cpus: list | None, index: int, proc_root: str = "/proc") -> str:
+    """Pin the QEMU thread of the vCPU the guest's worker is pinned to onto the ``index``-th host CPU QEMU may
+    use; what was done, in words (the guest's own pinning alone leaves the vCPU free to move on the host)."""
+    if not guest_cpus or len(guest_cpus) != 1:
+        return "not pinned on the host: the guest's worker is not on one vCPU"
+    prefix = f"CPU {guest_cpus[0]}/"
+    try:
+        host_cpus = sorted(os.sched_getaffinity(qemu_pid))
+        for tid in os.listdir(f"{proc_root}/{qemu_pid}/task"):
+            with open(f"{proc_root}/{qemu_pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            if name.startswith(prefix):
+                host = host_cpus[index % len(host_cpus)]
+                os.sched_setaffinity(int(tid), {host})
+                return f"QEMU's vCPU thread '{name}' pinned to host CPU {host}"
+    except OSError as exc:
+        return f"not pinned on the host: {exc.strerror or exc}"
+    return f"not pinned on the host: QEMU has no thread named '{prefix}...'"
 
 
 def _well_formed(reply: dict) -> bool:

@@ -86,7 +86,9 @@ class VMConfig:
 def qemu_argv(c: VMConfig) -> list[str]:
     """The QEMU command line for ``c`` (pure)."""
     prefix = ["ip", "netns", "exec", c.netns] if c.netns else []
-    argv = [*prefix, QEMU, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-machine", "q35",
+    # debug-threads names the vCPU threads ("CPU 0/TCG"), so a sliced trial can pin the one its worker runs on
+    argv = [*prefix, QEMU, "-name", "vbench,debug-threads=on", "-nodefaults", "-no-user-config", "-display",
+            "none", "-no-reboot", "-machine", "q35",
             "-accel", "kvm" if c.accel == "kvm" else "tcg,thread=multi", "-cpu", c.cpu_model,
             "-smp", str(c.vcpus), "-m", str(c.memory_mb), *_nic(c),
             "-kernel", c.kernel, "-initrd", c.initrd,

@@ -76,7 +76,15 @@ def method(meta: dict, trials: "pd.DataFrame", envs: list[str], labels: dict[str
         "io_modes": io_modes(trials, labels), "flags": flags(trials, labels),
         "accelerators": accelerators(meta, trials, envs, labels), "failures": failures(trials, labels),
         "skipped": [(labels.get(str(k), str(k)), str(v)) for k, v in (meta.get("skipped_environments") or {}).items()],
+        "slicing": slicing(meta),
     }
+
+
+def slicing(meta: dict) -> list[tuple[str, str]]:
+    """(workload entry, how its trials ran): paired slices, or whole trials and why."""
+    table = meta.get("slicing") or {}
+    return [(str(name), "paired slices (vbench.slices)" if why is None else f"whole trials: {why}")
+            for name, why in sorted(table.items())]
 
 
 def io_modes(trials: "pd.DataFrame", labels: dict[str, str]) -> list[dict]:

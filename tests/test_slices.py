@@ -1,0 +1,142 @@
+"""Paired slices (vbench.slices) on fake workers: the order, the calibration, the discarded cycle, the figure,
+and what a failing worker costs. The real workers are driven in test_worker.py, test_env_contract.py and
+test_qemu_faults.py."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from vbench import slices
+from vbench.envs.workers import WorkerLost, WorkerPipe
+
+
+class FakeWorker(WorkerPipe):
+    """A worker whose unit takes ``unit_s`` and whose slices take ``calls * unit_s * factor``; it logs every
+    request in ``log`` (shared by a block's workers) and can fail at its ``fail_at``-th slice."""
+
+    def __init__(self, name, log, unit_s=0.01, factor=1.0, amount=1000.0, fail_at=None, how="lost"):
+        self.name, self.log, self.unit_s, self.factor, self.amount = name, log, unit_s, factor, amount
+        self.fail_at, self.how, self.slices = fail_at, how, 0
+
+    def ask(self, request, timeout):
+        self.log.append((self.name, request["op"], request.get("calls")))
+        if request["op"] == "prepare":
+            return {"ok": True, "unit_s": self.unit_s, "amount": self.amount, "info": {"checksum": 7}, "pid": 1}
+        self.slices += 1
+        if self.fail_at is not None and self.slices >= self.fail_at:
+            if self.how == "lost":
+                raise WorkerLost("the worker exited with status -9")
+            return {"ok": False, "error": "unavailable: numpy is not installed"}
+        # the first slice of the block (the discarded cycle) is slow, as after a switch
+        slow = 3.0 if self.slices == 1 else 1.0
+        return {"ok": True, "elapsed_s": request["calls"] * self.unit_s * self.factor * slow}
+
+    def close(self):
+        pass
+
+
+def block(*workers, seconds=0.2, slice_s=0.05):
+    return slices.run_block({w.name: w for w in workers}, {"workload": "cpu.pyloop", "params": {}},
+                            {w.name: "/scratch" for w in workers}, seconds, slice_s, 10.0, baseline="native")
+
+
+def test_a_cycle_is_a_palindrome_so_every_side_is_centred_on_the_same_moment():
+    assert slices.palindrome(["a", "b", "c"]) == ["a", "b", "c", "c", "b", "a"]
+    log = []
+    block(FakeWorker("docker", log), FakeWorker("native", log))
+    order = [name for name, op, _ in log if op == "slice"]
+    assert order[:8] == ["docker", "native", "native", "docker"] * 2
+    # the mean position of each side's slices is the same in every cycle
+    for start in range(0, len(order), 4):
+        cycle = order[start:start + 4]
+        assert sum(i for i, n in enumerate(cycle) if n == "docker") == sum(i for i, n in enumerate(cycle)
+                                                                          if n == "native")
+
+
+def test_every_side_does_the_baseline_calibrated_work_unless_it_is_far_slower():
+    log = []
+    parts, cycles = block(FakeWorker("native", log, unit_s=0.01), FakeWorker("docker", log, unit_s=0.03),
+                          FakeWorker("vm", log, unit_s=0.05), seconds=0.6)
+    # 50 ms of the baseline's unit; docker (3x slower) does the same work, the VM (5x) is calibrated on its own
+    assert parts["native"].calls == parts["docker"].calls == 5 and parts["vm"].calls == 1
+    # 0.6 s of the slowest side's slices (docker's 150 ms), two a cycle: 2 kept cycles, and the discarded one
+    assert cycles == 2 + slices.DISCARDED_CYCLES
+    assert len(parts["native"].times) == len(parts["docker"].times) == 2 * 2
+
+
+def test_a_side_slower_than_a_slice_does_not_stretch_the_block():
+    """An emulated VM whose one call takes 0.5 s gets one call a slice, and the block about a trial's length
+    on its side, not forty times a trial's."""
+    parts, cycles = block(FakeWorker("native", [], unit_s=0.01), FakeWorker("vm", [], unit_s=0.5), seconds=2.0)
+    assert parts["vm"].calls == 1
+    assert cycles == 2 + slices.DISCARDED_CYCLES  # 2 s over 2 x 0.5 s a cycle
+
+
+def test_the_first_cycle_is_discarded_and_the_figure_is_work_over_time():
+    parts, _ = block(FakeWorker("native", [], unit_s=0.01, amount=1000.0),
+                     FakeWorker("docker", [], unit_s=0.01, factor=1.25, amount=1000.0))
+    # the slow first slice of each worker is gone: every kept slice is the steady one
+    assert parts["native"].times == [pytest.approx(0.05)] * len(parts["native"].times)
+    assert parts["native"].rate == pytest.approx(1000 / 0.01)
+    assert parts["docker"].rate == pytest.approx(1000 / 0.0125)
+    info = parts["docker"].info(5, ["native", "docker"])
+    assert info["checksum"] == 7 and info["slices"]["order"] == "native docker docker native"
+    assert info["slices"]["discarded_cycles"] == 1 and info["slices"]["slice_cv"] == 0.0
+
+
+def test_at_least_three_cycles_are_kept_however_short_the_trial():
+    _, cycles = block(FakeWorker("native", []), FakeWorker("docker", []), seconds=0.001)
+    assert cycles == slices.MIN_KEPT_CYCLES + slices.DISCARDED_CYCLES
+
+
+@pytest.mark.parametrize("how, error", [("lost", "the worker was lost: the worker exited with status -9"),
+                                        ("refused", "unavailable: numpy is not installed")])
+def test_a_failing_worker_fails_its_own_side_only(how, error):
+    log = []
+    parts, _ = block(FakeWorker("native", log), FakeWorker("docker", log, fail_at=3, how=how),
+                     FakeWorker("native:aa", log))
+    assert parts["docker"].rate is None and parts["docker"].error == error
+    assert parts["native"].rate and parts["native:aa"].rate
+    # no request goes to a worker after it failed
+    assert [op for name, op, _ in log if name == "docker"].count("slice") == 3
+
+
+def test_when_the_baseline_fails_every_side_fails_with_why():
+    parts, _ = block(FakeWorker("native", [], fail_at=2), FakeWorker("docker", []))
+    assert parts["native"].error == "the worker was lost: the worker exited with status -9"
+    assert parts["docker"].rate is None
+    assert parts["docker"].error == ("the baseline's worker failed: "
+                                     "the worker was lost: the worker exited with status -9")
+
+
+class Hanging(FakeWorker):
+    """A worker whose slices never end: ask waits out the timeout it is given, then the worker is lost."""
+
+    def ask(self, request, timeout):
+        if request["op"] == "prepare":
+            return super().ask(request, timeout)
+        time.sleep(min(timeout, 0.05))
+        raise WorkerLost(f"the worker did not reply within {timeout:.0f}s")
+
+
+def test_a_whole_trials_timeout_bounds_each_sides_share_of_the_block():
+    """A workload asked for 600 s still ends at the trial's timeout: each side's slices are bounded by it."""
+    parts, _ = slices.run_block({"native": FakeWorker("native", []), "docker": FakeWorker("docker", [])},
+                                {"workload": "cpu.pyloop", "params": {}}, {"native": "/", "docker": "/"},
+                                seconds=600.0, slice_s=0.05, timeout=0.5, baseline="native")
+    # the fake's slices take no real time, so each side's host clock is what counts; 600 s never pass
+    assert all(p.rate is not None for p in parts.values())
+    parts, _ = slices.run_block({"native": FakeWorker("native", []), "docker": Hanging("docker", [])},
+                                {"workload": "cpu.pyloop", "params": {}}, {"native": "/", "docker": "/"},
+                                seconds=0.2, slice_s=0.05, timeout=0.04, baseline="native")
+    assert parts["docker"].timed_out and "did not reply" in parts["docker"].error
+
+
+def test_clock_drift_separates_a_straying_clock_from_the_channels_fixed_cost():
+    steady = slices.Sliced("vm", times=[0.05] * 10, round_trips=[0.055] * 9 + [0.056])
+    assert abs(slices.clock_drift(steady)) < 0.01  # 5 ms a request is the channel, not the clock
+    slow = slices.Sliced("vm", times=[0.045] * 10, round_trips=[0.055] * 10)
+    slow.round_trips[0] = 0.0455  # one quick request shows the channel's own cost: half a millisecond
+    assert slices.clock_drift(slow) == pytest.approx(0.16, abs=0.01)  # the guest counts 16% short
+    assert slices.clock_drift(slices.Sliced("vm")) is None
