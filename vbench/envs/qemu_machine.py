@@ -271,8 +271,8 @@ def _await_agent(proc: subprocess.Popen, config: VMConfig, channel: AgentChannel
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(2.0)
         _check_running(proc, config, "during boot")
-        raise BootFailed(f"{exc} during boot ({config.accel}); console: {_tail(config.console_log)}") from None
-    raise BootFailed(f"the guest agent did not answer in time ({config.accel}); console: {_tail(config.console_log)}")
+        raise BootFailed(f"{exc} during boot ({config.accel}){_console_said(config.console_log)}") from None
+    raise BootFailed(f"the guest agent did not answer in time ({config.accel}){_console_said(config.console_log)}")
 
 
 def _check_running(proc: subprocess.Popen, config: VMConfig, when: str) -> None:
@@ -302,6 +302,11 @@ def qemu_words(path: str, chars: int = 400) -> str:
         return ""
     lines = [line.strip().removeprefix(f"{QEMU}:").strip() for line in text.splitlines()]
     return "; ".join(line for line in lines if line)[-chars:]
+
+
+def _console_said(console_log: str) -> str:
+    """The console's last words, or that the guest printed nothing (a vCPU that never ran: a hung KVM)."""
+    return _console_suffix(console_log) or "; the guest's console stayed empty"
 
 
 def _console_suffix(console_log: str) -> str:
