@@ -44,14 +44,14 @@ class Sliced:
     timed_out: bool = False  # its slices took longer than a whole trial's timeout
     proc_stat: dict = field(default_factory=dict)  # the environment's /proc/stat over the kept slices, summed
     rusage: dict = field(default_factory=dict)  # the worker's getrusage over the kept slices, summed
-
     round_trips: list[float] = field(default_factory=list)  # the host's clock over each kept slice's request
+    calls: int = 0  # calls of the unit per slice
 
     def keep(self, reply: dict, round_trip: float) -> None:
         self.times.append(float(reply["elapsed_s"]))
         self.round_trips.append(round_trip)
-        for total, part in ((self.proc_stat, reply.get("proc_stat") or {}), (self.rusage, reply.get("rusage") or {})):
-            for key, value in part.items():
+        for total, part in ((self.proc_stat, reply.get("proc_stat")), (self.rusage, reply.get("rusage"))):
+            for key, value in (part or {}).items():
                 total[key] = round(total.get(key, 0) + value, 6)
 
     def accounting(self) -> dict:
@@ -59,8 +59,6 @@ class Sliced:
         return {"cpu": {"proc_stat": self.proc_stat, "ncpu": self.prepared.get("ncpu")},
                 "rusage": {"self": self.rusage, "children": {k: 0 for k in self.rusage}},
                 "guest": self.prepared.get("guest")}
-
-    calls: int = 0  # calls of the unit per slice, calibrated on this environment's own worker
 
     def info(self, cycles: int, order: Sequence[str]) -> dict:
         spread = statistics.stdev(self.times) / statistics.fmean(self.times) if len(self.times) > 1 else None
