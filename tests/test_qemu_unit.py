@@ -194,7 +194,7 @@ def test_the_vcpu_thread_the_guest_worker_runs_on_is_pinned_on_the_host():
     import subprocess
     import sys
 
-    from vbench.envs.qemu import pin_vcpu_thread
+    from vbench.envs.qemu import pin_vcpu_thread, unpin_thread
 
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
@@ -209,11 +209,15 @@ def test_the_vcpu_thread_the_guest_worker_runs_on_is_pinned_on_the_host():
     qemu = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         tid = int(qemu.stdout.readline())
-        assert pin_vcpu_thread(qemu.pid, [0], 1) == f"QEMU's vCPU thread 'CPU 0/TCG' pinned to host CPU {cpus[1]}"
+        said, pinned = pin_vcpu_thread(qemu.pid, [0], 1)
+        assert said == f"QEMU's vCPU thread 'CPU 0/TCG' pinned to host CPU {cpus[1]}" and pinned == tid
         assert os.sched_getaffinity(tid) == {cpus[1]}
         assert os.sched_getaffinity(qemu.pid) == set(cpus)  # only that thread
-        assert pin_vcpu_thread(qemu.pid, [1], 0) == "not pinned on the host: QEMU has no thread named 'CPU 1/...'"
-        assert pin_vcpu_thread(qemu.pid, [0, 1], 0).startswith("not pinned on the host: the guest's worker")
+        unpin_thread(qemu.pid, tid)  # before a whole trial: every vCPU free again
+        assert os.sched_getaffinity(tid) == set(cpus)
+        assert pin_vcpu_thread(qemu.pid, [1], 0) == ("not pinned on the host: QEMU has no thread named 'CPU 1/...'",
+                                                     None)
+        assert pin_vcpu_thread(qemu.pid, [0, 1], 0)[0].startswith("not pinned on the host: the guest's worker")
     finally:
         qemu.kill()
         qemu.wait()

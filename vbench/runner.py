@@ -352,13 +352,19 @@ def run_block_trials(group: list[Case], active: dict[str, Environment], round_in
                      timeout: float, store: RunStore, options: RunOptions) -> list[dict]:
     """The trial records of one block of paired slices (vbench.slices): one per environment, in ``group``'s
     order; the host collector watches the whole block (the environments share it slice by slice)."""
-    workers, errors = {}, {}
+    workers, errors, silent = {}, {}, set()
     for case in group:
         env = active[case.env.label]
+        start = time.monotonic()
         try:
-            workers[case.env.label] = env.worker()
+            pipe = env.worker()
+            pipe.ask({"op": "ping"}, timeout)  # up and answering before the collectors start: its start-up
+            workers[case.env.label] = pipe     # (an exec in a container) is not a disturbance of the block
         except VBenchError as exc:  # Unavailable, WorkerLost: this environment's part fails, with why
+            env.drop_worker()
             errors[case.env.label] = f"no warm worker: {exc}"
+            if time.monotonic() - start >= timeout:
+                silent.add(case.env.label)  # it outlasted a whole trial's timeout: a timeout, as a trial's
     module = load_workload(group[0].workload)
     params = fill_params(module, dict(group[0].params))
     invocation = group[0].invocation()
@@ -383,16 +389,20 @@ def run_block_trials(group: list[Case], active: dict[str, Environment], round_in
                     float(getattr(module, "SLICE_S", slices.DEFAULT_SLICE_S)), timeout, baseline=BASELINE)
         finally:
             summaries = block_disturbance({label: c.stop() for label, c in collectors.items()})
+    for label in workers:
+        # A fresh worker every block: a process's memory layout biases its speed by a few percent for its whole
+        # life (the A/A control showed it with workers kept for the run), so each round must draw a new one
+        # for that bias to be noise the interval covers, as it is for whole trials.
+        active[label].drop_worker()
     trials = []
     for case in group:
         label = case.env.label
         part = parts.get(label)
         if part is None:
-            execution = Execution(json.dumps({"ok": False, "error": errors.get(label) or
-                                              f"the baseline's worker failed: {errors[BASELINE]}"}), "", 1, 0.0)
+            error = errors.get(label) or f"the baseline's worker failed: {errors[BASELINE]}"
+            execution = Execution(json.dumps({"ok": False, "error": error}), error if label in silent else "", 1,
+                                  timeout if label in silent else 0.0, timed_out=label in silent)
         else:
-            if part.error:
-                active[label].drop_worker()  # lost or failed: the next block opens a fresh one
             execution = block_execution(part, case.workload, params, module.PRIMARY, cycles, list(workers),
                                         elsewhere)
         tid = trial_id(round_index, case)

@@ -1,17 +1,18 @@
 """Paired slices: a round's trials of one workload made of many short slices that alternate between environments.
 
 A whole trial per environment lets seconds pass between the two sides of a pair, and the host's state (its
-noise comes in phases of a few seconds, issue 14) changes in between. Here every environment of the block keeps
-a warm worker (``workloads/worker.py``) and the block runs cycles of slices in a palindromic order over them
-(A B C C B A: each environment's mean slice time is centred on the same moment, so a drift that is linear over
-a cycle cancels). A slice is a whole number of calls of the workload's unit of work, calibrated on the
-baseline to last about the slice length, the same number in every environment (the same work on both sides);
-only a side whose unit takes more than SLOW_SIDE times the baseline's (an emulated VM) is calibrated on its
-own, as a whole trial runs for a fixed time, so that its block does not take fifty times the baseline's. The
-cycles give about a trial's length (``seconds``) to the slowest side, and at least MIN_KEPT_CYCLES are kept.
-The first cycle is discarded (it carries the switch from the previous block); each environment's figure is
-its total work over its total time of the kept slices, and its trial record keeps the slices' spread, count
-and length in ``info.slices``.
+noise comes in phases of a few seconds, issue 14) changes in between. Here every environment of the block has
+a warm worker (``workloads/worker.py``; the runner starts a new one every block, so that a process's own
+layout bias varies from round to round like any other noise) and the block runs cycles of slices in a
+palindromic order over them (A B C C B A: each environment's mean slice time is centred on the same moment, so
+a drift that is linear over a cycle cancels). A slice is a whole number of calls of the workload's unit of
+work, calibrated on the baseline to last about the slice length, the same number in every environment (the
+same work on both sides); only a side whose unit takes more than SLOW_SIDE times the baseline's (an emulated
+VM) is calibrated on its own, as a whole trial runs for a fixed time, so that its block does not take fifty
+times the baseline's. The cycles give about a trial's length (``seconds``) to the slowest side, and at least
+MIN_KEPT_CYCLES are kept. The first cycle is discarded (it carries the switch from the previous block); each
+environment's figure is its total work over its total time of the kept slices, and its trial record keeps
+the slices' spread, count and length in ``info.slices``.
 
 The slice length is the workload's ``SLICE_S``, else ``DEFAULT_SLICE_S``, chosen from ``benchmarks/noise.py``.
 """

@@ -81,7 +81,12 @@ def work(request: dict) -> dict:
 
         _WORKER.append(Worker())
     try:
-        return _WORKER[0].handle(request) or {"ok": True}
+        reply = _WORKER[0].handle(request)
+        if reply is None:  # "exit": the next request gets a new worker, and the agent every CPU again
+            _WORKER[0].place(None)
+            _WORKER.clear()
+            return {"ok": True}
+        return reply
     except Exception as exc:  # one bad request fails alone, as in the worker's own loop
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 

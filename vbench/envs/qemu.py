@@ -73,6 +73,7 @@ class VM(Environment):
         self._virtiofsd_log = ""
         self._netns: str | None = None
         self._next_id = 0
+        self._pinned_vcpu: int | None = None  # the QEMU thread a sliced block pinned, unpinned before a whole trial
 
     @classmethod
     def available(cls) -> Availability:
@@ -190,6 +191,9 @@ class VM(Environment):
         return f"{GUEST_ROOT}/user" if self.context.options.get("user_dir") else None
 
     def transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
+        if self._pinned_vcpu is not None:  # a whole trial runs as it would without slices: every vCPU free
+            unpin_thread(self.guest.proc.pid, self._pinned_vcpu)
+            self._pinned_vcpu = None
         self._next_id += 1
         request = {"op": "exec", "id": self._next_id, "argv": argv, "cwd": self.workdir, "timeout": timeout}
         start = time.perf_counter()
@@ -398,18 +402,28 @@ class AgentWorker(WorkerPipe):
         if not isinstance(reply, dict) or "ok" not in reply:
             raise WorkerLost(f"the guest agent sent a malformed worker reply: {str(message)[:120]}")
         if request.get("op") == "prepare" and reply.get("ok") and request.get("cpu") is not None:
-            reply["host_placement"] = pin_vcpu_thread(vm.guest.proc.pid, reply.get("affinity"), request["cpu"])
+            reply["host_placement"], vm._pinned_vcpu = pin_vcpu_thread(vm.guest.proc.pid, reply.get("affinity"),
+                                                                       request["cpu"])
         return reply
 
     def close(self) -> None:
-        """Nothing to stop: the worker is the agent's, and goes with the guest."""
+        """The agent drops its worker (the next block's is a new one); nothing to stop, it goes with the guest."""
+        vm = self.vm
+        if vm.stopped or vm.guest is None:
+            return
+        try:
+            self.ask({"op": "exit"}, 30.0)
+        except WorkerLost:
+            pass  # the environment has stopped, with its reason
 
 
-def pin_vcpu_thread(qemu_pid: int, guest_cpus: list | None, index: int, proc_root: str = "/proc") -> str:
+def pin_vcpu_thread(qemu_pid: int, guest_cpus: list | None, index: int,
+                    proc_root: str = "/proc") -> tuple[str, int | None]:
     """Pin the QEMU thread of the vCPU the guest's worker is pinned to onto the ``index``-th host CPU QEMU may
-    use; what was done, in words (the guest's own pinning alone leaves the vCPU free to move on the host)."""
+    use: what was done, in words (the guest's own pinning alone leaves the vCPU free to move on the host), and
+    the thread's id (None when nothing was pinned)."""
     if not guest_cpus or len(guest_cpus) != 1:
-        return "not pinned on the host: the guest's worker is not on one vCPU"
+        return "not pinned on the host: the guest's worker is not on one vCPU", None
     prefix = f"CPU {guest_cpus[0]}/"
     try:
         host_cpus = sorted(os.sched_getaffinity(qemu_pid))
@@ -419,10 +433,18 @@ def pin_vcpu_thread(qemu_pid: int, guest_cpus: list | None, index: int, proc_roo
             if name.startswith(prefix):
                 host = host_cpus[index % len(host_cpus)]
                 os.sched_setaffinity(int(tid), {host})
-                return f"QEMU's vCPU thread '{name}' pinned to host CPU {host}"
+                return f"QEMU's vCPU thread '{name}' pinned to host CPU {host}", int(tid)
     except OSError as exc:
-        return f"not pinned on the host: {exc.strerror or exc}"
-    return f"not pinned on the host: QEMU has no thread named '{prefix}...'"
+        return f"not pinned on the host: {exc.strerror or exc}", None
+    return f"not pinned on the host: QEMU has no thread named '{prefix}...'", None
+
+
+def unpin_thread(qemu_pid: int, tid: int) -> None:
+    """Give a QEMU thread back every CPU QEMU may use (a thread that ended needs nothing)."""
+    try:
+        os.sched_setaffinity(tid, os.sched_getaffinity(qemu_pid))
+    except OSError:
+        pass
 
 
 def _well_formed(reply: dict) -> bool:
