@@ -351,7 +351,8 @@ def slicing_reason(group: list[Case], active: dict[str, Environment], options: R
 def run_block_trials(group: list[Case], active: dict[str, Environment], round_index: int, seq: int,
                      timeout: float, store: RunStore, options: RunOptions) -> list[dict]:
     """The trial records of one block of paired slices (vbench.slices): one per environment, in ``group``'s
-    order; the host collector watches the whole block (the environments share it slice by slice)."""
+    order; each side's collector watches its worker (for a VM, QEMU) over the whole block, and the block's
+    disturbance is what ran besides all of them."""
     workers, errors, silent = {}, {}, set()
     for case in group:
         env = active[case.env.label]
