@@ -331,7 +331,7 @@ def test_a_container_that_fails_to_start_is_an_error_when_named_and_skipped_by_d
 
 @pytest.mark.parametrize("args, reason", [
     (["--no-slices"], "exit status 1"),
-    ([], "the worker was lost: the worker exited with status 1"),  # the warm worker of paired slices
+    ([], "no warm worker: the worker exited with status 1"),  # the warm worker of paired slices
 ], ids=["whole-trials", "sliced"])
 def test_a_run_in_which_every_measured_trial_failed_exits_non_zero_and_says_why(tmp_path, args, reason):
     import os
