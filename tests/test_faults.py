@@ -401,3 +401,23 @@ def test_a_full_disk_is_a_failed_trial(tmp_path):
         assert list((small / "scratch").iterdir()) == []
     finally:
         subprocess.run(["umount", str(small)], check=False)
+
+
+def test_a_start_up_trial_whose_interpreter_hangs_silently_times_out(tmp_path, monkeypatch):
+    """Native start-up waits for the first line with the trial's timeout, and the figure is the host's, not a
+    guest's (no guest duration)."""
+    from vbench import envs
+    from vbench.envs.base import Context
+
+    silent = tmp_path / "silent-python"
+    silent.write_text("#!/bin/sh\nexec sleep 60\n")
+    silent.chmod(0o755)
+    spec, cls = envs.resolve("native")
+    with cls(spec, Context("startup-hang", str(tmp_path / "scratch"))) as env:
+        good = env.execute({"workload": "startup.first_output", "params": {}}, timeout=60).result()
+        monkeypatch.setenv("VBENCH_PYTHON", str(silent))
+        start = time.monotonic()
+        hung = env.execute({"workload": "startup.first_output", "params": {}}, timeout=1.0).result()
+        waited = time.monotonic() - start
+    assert good["ok"] and good["duration_s"] is None and good["info"]["timed_by"] == "host"
+    assert not hung["ok"] and "printed nothing within 1s" in hung["error"] and waited < 30

@@ -154,3 +154,11 @@ def test_a_killed_tap_run_leaves_nothing_after_clean(tmp_path):
     while ours() and time.monotonic() < deadline:
         time.sleep(0.2)  # SIGKILLed processes take a moment to go
     assert ours() == []
+
+
+def test_a_published_port_names_docker_proxy_only_when_one_carries_it():
+    from vbench.envs.dockernet import PATHS, path_of
+
+    assert "docker-proxy" in path_of("published", [1234])
+    assert "docker-proxy ->" not in path_of("published", []) and "userland proxy is off" in path_of("published", [])
+    assert path_of("bridge", []) == PATHS["bridge"]

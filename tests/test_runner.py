@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 import vbench
 from vbench.model import Case, EnvSpec, Execution
-from vbench.runner import disturbance_flag, page_cache_flag, resolve_environments, trial_record
+from vbench.runner import (disturbance_flag, own_read_bytes, page_cache_flag, resolve_environments,
+                           trial_record)
 from vbench.store import iter_trials, read_run
 from vbench.suite import load_suite
 from conftest import DATA
@@ -21,7 +23,7 @@ def captured(name: str) -> str:
 
 def test_ok_record_joins_runner_and_host_views():
     execution = Execution(captured("fio_randread.jsonl"), "", 0, 1.25)
-    record = trial_record(execution, CASE, "r001-x", 1, 4, "t", {"psutil": {"disk_read_bytes": 10**9}})
+    record = trial_record(execution, CASE, "r001-x", 1, 4, "t", {"psutil": {"read_bytes": 10**9}})
     result = json.loads(captured("fio_randread.jsonl"))
     assert record["status"] == "ok" and record["error"] is None
     assert record["metrics"] == result["metrics"] and record["primary"] == "read_iops"
@@ -31,8 +33,20 @@ def test_ok_record_joins_runner_and_host_views():
 
 def test_read_served_from_page_cache_is_flagged():
     execution = Execution(captured("fio_randread.jsonl"), "", 0, 1.25)
-    record = trial_record(execution, CASE, "r001-x", 1, 4, "t", {"psutil": {"disk_read_bytes": 0}})
+    record = trial_record(execution, CASE, "r001-x", 1, 4, "t", {"psutil": {"read_bytes": 0}})
     assert "page-cache-read" in record["flags"]
+
+
+def test_page_cache_check_counts_the_trials_own_reads_not_the_hosts():
+    execution = Execution(captured("fio_randread.jsonl"), "", 0, 1.25)
+    # another process read 10 GB from the disk meanwhile: the host's counter must not vouch for the trial
+    busy_host = {"psutil": {"read_bytes": 0, "disk_read_bytes": 10**10}}
+    assert "page-cache-read" in trial_record(execution, CASE, "r", 1, 4, "t", busy_host)["flags"]
+    unknown = {"psutil": {"read_bytes": None, "disk_read_bytes": 10**10}}  # no /proc/<pid>/io
+    assert "page-cache-unknown" in trial_record(execution, CASE, "r", 1, 4, "t", unknown)["flags"]
+    assert own_read_bytes({"psutil": {"read_bytes": 10}, "helpers": {"read_bytes": 5}}) == 15  # virtiofsd's
+    assert own_read_bytes({"psutil": {"read_bytes": 10}, "helpers": {"read_bytes": None}}) is None
+    assert own_read_bytes({}) is None
 
 
 def test_disturbance_flag_judges_cpu_and_mem_trials_only():
@@ -45,11 +59,24 @@ def test_disturbance_flag_judges_cpu_and_mem_trials_only():
     assert disturbance_flag("cpu.pyloop", None) is None
 
 
+def test_the_engine_apis_and_the_cgroups_block_io_are_checked_against_each_other():
+    from vbench.runner import counters_flag
+
+    mib = 1 << 20
+    assert counters_flag({"cgroup": {"io_write_bytes": 64 * mib}, "engine": {"io_write_bytes": 64 * mib}}) is None
+    assert counters_flag({"cgroup": {"io_write_bytes": 64 * mib}, "engine": {"io_write_bytes": 80 * mib}}) == \
+        "io-counters-disagree"
+    assert counters_flag({"cgroup": {"io_read_bytes": 0}, "engine": {"io_read_bytes": mib // 2}}) is None  # noise
+    assert counters_flag({"cgroup": {"io_read_bytes": None}, "engine": {"io_read_bytes": 80 * mib}}) is None
+    assert counters_flag({"psutil": {}}) is None
+
+
 def test_page_cache_flag_thresholds():
     assert page_cache_flag({"read_bytes": 1000}, 950) is None
     assert page_cache_flag({"read_bytes": 1000}, 100) == "page-cache-read"
     assert page_cache_flag({"read_bytes": 0}, 0) is None  # a write job
-    assert page_cache_flag({"read_bytes": 1000}, None) is None  # no device counters
+    assert page_cache_flag({"read_bytes": 1000}, None) == "page-cache-unknown"  # no counter: not "ok"
+    assert page_cache_flag({"read_bytes": 0}, None) is None
 
 
 def test_failed_and_timed_out_records_keep_the_reason():
@@ -102,3 +129,74 @@ def test_in_a_block_the_other_sides_workers_are_not_a_disturbance():
     block = block_disturbance({"native": summary(0.9, 1.1), "docker:volume": summary(0.9, 1.1)})
     assert [s["disturbance"]["others_cpu_s"] for s in block.values()] == [pytest.approx(0.2)] * 2
     assert block["native"]["disturbance"]["others_cores"] == pytest.approx(0.1)
+
+
+CACHED_SUITE = """
+name = "cached"
+description = "a read the page cache serves and a direct one, while the host's disk is busy"
+environments = ["native"]
+
+[plan]
+warmup_rounds = 0
+min_rounds = 2
+max_rounds = 2
+timeout_s = 120
+
+[[workload]]
+# a 1 MiB file read over and over for 50 ms (fio invalidates the cache at each pass; the Python loop does not): a
+# few MiB requested, far less than the neighbour reads from the disk meanwhile
+name = "cached-read"
+use = "io.fio"
+params = { rw = "read", bs = "512", size = "1M", runtime = 0.05, direct = "off", engine = "python" }
+
+[[workload]]
+name = "direct-read"
+use = "io.fio"
+params = { rw = "read", bs = "1m", size = "64M", runtime = 1.0, direct = "on" }
+"""
+
+
+def test_page_cache_check_is_right_while_another_process_works_the_same_disk(tmp_path):
+    """A concurrent direct reader and writer on the trials' own disk moves the host's disk counters by more than
+    the cached trial reads: the check of the trial's own reads still flags the cached read, and not the
+    direct one."""
+    import shutil
+    import signal
+    import subprocess
+    import tomllib
+
+    from vbench.runner import RunOptions, run_suite
+    from vbench.suite import parse_suite
+    from workloads.io._direct import probe_direct
+
+    if shutil.which("fio") is None or shutil.which("dd") is None:
+        pytest.skip("fio and dd are needed (setup.sh installs fio)")
+    if not probe_direct(str(tmp_path))[0]:
+        pytest.skip(f"O_DIRECT does not work on {tmp_path}'s filesystem, so nothing here can bypass the cache")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    subprocess.run(["dd", "if=/dev/urandom", f"of={busy}/in.dat", "bs=4M", "count=64", "status=none"], check=True)
+    loop = (f"while :; do dd if={busy}/in.dat of=/dev/null bs=4M iflag=direct status=none; "
+            f"dd if=/dev/zero of={busy}/out.dat bs=4M count=16 oflag=direct status=none; done")
+    neighbour = subprocess.Popen(["sh", "-c", loop], start_new_session=True)
+    try:
+        suite = parse_suite(tomllib.loads(CACHED_SUITE), "cached.toml")
+        options = RunOptions(results_dir=tmp_path / "results", scratch_root=str(tmp_path / "scratch"), seed=3,
+                             aa_control=False)
+        run = run_suite(suite, ["native"], options)
+    finally:
+        os.killpg(neighbour.pid, signal.SIGKILL)
+        neighbour.wait()
+    trials = {(t["case"], t["round"]): t for t in iter_trials(run)}
+    assert len(trials) == 4 and all(t["status"] == "ok" for t in trials.values())
+    for (case, _), t in trials.items():
+        psutil_summary = t["collectors"]["psutil"]
+        assert psutil_summary["disk_read_bytes"] + psutil_summary["disk_write_bytes"] > 32 << 20  # it was busy
+        if case == "cached-read":
+            assert "page-cache-read" in t["flags"], psutil_summary
+            assert psutil_summary["read_bytes"] < 0.9 * t["info"]["read_bytes"]
+            # the host's counter, which the check read before, had more than the trial read: it said "ok"
+            assert psutil_summary["disk_read_bytes"] >= 0.9 * t["info"]["read_bytes"]
+        else:
+            assert "page-cache-read" not in t["flags"] and "page-cache-unknown" not in t["flags"], psutil_summary
+            assert t["info"]["io_mode"].startswith("direct; host: a directory on ")

@@ -5,6 +5,7 @@ that ran under TCG: that is emulation, a different thing, and the verdict says s
 """
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import math
 import tomllib
@@ -68,8 +69,19 @@ def evaluate(frame, claims: list[Claim] | None = None) -> list[Verdict]:
 
 def _evaluate(claim: Claim, measured) -> Verdict:
     rows = _case_rows(claim, measured)
+    apart = [r for r in rows if r.get("not_comparable")]  # another operation on each side: no claim counts it
+    rows = [r for r in rows if not r.get("not_comparable")]
+    if apart and not rows:
+        return _verdict(claim, NOT_RUN, f"every case of {_wants(claim)} was not comparable, e.g. {apart[0]['case']} "
+                                        f"@ {apart[0]['environment']}: {apart[0]['reason']}")
     if not rows:
         return _verdict(claim, NOT_RUN, f"no trials of {_wants(claim)} in this run")
+    if apart:
+        return _with_apart(_evaluate_rows(claim, rows), apart)
+    return _evaluate_rows(claim, rows)
+
+
+def _evaluate_rows(claim: Claim, rows: list[dict]) -> Verdict:
     if claim.kvm_only and all(r["accelerator"] == "tcg" for r in rows):
         envs = ", ".join(sorted({r["environment"] for r in rows}))
         return _verdict(claim, EMULATION, f"{envs} ran under TCG software emulation: that measures emulation, "
@@ -93,12 +105,15 @@ def _case_rows(claim: Claim, measured) -> list[dict]:
         for environment, base, other in _pairs(claim, trials):
             hib = bool(other["higher_is_better"].iloc[0])
             native, env = stats.by_round(base), stats.by_round(other)
-            o = stats.paired_overhead(native, env, hib)
+            o = stats.sides_overhead(base, other, hib)
             accelerator = other["accelerator"].dropna()
             row = {"case": case, "environment": environment, "metric": metric,
                    "overhead_pct": o.point, "ci_low": o.low, "ci_high": o.high, "reason": o.reason,
                    "n": o.n_pairs, "method": o.method, "published_pct": claim.published_pct,
                    "accelerator": accelerator.iloc[0] if len(accelerator) else None}
+            if o.method == stats.NOT_COMPARABLE:
+                rows.append({**row, "not_comparable": True})
+                continue
             rows.append({**row, **_tests(claim, native, env, hib, o)})
     return rows
 
@@ -181,10 +196,21 @@ def _primary(trials) -> str:
 def _verdict(claim: Claim, verdict: str, reason: str, rows: list[dict] | None = None) -> Verdict:
     if claim.note:
         reason = f"{reason} ({claim.note})"
-    keep = ("case", "environment", "metric", "overhead_pct", "ci_low", "ci_high", "n", "reason", "published_pct",
-            "verdict")
-    cases = tuple({k: r.get(k) for k in keep} for r in rows or [])
+    cases = tuple({k: r.get(k) for k in CASE_FIELDS} for r in rows or [])
     return Verdict(claim.id, claim.claim, claim.source, verdict, reason, cases)
+
+
+def _with_apart(verdict: Verdict, apart: list[dict]) -> Verdict:
+    """``verdict`` with the cases left out as not comparable named in its reason and listed, undecided."""
+    first = apart[0]
+    reason = (f"{verdict.reason}; {len(apart)} case(s) left out as not comparable, e.g. {first['case']} @ "
+              f"{first['environment']}: {first['reason']}")
+    left_out = tuple({**{k: r.get(k) for k in CASE_FIELDS}, "verdict": stats.NOT_COMPARABLE} for r in apart)
+    return dataclasses.replace(verdict, reason=reason, cases=verdict.cases + left_out)
+
+
+CASE_FIELDS = ("case", "environment", "metric", "overhead_pct", "ci_low", "ci_high", "n", "reason", "published_pct",
+               "verdict")
 
 
 def _pct(value: Any) -> str:

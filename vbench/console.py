@@ -121,7 +121,9 @@ def print_summary(run_dir: Path, frame=None, table=None) -> None:
 
 def _pairs(row) -> str:
     """How many pairs decided the row; for an unpaired comparison, the trials on each side."""
-    return str(row.n_pairs) if row.method == "paired" else f"{row.n_baseline}/{row.n_env} unpaired"
+    from vbench import stats  # numpy: not at the console's import, which every command pays
+
+    return stats.pairs_text(row)
 
 
 def aa_floor_line(table) -> str | None:

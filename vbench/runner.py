@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol, Sequence
 
-from vbench import __version__, slices, stats
+from vbench import __version__, slices, stats, validity
 from vbench import envs as registry
 from vbench.collectors.cgroup import CgroupCollector
 from vbench.collectors.process import HelperCollector, ProcessCollector
@@ -32,6 +32,7 @@ from workloads.run import fill_params, load_workload, result_record
 
 # A read figure is flagged when the device delivered less than this share of the bytes the workload read.
 PAGE_CACHE_TOLERANCE = 0.9
+COUNTER_TOLERANCE = 0.05  # the Engine API's and the cgroup's block I/O bytes of one trial
 CLOCK_TOLERANCE = 0.05
 # A cpu or mem trial is flagged when other processes took more than this share of one CPU on average over it,
 # or the hypervisor stole more than this share of the host's CPU time: the trial then shared the machine.
@@ -79,6 +80,7 @@ class _Tally:
 
     values: dict[tuple[str, str], dict[int, float]] = field(default_factory=dict)
     higher_is_better: dict[str, bool] = field(default_factory=dict)
+    operations: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
     def add(self, trial: dict) -> None:
         primary = trial.get("primary")
@@ -87,6 +89,8 @@ class _Tally:
         metric = trial["metrics"][primary]
         self.values.setdefault((trial["case"], trial["environment"]), {})[trial["round"]] = metric["value"]
         self.higher_is_better[trial["case"]] = metric["higher_is_better"]
+        self.operations.setdefault((trial["case"], trial["environment"]), set()).add(
+            validity.operation(trial.get("info"), trial.get("params")))
 
     def half_widths(self, cases: Sequence[Case]) -> dict[str, float]:
         widths = {}
@@ -95,6 +99,9 @@ class _Tally:
                 continue
             base = self.values.get((case.name, BASELINE), {})
             other = self.values.get((case.name, case.env.label), {})
+            if validity.mismatch(self.operations.get((case.name, BASELINE), set()),
+                                 self.operations.get((case.name, case.env.label), set())):
+                continue  # not comparable: more rounds cannot make it so
             hib = self.higher_is_better.get(case.name, True)
             widths[case.case_id] = stats.paired_overhead(base, other, hib).half_width
         return widths
@@ -417,6 +424,7 @@ def run_block_trials(group: list[Case], active: dict[str, Environment], round_in
                 trial["flags"].append("clock-disagree")
         trial["run_id"] = store.dir.name
         trial.update(active[label].trial_tags())
+        mark_io_path(trial, active[label].host_path())
         trial["samples"] = store.write_samples(tid, {"psutil": collectors[label].series}
                                                if label in collectors else {})
         trials.append(trial)
@@ -495,6 +503,7 @@ def run_trial(env: Environment, case: Case, round_index: int, seq: int, timeout:
                          {k: v for k, v in summaries.items() if v is not None})
     trial["run_id"] = store.dir.name
     trial.update(env.trial_tags())
+    mark_io_path(trial, env.host_path())
     trial["samples"] = store.write_samples(tid, {c.name: c.series for c in collectors if c.series})
     return trial
 
@@ -525,7 +534,7 @@ def trial_record(execution: Execution, case: Case, tid: str, round_index: int, s
     info = result.get("info", {})
     flags = list(result.get("flags", []))
     psutil_summary = collected.get("psutil", {})
-    for flag in (page_cache_flag(info, psutil_summary.get("disk_read_bytes")), clock_flag(execution),
+    for flag in (page_cache_flag(info, own_read_bytes(collected)), counters_flag(collected), clock_flag(execution),
                  disturbance_flag(case.workload, psutil_summary.get("disturbance"))):
         if flag:
             flags.append(flag)
@@ -544,12 +553,48 @@ def trial_record(execution: Execution, case: Case, tid: str, round_index: int, s
     }
 
 
-def page_cache_flag(info: dict, device_read_bytes: int | None) -> str | None:
-    """'page-cache-read' when a workload read more bytes than the device delivered during the trial."""
-    requested = info.get("read_bytes") or 0
-    if requested <= 0 or device_read_bytes is None:
+def mark_io_path(trial: dict, path: validity.HostPath | None) -> None:
+    """Make the trial's io_mode say what happened end to end: the workload's own mode (kept as
+    ``workload_io_mode``) joined with what the environment knows the host does with it (``host_path``)."""
+    info = trial["info"]
+    if path is None or not info.get("io_mode"):
+        return
+    info["workload_io_mode"], info["host_path"] = info["io_mode"], path.what
+    info["io_mode"] = validity.end_to_end(info["io_mode"], path)
+
+
+def own_read_bytes(collected: dict) -> int | None:
+    """What the trial's own processes fetched from storage: its process tree (natively and in a container the
+    workload's processes, for a VM QEMU) and its helpers (virtiofsd); None when any of them is unknown. The
+    host's disk counters are not used: every other process on the host moves them."""
+    parts = [collected.get(name) for name in ("psutil", "helpers") if collected.get(name)]
+    if not parts or any(part.get("read_bytes") is None for part in parts):
         return None
-    if device_read_bytes < PAGE_CACHE_TOLERANCE * requested:
+    return sum(part["read_bytes"] for part in parts)
+
+
+def counters_flag(collected: dict) -> str | None:
+    """'io-counters-disagree' when the Engine API's block I/O figures for a container's trial and its cgroup's
+    differ by more than 5% (and 1 MiB): two views of one counter, so one of them is not what it seems."""
+    cgroup, engine = collected.get("cgroup") or {}, collected.get("engine") or {}
+    for key in ("io_read_bytes", "io_write_bytes"):
+        a, b = cgroup.get(key), engine.get(key)
+        if a is None or b is None:
+            continue
+        if abs(a - b) > max(COUNTER_TOLERANCE * max(a, b), 1 << 20):
+            return "io-counters-disagree"
+    return None
+
+
+def page_cache_flag(info: dict, storage_read_bytes: int | None) -> str | None:
+    """'page-cache-read' when a workload read more bytes than its own processes fetched from storage during the
+    trial; 'page-cache-unknown' when it read and that figure is unknown."""
+    requested = info.get("read_bytes") or 0
+    if requested <= 0:
+        return None
+    if storage_read_bytes is None:
+        return "page-cache-unknown"
+    if storage_read_bytes < PAGE_CACHE_TOLERANCE * requested:
         return "page-cache-read"
     return None
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
-from vbench import rankstats
+from vbench import rankstats, validity
 from vbench.model import AA_CONTROL, BASELINE
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 MIN_PAIRS = 6
 NO_DIFFERENCE = "no detectable difference"
 ZERO_VARIANCE = "insufficient: zero variance"
-PAIRED, UNPAIRED = "paired", "unpaired"
+PAIRED, UNPAIRED, NOT_COMPARABLE = "paired", "unpaired", validity.NOT_COMPARABLE
 
 TABLE_COLUMNS = [
     "case", "metric", "unit", "higher_is_better", "environment",
@@ -204,12 +204,28 @@ def by_round(frame: "pd.DataFrame") -> dict[int, float]:
     return dict(zip(frame["round"].astype(int), frame["value"].astype(float)))
 
 
+def operations(frame: "pd.DataFrame") -> set[str]:
+    """The operations (vbench.validity.operation) a group of trials ran; empty for a table without them."""
+    return set(frame["operation"].fillna("").astype(str)) if "operation" in frame else set()
+
+
+def sides_overhead(base: "pd.DataFrame", env: "pd.DataFrame", higher_is_better: bool,
+                   confidence: float = 0.95) -> Overhead:
+    """The paired overhead of ``env`` trials against ``base`` trials, or none ("not comparable: <why>") when the
+    two sides did not run the same operation (another I/O engine, queue depth or end-to-end mode)."""
+    why = validity.mismatch(operations(base), operations(env))
+    if why:
+        return Overhead(math.nan, math.nan, math.nan, confidence, n_native=len(base), n_env=len(env),
+                        method=NOT_COMPARABLE, reason=why)
+    return paired_overhead(by_round(base), by_round(env), higher_is_better, confidence)
+
+
 def _table_row(case: str, metric: str, environment: str, base: "pd.DataFrame", env: "pd.DataFrame",
                confidence: float) -> dict:
     """One row of the overhead table: ``env`` trials against the ``base`` trials, paired by round."""
     first = base.iloc[0] if len(base) else env.iloc[0]
     higher_is_better = bool(first["higher_is_better"])
-    o = paired_overhead(by_round(base), by_round(env), higher_is_better, confidence)
+    o = sides_overhead(base, env, higher_is_better, confidence)
     return {
         "case": case, "metric": metric, "unit": first["unit"],
         "higher_is_better": higher_is_better, "environment": environment,
@@ -218,6 +234,14 @@ def _table_row(case: str, metric: str, environment: str, base: "pd.DataFrame", e
         "n_baseline": o.n_native, "n_env": o.n_env, "n_pairs": o.n_pairs, "method": o.method,
         "aa_floor_pct": math.nan, "verdict": o.label,
     }
+
+
+def pairs_text(row) -> str:
+    """How many pairs decided a table row; for an unpaired comparison the trials on each side; for a row that is
+    not comparable, the trials on each side and no pairs."""
+    if row.method == PAIRED:
+        return str(row.n_pairs)
+    return f"{row.n_baseline}/{row.n_env} {'trials' if row.method == NOT_COMPARABLE else UNPAIRED}"
 
 
 def aa_floor(row: dict) -> float:

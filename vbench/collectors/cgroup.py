@@ -24,13 +24,13 @@ def read_v1(paths: dict[str, str]) -> dict:
     out: dict = {}
     cpuacct = paths.get("cpuacct")
     if cpuacct:
-        out["cpu_usage_s"] = _int(Path(cpuacct, "cpuacct.usage")) / 1e9
+        out["cpu_usage_s"] = _scaled(_int(Path(cpuacct, "cpuacct.usage")), 1e9)
         stat = _keyed(Path(cpuacct, "cpuacct.stat"))
-        out["cpu_user_s"], out["cpu_system_s"] = stat.get("user", 0) / USER_HZ, stat.get("system", 0) / USER_HZ
+        out["cpu_user_s"], out["cpu_system_s"] = _scaled(stat.get("user"), USER_HZ), _scaled(stat.get("system"), USER_HZ)
     cpu = paths.get("cpu")
     if cpu:
         stat = _keyed(Path(cpu, "cpu.stat"))
-        out["nr_throttled"], out["throttled_s"] = stat.get("nr_throttled", 0), stat.get("throttled_time", 0) / 1e9
+        out["nr_throttled"], out["throttled_s"] = stat.get("nr_throttled"), _scaled(stat.get("throttled_time"), 1e9)
     memory = paths.get("memory")
     if memory:
         out["memory_bytes"] = _int(Path(memory, "memory.usage_in_bytes"))
@@ -39,8 +39,8 @@ def read_v1(paths: dict[str, str]) -> dict:
     if blkio:
         volume = _blkio_totals(Path(blkio, "blkio.throttle.io_service_bytes"))
         ops = _blkio_totals(Path(blkio, "blkio.throttle.io_serviced"))
-        out.update(io_read_bytes=volume["Read"], io_write_bytes=volume["Write"],
-                   io_read_ops=ops["Read"], io_write_ops=ops["Write"])
+        out.update(io_read_bytes=volume.get("Read"), io_write_bytes=volume.get("Write"),
+                   io_read_ops=ops.get("Read"), io_write_ops=ops.get("Write"))
     return out
 
 
@@ -48,11 +48,13 @@ def read_v2(path: str) -> dict:
     """Counters of a v2 cgroup directory (cpu.stat, memory.current, memory.peak, io.stat)."""
     base = Path(path)
     stat = _keyed(base / "cpu.stat")
-    out = {"cpu_usage_s": stat.get("usage_usec", 0) / 1e6, "cpu_user_s": stat.get("user_usec", 0) / 1e6,
-           "cpu_system_s": stat.get("system_usec", 0) / 1e6, "nr_throttled": stat.get("nr_throttled", 0),
-           "throttled_s": stat.get("throttled_usec", 0) / 1e6, "memory_bytes": _int(base / "memory.current")}
+    out = {"cpu_usage_s": _scaled(stat.get("usage_usec"), 1e6), "cpu_user_s": _scaled(stat.get("user_usec"), 1e6),
+           "cpu_system_s": _scaled(stat.get("system_usec"), 1e6), "nr_throttled": stat.get("nr_throttled"),
+           "throttled_s": _scaled(stat.get("throttled_usec"), 1e6), "memory_bytes": _int(base / "memory.current")}
     if (base / "memory.peak").exists():
         out["memory_peak_bytes"] = _int(base / "memory.peak")
+    if not (base / "io.stat").exists():  # no io controller here: unknown, not zero
+        return {**out, **dict.fromkeys(("io_read_bytes", "io_write_bytes", "io_read_ops", "io_write_ops"))}
     io = {"rbytes": 0, "wbytes": 0, "rios": 0, "wios": 0}
     for line in _lines(base / "io.stat"):
         for pair in line.split()[1:]:
@@ -80,7 +82,9 @@ def reset_peak(paths: dict[str, str]) -> bool:
 
 
 def delta(after: dict, before: dict) -> dict:
-    return {k: round(after[k] - before[k], 6) for k in COUNTERS if k in after and k in before}
+    """Each counter's change; None where either reading is unknown."""
+    return {k: None if after[k] is None or before[k] is None else round(after[k] - before[k], 6)
+            for k in COUNTERS if k in after and k in before}
 
 
 class CgroupCollector(Sampler):
@@ -116,7 +120,8 @@ class CgroupCollector(Sampler):
         last = self.series[-1]
         return {"samples": len(self.series), "version": 2 if "" in self.paths and "cpuacct" not in self.paths else 1,
                 "paths": self.paths, **delta(last, self._first),
-                "memory_max_bytes": max(s.get("memory_bytes", 0) for s in self.series),
+                "memory_max_bytes": max((s["memory_bytes"] for s in self.series if s.get("memory_bytes") is not None),
+                                        default=None),
                 "memory_peak_bytes": last.get("memory_peak_bytes"), "memory_peak_is_trial": self.peak_reset}
 
 
@@ -127,9 +132,14 @@ def _lines(path: Path) -> list[str]:
         return []
 
 
-def _int(path: Path) -> int:
+def _int(path: Path) -> int | None:
+    """The number a one-number cgroup file holds; None when it is absent or holds none ("max")."""
     lines = _lines(path)
-    return int(lines[0]) if lines and lines[0].strip().isdigit() else 0
+    return int(lines[0]) if lines and lines[0].strip().isdigit() else None
+
+
+def _scaled(value: int | None, per_unit: float) -> float | None:
+    return None if value is None else value / per_unit
 
 
 def _keyed(path: Path) -> dict[str, int]:
@@ -142,7 +152,10 @@ def _keyed(path: Path) -> dict[str, int]:
 
 
 def _blkio_totals(path: Path) -> dict[str, int]:
-    """Read/Write totals over devices of a v1 blkio file (``8:0 Read 4096`` lines; the ``Total`` line skipped)."""
+    """Read/Write totals over devices of a v1 blkio file (``8:0 Read 4096`` lines; the ``Total`` line skipped);
+    empty when the file is absent (unknown)."""
+    if not path.exists():
+        return {}
     totals = {"Read": 0, "Write": 0}
     for line in _lines(path):
         parts = line.split()

@@ -1,9 +1,11 @@
 """The psutil collector: a trial's process tree and the host's CPU, sampled in a thread (10 Hz by default).
 
 Per sample: the tree's cumulative user/sys CPU, RSS, read/write bytes and context switches, and the host-wide CPU
-split (user, system, iowait, steal, idle) since the previous sample. Counters of processes that exit between
-samples are kept at their last value, so the totals do not fall when a child (fio) ends. Host disk counters are
-read at start and stop: the runner checks reads against them to catch figures that came from the page cache.
+split (user, system, iowait, steal, idle) since the previous sample. The totals do not fall when a child (fio)
+ends, nor count its I/O twice once its parent has reaped it (see ``_Tree``); a counter the kernel does not give
+(no /proc/<pid>/io) is None, unknown, never 0. The tree's read_bytes is what its processes fetched from
+storage: the runner checks the workload's reads against it to catch figures that came from the page cache. Host
+disk counters are read at start and stop too, for context only: any other process on the host moves them.
 The host's disturbance over the trial (``disturbance``): the hypervisor's steal, and the CPU that processes
 other than the trial's tree and vbench itself took (the runner flags a cpu or mem trial that others disturbed).
 """
@@ -24,25 +26,37 @@ BUSY_FIELDS = ("user", "nice", "system", "irq", "softirq")
 
 
 COUNTERS = ("cpu_user_s", "cpu_system_s", "read_bytes", "write_bytes", "ctx_switches")
+PER_PROCESS = ("cpu_user_s", "cpu_system_s", "ctx_switches")  # a process's own: kept after it exits
+IO = ("read_bytes", "write_bytes")  # /proc/<pid>/io: a process's own plus its reaped children's
 
 
 @dataclass
 class _Tree:
-    """Last seen cumulative counters per PID of the watched tree, less what they were when watching began
-    (a long-lived process such as QEMU counts only this trial's share)."""
+    """The watched tree's counters, less what they were when watching began (a long-lived process such as QEMU
+    counts only this trial's share).
+
+    CPU time and context switches are a process's own, so each PID's last seen value is kept after it exits.
+    I/O bytes are not: the kernel adds a reaped child's to its parent's, so keeping an exited child's value as
+    well would count its I/O twice (measured: a fio job's reads counted 2x). The tree's I/O is the sum over its
+    live processes, and the largest such sum seen, since it falls only while a child is a zombie (counted
+    nowhere) or once the root has exited (taking it all out of the tree)."""
 
     per_pid: dict[int, dict] = field(default_factory=dict)
     baseline: dict[int, dict] = field(default_factory=dict)
     procs: dict[int, psutil.Process] = field(default_factory=dict)
+    io_baseline: dict[str, int | None] = field(default_factory=dict)
+    io_most: dict[str, int | None] = field(default_factory=dict)
+    _live_io: dict[str, int | None] = field(default_factory=dict)
 
     def start(self, root: psutil.Process) -> None:
         self.update(root)
         self.baseline = {pid: dict(values) for pid, values in self.per_pid.items()}
+        self.io_baseline, self.io_most = dict(self._live_io), {}
 
     def update(self, root: psutil.Process) -> dict:
         procs = [self._process(pid) for pid in descendants(root)]
         procs = [p for p in procs if p is not None]
-        rss = 0
+        rss, live = 0, []
         for proc in procs:
             try:
                 with proc.oneshot():
@@ -52,12 +66,18 @@ class _Tree:
                 continue
             rss += mem.rss
             self.per_pid[proc.pid] = {"cpu_user_s": cpu.user, "cpu_system_s": cpu.system,
-                                      "read_bytes": io.read_bytes if io else 0,
-                                      "write_bytes": io.write_bytes if io else 0,
                                       "ctx_switches": ctx.voluntary + ctx.involuntary}
-        totals = {k: sum(v[k] - self.baseline.get(pid, {}).get(k, 0) for pid, v in self.per_pid.items())
-                  for k in COUNTERS}
-        return {**totals, "rss_bytes": rss, "processes": len(procs)}
+            live.append(io)
+        self._live_io = {k: None if any(io is None for io in live) else sum(getattr(io, k) for io in live)
+                         for k in IO}  # unknown, never 0, when any live process's counter is unknown
+        for key in IO:
+            now, base = self._live_io[key], self.io_baseline.get(key, 0)
+            if now is None or base is None:
+                self.io_most[key] = None
+            elif self.io_most.get(key, 0) is not None:
+                self.io_most[key] = max(self.io_most.get(key, 0), now - base)
+        totals = {k: _total(k, self.per_pid, self.baseline) for k in PER_PROCESS}
+        return {**totals, **{k: self.io_most.get(k) for k in IO}, "rss_bytes": rss, "processes": len(procs)}
 
     def _process(self, pid: int) -> psutil.Process | None:
         """A cached psutil handle (it remembers the process's identity, so a reused PID is not mistaken)."""
@@ -67,6 +87,11 @@ class _Tree:
             except psutil.Error:
                 return None
         return self.procs[pid]
+
+
+def _total(key: str, per_pid: dict[int, dict], baseline: dict[int, dict]) -> float | None:
+    """The tree's change in one per-process counter, every PID's last value counted."""
+    return sum(values[key] - baseline.get(pid, {}).get(key, 0) for pid, values in per_pid.items())
 
 
 def descendants(root: psutil.Process, proc_root: str = "/proc") -> list[int]:
@@ -177,7 +202,8 @@ class HelperCollector(Sampler):
         if not trees:
             return None
         parts = [tree.update(root) for root, tree in trees]
-        return {k: sum(p.get(k, 0) for p in parts) for k in (*COUNTERS, "rss_bytes", "processes")}
+        return {k: None if any(p.get(k) is None for p in parts) else sum(p[k] for p in parts)
+                for k in (*COUNTERS, "rss_bytes", "processes")}
 
     def summary(self) -> dict | None:
         if not self.series:

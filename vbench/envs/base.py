@@ -21,6 +21,7 @@ from vbench.envs.workers import WorkerLost, WorkerPipe
 from vbench.errors import Unavailable, VBenchError
 from vbench.model import EnvSpec, Execution, Handle
 from vbench.reaper import Ledger
+from vbench.validity import HostPath
 
 OnStart = Callable[[Handle], None]
 
@@ -206,6 +207,9 @@ class Environment(ABC):
             record = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             return Execution(json.dumps(record), "", 1, time.perf_counter() - start)
         record = result_record(invocation["workload"], {}, {"first_output": seconds}, seconds)
+        # timed by the host's clock: no guest ran a timer, so the trial has no guest duration to show
+        record["duration_s"] = None
+        record["info"] = {**record.get("info", {}), "timed_by": "host"}
         return Execution(json.dumps(record), "", 0, time.perf_counter() - start)
 
     def open_worker(self) -> WorkerPipe:
@@ -246,6 +250,12 @@ class Environment(ABC):
     def trial_tags(self) -> dict:
         """Facts every trial of this environment carries, e.g. a VM's accelerator."""
         return {}
+
+    def host_path(self) -> HostPath | None:
+        """What the host does with this environment's storage I/O where the workload cannot see it (a VM's
+        disk cache mode, virtiofsd's options), or None when the workload's own probe sees the host's storage
+        as it is (natively, and through a container's mounts)."""
+        return None
 
     def counters(self) -> dict | None:
         """Cumulative counters the environment's own API reports (e.g. the Engine API's stats), if any;

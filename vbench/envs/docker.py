@@ -31,8 +31,10 @@ from vbench.catalog import WORKLOADS_DIR
 from vbench.envs.base import Availability, Environment, OnStart
 from vbench.envs.workers import DockerExecPipe, WorkerLost
 from vbench.errors import Unavailable, VBenchError
+from vbench.fingerprint import filesystem_of
 from vbench.model import Execution, Handle
 from vbench.reaper import LABEL, OWNER_LABEL, ownership_labels
+from vbench.validity import HostPath
 
 GUEST_ROOT = "/opt/vbench"
 WORKDIR = "/scratch"
@@ -66,6 +68,7 @@ class Docker(Environment):
         self.image_id: str | None = None
         self._volume = None
         self._bind_dir: str | None = None
+        self._host_path: HostPath | None = None
         self.throttle_device: str | None = None
         self.cgroup_paths: dict[str, str] = {}
 
@@ -151,6 +154,17 @@ class Docker(Environment):
         if self.spec.variant == "tmpfs":
             return None
         return self.client.info().get("DockerRootDir", "/var/lib/docker")
+
+    def host_path(self) -> HostPath:
+        """The container's own probe sees its storage's O_DIRECT as the host does (mounts and overlayfs pass
+        it to the filesystem below), so the path only names what holds the files."""
+        if self._host_path is None:
+            variant = self.spec.variant
+            fs = "memory" if variant == "tmpfs" else filesystem_of(self._storage_host_path())
+            what = {"volume": f"a volume on {fs}", "bind": f"a bind mount of a directory on {fs}",
+                    "tmpfs": "tmpfs (memory)", "layer": f"the overlayfs writable layer on {fs}"}[variant]
+            self._host_path = HostPath(what, honours_direct=True)
+        return self._host_path
 
     def teardown(self) -> None:
         self.context.remove_scratch(self._bind_dir)

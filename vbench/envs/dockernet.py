@@ -177,9 +177,17 @@ class DockerNet(Environment):
     def fingerprint(self) -> dict:
         host, port = self._endpoint or (None, None)
         proxies = self._proxy_pids()
-        return {**super().fingerprint(), "path": PATHS[self.spec.variant], "server": f"{host}:{port}",
+        return {**super().fingerprint(), "path": path_of(self.spec.variant, proxies), "server": f"{host}:{port}",
                 "docker_proxy_pids": proxies, "userland_proxy": bool(proxies),
                 "network": self.network.name if self.network else None}
+
+
+def path_of(variant: str, proxies: list[int]) -> str:
+    """The path a variant's traffic takes, as it really ran: a published port goes through docker-proxy only when
+    the engine started one for it (dockerd's userland proxy can be off, and then the kernel's DNAT carries it)."""
+    if variant == "published" and not proxies:
+        return "host -> 127.0.0.1:P -> kernel DNAT (no docker-proxy: the userland proxy is off) -> container"
+    return PATHS[variant]
 
 
 def host_address() -> str:

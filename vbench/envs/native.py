@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -10,7 +11,9 @@ import time
 from vbench.catalog import RUNNER, WORKLOADS_DIR
 from vbench.envs.base import Availability, Environment, OnStart
 from vbench.envs.workers import ProcessPipe
+from vbench.fingerprint import filesystem_of
 from vbench.model import Execution, Handle
+from vbench.validity import HostPath
 
 # The guests run Debian's python3; natively the same interpreter makes the baseline the same bits.
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -96,14 +99,24 @@ class Native(Environment):
         proc = subprocess.Popen([host_python(), "-c", "print('ready', flush=True)"], stdout=subprocess.PIPE,
                                 stdin=subprocess.DEVNULL, text=True)
         try:
+            if not select.select([proc.stdout], [], [], timeout)[0]:  # an interpreter that hangs silently
+                proc.kill()
+                raise TimeoutError(f"the interpreter printed nothing within {timeout:g}s")
             line = proc.stdout.readline()
             elapsed = time.perf_counter() - start
         finally:
             proc.stdout.close()
-            proc.wait(timeout)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         if line.strip() != "ready":
             raise RuntimeError(f"the process printed {line!r}, not 'ready'")
         return elapsed
+
+    def host_path(self) -> HostPath:
+        return HostPath(f"a directory on {filesystem_of(self.workdir)}", honours_direct=True)
 
     def fingerprint(self) -> dict:
         python = host_python()

@@ -37,6 +37,7 @@ from vbench.envs.qemu_machine import (GUEST_INIT_SH, QEMU, BootFailed, ChannelEr
 from vbench.errors import Unavailable, VBenchError
 from vbench.model import Execution, Handle
 from vbench.reaper import boot_id
+from vbench.validity import HostPath
 from workloads.io._direct import probe_direct
 
 KERNEL_FOR = {"virtio": "cloud", "qcow2": "cloud", "virtiofs": "cloud", "9p": "generic", "usernet": "cloud",
@@ -198,7 +199,8 @@ class VM(Environment):
         request = {"op": "exec", "id": self._next_id, "argv": argv, "cwd": self.workdir, "timeout": timeout}
         start = time.perf_counter()
         if on_start:
-            on_start(Handle(pid=self.guest.proc.pid))
+            on_start(Handle(pid=self.guest.proc.pid,  # virtiofsd does a virtiofs guest's file I/O on the host
+                            extra_pids=(self._virtiofsd.pid,) if self._virtiofsd else ()))
         grace = float(self.context.options.get("agent_grace") or GRACE_S)
         try:
             self.guest.channel.send(request)
@@ -310,6 +312,20 @@ class VM(Environment):
         # TCG is emulation, not virtualization: every trial says which accelerator produced it.
         return {"accelerator": self.config.accel, "emulation": self.config.accel == "tcg"}
 
+    def host_path(self) -> HostPath | None:
+        """Where the guest's I/O lands on the host: the guest's own O_DIRECT probe sees only its virtual device."""
+        c = self.config
+        if c is None:
+            return None
+        if c.storage == "block":
+            cached = "" if c.direct_io else " (the host filesystem lacks O_DIRECT: host page cache)"
+            return HostPath(f"a {c.scratch_format} image, QEMU {c.disk_options}{cached}", honours_direct=c.direct_io)
+        if c.storage == "virtiofs":  # allow_direct_io: virtiofsd opens the host file with the guest's O_DIRECT
+            return HostPath(f"virtiofsd {' '.join(VIRTIOFSD_OPTIONS)}", honours_direct=True)
+        if c.storage == "9p":  # QEMU's 9p server strips O_DIRECT from the guest's open flags (get_dotl_openflags)
+            return HostPath("QEMU's 9p server, which drops O_DIRECT (host page cache)", honours_direct=False)
+        return None
+
     def fingerprint(self) -> dict:
         c = self.config
         return {**super().fingerprint(), "accelerator": c.accel, "accelerator_reason": self.accel_reason,
@@ -349,14 +365,20 @@ def build_payload(directory: str, user_dir: str | None = None) -> str:
     return image
 
 
+# cache=auto: the guest's page cache for buffered I/O, as a user would mount it; allow_direct_io: a guest's
+# O_DIRECT reaches the host file as O_DIRECT (without it virtiofsd drops the flag and the host's page cache serves
+# "direct" I/O).
+VIRTIOFSD_OPTIONS = ("cache=auto", "allow_direct_io")
+
+
 def start_virtiofsd(socket_path: str, shared: str, log: str) -> subprocess.Popen:
     """virtiofsd sharing ``shared`` on ``socket_path``, its stderr in ``log``; VBenchError when it does not start."""
     daemon = virtiofsd()
     if not os.access(daemon, os.X_OK):
         raise Unavailable(f"{daemon} is missing (it comes with qemu-system-common)")
     with open(log, "wb") as err:
-        proc = subprocess.Popen([daemon, f"--socket-path={socket_path}", "-o", f"source={shared}",
-                                 "-o", "cache=auto"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        options = [arg for option in VIRTIOFSD_OPTIONS for arg in ("-o", option)]
+        proc = subprocess.Popen([daemon, f"--socket-path={socket_path}", "-o", f"source={shared}", *options], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=err, start_new_session=True)
     deadline = time.monotonic() + 10
     while not os.path.exists(socket_path):

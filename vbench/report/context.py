@@ -5,6 +5,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vbench import stats
 from vbench.report import figures, method, timeseries
 from vbench.report.labels import (BASELINE, case_order, environment_colors, environment_labels, environment_order,
                                   fmt_ci, fmt_num, fmt_p, fmt_pct)
@@ -81,7 +82,7 @@ def overhead_rows(table: "pd.DataFrame", cases: list[str], envs: list[str], labe
     return [{"case": r.case, "environment": labels.get(r.environment, r.environment), "metric": r.metric,
              "unit": r.unit, "native": fmt_num(r.baseline_median), "env": fmt_num(r.env_median),
              "overhead": fmt_pct(r.overhead_pct), "ci": fmt_ci(r.ci_low, r.ci_high), "p": fmt_p(r.p_value),
-             "n": str(r.n_pairs) if r.method == "paired" else f"{r.n_baseline}/{r.n_env} unpaired",
+             "n": stats.pairs_text(r),
              "aa_floor": fmt_pct(r.aa_floor_pct).lstrip("+"), **_finding(r.verdict)} for r in rows]
 
 

@@ -6,28 +6,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from vbench.report.labels import is_number
+from vbench.validity import flag_meaning, io_mode_meaning
 
 if TYPE_CHECKING:
     import pandas as pd
-
-FLAG_MEANINGS = {
-    "page-cache-read": "the device delivered fewer bytes than the workload read: part of the read came from the "
-                       "page cache, so the figure measures memory rather than the disk",
-    "clock-disagree": "the guest's and the host's timing of the run differ by more than 5% (guest clocks drift "
-                      "under emulation): a guest-timed figure is suspect",
-    "host-disturbed": "other processes took more than a quarter of a CPU, or the hypervisor stole more than 5% "
-                      "of the host's CPU time, during this cpu or mem trial: it shared the machine (kept in the "
-                      "analysis, since dropping it would break its round's pair; the count says how many)",
-    "python-fallback": "fio was absent, so a pure-Python I/O loop ran instead; its figures are not comparable "
-                       "with fio's",
-}
-IO_MODE_MEANINGS = {
-    "direct": "O_DIRECT: the page cache is bypassed, so the device and its path through the environment are "
-              "measured",
-    "buffered+fsync": "buffered writes made durable with fsync (O_DIRECT unavailable or not applicable)",
-    "buffered+dir-fsync": "buffered file operations, with the directory fsynced to make them durable",
-}
-
 
 def definition_rows(mapping: Any) -> list[tuple[str, str]]:
     """(key, readable value) pairs of a fingerprint, sorted by key."""
@@ -91,7 +73,7 @@ def io_modes(trials: "pd.DataFrame", labels: dict[str, str]) -> list[dict]:
     """Each I/O mode the trials record, its meaning, and the cases and environments that ran in it."""
     rows = []
     for mode, group in trials.dropna(subset=["io_mode"]).groupby("io_mode", sort=True):
-        meaning = IO_MODE_MEANINGS.get(mode, "the workload's own I/O settings, as named")
+        meaning = io_mode_meaning(mode)
         rows.append({"mode": mode, "meaning": meaning, "trials": len(group),
                      "cases": ", ".join(sorted(set(group["case"]))),
                      "environments": ", ".join(labels.get(e, e) for e in sorted(set(group["environment"])))})
@@ -104,7 +86,7 @@ def flags(trials: "pd.DataFrame", labels: dict[str, str]) -> list[dict]:
     for row in trials[trials["flags"].fillna("").str.len() > 0].itertuples(index=False):
         for flag in filter(None, row.flags.split(",")):
             seen.setdefault(flag, []).append(row)
-    return [{"flag": flag, "meaning": FLAG_MEANINGS.get(flag, "no description known"), "trials": len(rows),
+    return [{"flag": flag, "meaning": flag_meaning(flag), "trials": len(rows),
              "where": ", ".join(sorted({f"{r.case} @ {labels.get(r.environment, r.environment)}" for r in rows}))}
             for flag, rows in sorted(seen.items())]
 

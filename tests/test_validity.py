@@ -1,0 +1,120 @@
+"""Like with like: each kind of mismatch (engine, queue depth, end-to-end mode) turns an overhead into "not
+comparable", in the table and in the claims; the io_mode names both sides; every flag has a meaning."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vbench import validity
+from vbench.claims import HOLDS, NOT_RUN, Claim, evaluate
+from vbench.model import Case, EnvSpec, Execution
+from vbench.runner import mark_io_path, trial_record
+from vbench.stats import NOT_COMPARABLE, overhead_table
+from vbench.store import TRIAL_COLUMNS, trial_rows
+from conftest import DATA
+
+DIRECT_QD32 = {"ioengine": "libaio", "io_mode": "direct"}
+VIRTIOFS_OLD = validity.HostPath("virtiofsd cache=auto", honours_direct=False)
+
+
+def fio_trial(env: str, rnd: int, value: float, info: dict, iodepth: int = 32) -> dict:
+    """A measured fio trial record as the runner stores it (only the fields the tidy table reads)."""
+    return {"run_id": "r", "trial_id": f"{env}-{rnd}", "round": rnd, "warmup": False, "seq": rnd,
+            "case": "rand-read-4k-qd32", "workload": "io.fio", "environment": env, "env_kind": env.split(":")[0],
+            "status": "ok", "params": {"rw": "randread", "iodepth": iodepth}, "info": info, "flags": [],
+            "metrics": {"read_iops": {"value": value, "unit": "IOPS", "higher_is_better": True}},
+            "primary": "read_iops"}
+
+
+def table_of(env_info: dict, env: str = "docker:tmpfs", base_info: dict = DIRECT_QD32) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    trials = [fio_trial("native", r, 1000 * rng.lognormal(0, 0.02), base_info) for r in range(1, 9)]
+    trials += [fio_trial(env, r, 5000 * rng.lognormal(0, 0.02), env_info) for r in range(1, 9)]
+    rows = [row for t in trials for row in trial_rows(t)]
+    return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+
+
+@pytest.mark.parametrize("env_info, words", [
+    ({"ioengine": "psync", "io_mode": "direct"}, "engine libaio vs psync"),
+    ({"ioengine": "libaio", "iodepth_effective": 1, "io_mode": "direct"}, "queue depth 32 vs 1"),
+    ({"ioengine": "libaio", "io_mode": validity.end_to_end("direct", VIRTIOFS_OLD)},
+     "mode direct vs direct in the guest, host page cache"),
+    # the tmpfs case of the issue: buffered psync at QD1 against direct libaio at QD32, all three at once
+    ({"ioengine": "psync", "iodepth_effective": 1, "io_mode": "buffered+fsync"},
+     "engine libaio vs psync, queue depth 32 vs 1, mode direct vs buffered+fsync"),
+])
+def test_each_mismatch_kind_makes_the_row_not_comparable(env_info, words):
+    row = overhead_table(table_of(env_info)).iloc[0]
+    assert row["method"] == NOT_COMPARABLE and row["verdict"] == f"not comparable: {words}"
+    assert math.isnan(row["overhead_pct"]) and math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
+    assert row["env_median"] > 4 * row["baseline_median"]  # the cross-mode medians stay, for a reader
+
+
+def test_the_same_operation_compares():
+    row = overhead_table(table_of(dict(DIRECT_QD32))).iloc[0]
+    assert row["method"] == "paired" and row["verdict"].endswith("(faster)")
+    vm = {"ioengine": "libaio", "io_mode": validity.end_to_end("direct", validity.HostPath("raw, cache=none", True))}
+    assert overhead_table(table_of(vm, env="vm:virtio")).iloc[0]["method"] == "paired"  # the host's words differ
+
+
+def test_a_side_that_ran_two_ways_is_not_comparable():
+    frame = table_of(dict(DIRECT_QD32))
+    fallback = (frame["environment"] == "docker:tmpfs") & (frame["round"] == 3)
+    frame.loc[fallback, "operation"] = "engine=psync qd=1 mode=direct"
+    row = overhead_table(frame).iloc[0]
+    assert row["method"] == NOT_COMPARABLE and "this ran" in row["verdict"]
+
+
+def test_no_claim_counts_a_row_that_is_not_comparable():
+    faster = Claim("t", "tmpfs is faster", "folklore", "at_most", ("rand-read*",), env_kind="docker",
+                   limit_pct=0.0)
+    frame = table_of({"ioengine": "psync", "iodepth_effective": 1, "io_mode": "buffered+fsync"})
+    frame["primary"], frame["accelerator"] = True, None
+    alone = evaluate(frame, [faster])[0]
+    assert alone.verdict == NOT_RUN and "not comparable" in alone.reason
+    # beside a comparable case the claim is decided on that one alone, and the other is listed as left out
+    good = table_of(dict(DIRECT_QD32), env="docker:volume")
+    good["primary"], good["accelerator"] = True, None
+    both = evaluate(pd.concat([frame, good[good["environment"] != "native"]]), [faster])[0]
+    assert both.verdict == HOLDS and "1 case(s) left out as not comparable" in both.reason
+    assert [c["verdict"] for c in both.cases] == [HOLDS, NOT_COMPARABLE]
+
+
+def test_io_mode_names_both_sides_and_the_comparable_part():
+    trial = {"info": {"io_mode": "direct", "ioengine": "libaio"}}
+    mark_io_path(trial, VIRTIOFS_OLD)
+    assert trial["info"]["io_mode"] == "direct in the guest, host page cache; host: virtiofsd cache=auto"
+    assert trial["info"]["workload_io_mode"] == "direct" and trial["info"]["host_path"] == "virtiofsd cache=auto"
+    honest = {"info": {"io_mode": "direct"}}
+    mark_io_path(honest, validity.HostPath("virtiofsd cache=auto allow_direct_io", True))
+    assert honest["info"]["io_mode"] == "direct; host: virtiofsd cache=auto allow_direct_io"
+    buffered = {"info": {"io_mode": "buffered+fsync"}}
+    mark_io_path(buffered, VIRTIOFS_OLD)  # not direct to begin with: the host's cache changes nothing to say
+    assert buffered["info"]["io_mode"] == "buffered+fsync; host: virtiofsd cache=auto"
+    cpu = {"info": {}}
+    mark_io_path(cpu, VIRTIOFS_OLD)
+    assert cpu["info"] == {}
+    assert validity.io_mode_meaning(trial["info"]["io_mode"]) == validity.IO_MODES[validity.HOST_CACHED]
+
+
+def test_a_captured_fio_trial_gets_its_operation():
+    execution = Execution((DATA / "runner" / "fio_randread.jsonl").read_text(), "", 0, 1.0)
+    case = Case("rand-read", "io.fio", {"rw": "randread"}, EnvSpec("native"))
+    record = trial_record(execution, case, "r001", 1, 0, "t", {"psutil": {"read_bytes": 10**9}})
+    result = json.loads((DATA / "runner" / "fio_randread.jsonl").read_text())
+    row = dict(zip(TRIAL_COLUMNS, trial_rows(record)[0]))
+    assert row["operation"] == (f"engine={result['info']['ioengine']} qd={result['params']['iodepth']} "
+                                f"mode={result['info']['io_mode']}")
+
+
+def test_every_flag_the_code_raises_has_a_meaning():
+    raised = {"page-cache-read", "page-cache-unknown", "io-counters-disagree", "clock-disagree", "host-disturbed", "python-fallback",
+              "no-numpy", "threads-not-pinned", "in-process-server"}
+    assert raised <= set(validity.FLAGS)
+    for name in raised:
+        assert "no description known" not in validity.flag_meaning(name)
+        assert validity.FLAGS[name].set_by and validity.FLAGS[name].effect

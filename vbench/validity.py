@@ -1,0 +1,156 @@
+"""What a trial's figure is worth, and which two trials may be compared: every flag and I/O mode with its meaning.
+
+An overhead row reads as "the same work, only the environment differs". That holds only when both sides ran the
+same operation, so each trial has an **operation**: for I/O, the engine that issued it, the queue depth it really
+had and its end-to-end mode; for anything else, nothing beyond the workload and its parameters (which the case
+already fixes). Two sides whose operations differ get no overhead: the row says "not comparable: <why>" (the
+medians stay in it for a reader who wants the cross-mode ratio, named as such) and no claim counts it. A fair
+cross-mode question (tmpfs against a disk) is asked with a case of its own whose parameters say so, never by
+reading an overhead across modes.
+
+The **end-to-end mode** joins what the workload saw (its own O_DIRECT probe in the guest or container) and what
+the environment knows the host does with that I/O (``HostPath``): a guest's O_DIRECT that virtiofsd, QEMU's 9p
+server or a ``cache=writeback`` disk turns into page-cache I/O on the host is not direct, whatever the guest's
+probe says.
+
+The report and the summary take their words from ``FLAGS`` and ``io_mode_meaning``; who sets each flag is named
+beside it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+DIRECT = "direct"
+HOST_CACHED = "direct in the guest, host page cache"  # the guest asked for O_DIRECT; the host cached it anyway
+NOT_COMPARABLE = "not comparable"
+
+
+@dataclass(frozen=True)
+class Flag:
+    meaning: str
+    set_by: str
+    effect: str
+
+
+KEPT = "kept in the analysis; the figure is read with this caveat"
+FLAGS: dict[str, Flag] = {
+    "page-cache-read": Flag(
+        "the trial's own I/O delivered fewer bytes from the device than the workload read: part of the read came "
+        "from the page cache, so the figure measures memory rather than the disk",
+        "the runner, from the trial's own device counters (vbench.runner.page_cache_flag)", KEPT),
+    "page-cache-unknown": Flag(
+        "the workload read from a file, but no counter of the trial's own device reads was available, so whether "
+        "the page cache served it is unknown (not 'no')",
+        "the runner (vbench.runner.page_cache_flag)", KEPT),
+    "io-counters-disagree": Flag(
+        "the Engine API's block I/O bytes for the container's trial and its cgroup's differ by more than 5%: two "
+        "views of one counter, so the trial's I/O accounting is suspect",
+        "the runner (vbench.runner.counters_flag)", KEPT),
+    "clock-disagree": Flag(
+        "the guest's and the host's timing of the run differ by more than 5% (guest clocks drift under "
+        "emulation): a guest-timed figure is suspect",
+        "the runner, from the host's and the guest's clocks", KEPT),
+    "host-disturbed": Flag(
+        "other processes took more than a quarter of a CPU, or the hypervisor stole more than 5% of the host's "
+        "CPU time, during this cpu or mem trial: it shared the machine",
+        "the runner, from the psutil collector's disturbance figures",
+        "kept in the analysis, since dropping it would break its round's pair; the summary counts them"),
+    "python-fallback": Flag(
+        "a pure-Python stand-in ran instead of the real tool or library (fio absent, or numpy absent for "
+        "random access)",
+        "the workload (io.fio, mem.latency)",
+        "its operation differs from the tool's (another engine or another metric), so it is compared only with "
+        "trials that fell back alike"),
+    "no-numpy": Flag(
+        "numpy was absent, so only the stdlib memmove figure was measured, not the four STREAM kernels",
+        "the workload (mem.bandwidth)", "the memmove figure stays comparable; the kernels' are missing"),
+    "threads-not-pinned": Flag(
+        "the BLAS thread pool could not be limited to the requested count (numpy was already loaded), so the "
+        "library chose its own",
+        "the workload (cpu.matmul)", KEPT),
+    "in-process-server": Flag(
+        "the network server ran in the client's own interpreter on loopback (no peer was given), so client and "
+        "server shared one process and its CPU",
+        "the workload (net.*)", KEPT),
+}
+
+IO_MODES = {
+    DIRECT: "O_DIRECT end to end: the page cache is bypassed in the environment and on the host, so the device "
+            "and its path through the environment are measured",
+    HOST_CACHED: "the workload opened its file with O_DIRECT, but the host side (virtiofsd, QEMU's 9p server or "
+                 "a cache=writeback disk) served it through the host's page cache: memory is measured, not only "
+                 "the disk",
+    "buffered+fsync": "buffered writes made durable with fsync (O_DIRECT unavailable or not applicable)",
+    "buffered+dir-fsync": "buffered file operations, with the directory fsynced to make them durable",
+}
+
+
+def flag_meaning(name: str) -> str:
+    flag = FLAGS.get(name)
+    return f"{flag.meaning} (set by {flag.set_by}; {flag.effect})" if flag else "no description known"
+
+
+def io_mode_meaning(mode: str) -> str:
+    """The meaning of an end-to-end mode ("<effective>; host: <what>") or a bare one."""
+    return IO_MODES.get(effective_mode(mode), "the workload's own I/O settings, as named")
+
+
+@dataclass(frozen=True)
+class HostPath:
+    """What the host does with an environment's I/O, as the environment knows it (the guest cannot see it)."""
+
+    what: str             # e.g. "virtiofsd cache=auto with allow_direct_io"
+    honours_direct: bool  # whether a guest's O_DIRECT reaches the host's storage uncached
+
+
+def end_to_end(guest_mode: str, path: HostPath | None) -> str:
+    """The trial's io_mode from both sides: the workload's own mode and, where known, the host's path."""
+    if path is None:
+        return guest_mode
+    effective = HOST_CACHED if guest_mode == DIRECT and not path.honours_direct else guest_mode
+    return f"{effective}; host: {path.what}"
+
+
+def effective_mode(io_mode: str | None) -> str | None:
+    """The part of an io_mode that decides comparability (the host's description is the environment's own)."""
+    return None if io_mode is None else io_mode.split("; host: ", 1)[0]
+
+
+def operation(info: Mapping[str, Any] | None, params: Mapping[str, Any] | None) -> str:
+    """What one trial really did, as far as comparing it goes: "" for work without I/O modes, else e.g.
+    "engine=libaio qd=32 mode=direct"."""
+    info, params = info or {}, params or {}
+    parts = []
+    if info.get("ioengine"):
+        parts.append(f"engine={info['ioengine']}")
+    depth = info.get("iodepth_effective", params.get("iodepth") if info.get("ioengine") else None)
+    if depth is not None:
+        parts.append(f"qd={depth}")
+    mode = effective_mode(info.get("io_mode"))
+    if mode:
+        parts.append(f"mode={mode}")
+    return " ".join(parts)
+
+
+def mismatch(base: set[str], env: set[str]) -> str | None:
+    """Why trials with operations ``env`` cannot be compared with the baseline's ``base``, or None when they can.
+    Only identical sets compare: a side that ran two ways (a fallback in some rounds) is not comparable either."""
+    if base == env or not base or not env:
+        return None
+    if len(base) == 1 and len(env) == 1:
+        b, e = _fields(next(iter(base))), _fields(next(iter(env)))
+        names = {"engine": "engine", "qd": "queue depth", "mode": "mode"}
+        diffs = [f"{names[k]} {b.get(k, '-')} vs {e.get(k, '-')}" for k in names if b.get(k) != e.get(k)]
+        return f"{NOT_COMPARABLE}: {', '.join(diffs)}"
+    return f"{NOT_COMPARABLE}: baseline ran {' | '.join(sorted(base)) or '-'}, this ran {' | '.join(sorted(env)) or '-'}"
+
+
+_OPERATION = re.compile(r"(?:engine=(?P<engine>\S+) ?)?(?:qd=(?P<qd>\S+) ?)?(?:mode=(?P<mode>.+))?")
+
+
+def _fields(op: str) -> dict[str, str]:
+    """The fields of an ``operation`` string (engine and queue depth have no spaces; the mode is last)."""
+    match = _OPERATION.fullmatch(op)
+    return {k: v for k, v in match.groupdict().items() if v is not None} if match else {"mode": op}
