@@ -42,7 +42,7 @@ def table_of(env_info: dict, env: str = "docker:tmpfs", base_info: dict = DIRECT
     ({"ioengine": "psync", "io_mode": "direct"}, "engine libaio vs psync"),
     ({"ioengine": "libaio", "iodepth_effective": 1, "io_mode": "direct"}, "queue depth 32 vs 1"),
     ({"ioengine": "libaio", "io_mode": validity.end_to_end("direct", VIRTIOFS_OLD)},
-     "mode direct vs direct in the guest, host page cache"),
+     "mode direct vs O_DIRECT asked, host page cache"),
     # the tmpfs case of the issue: buffered psync at QD1 against direct libaio at QD32, all three at once
     ({"ioengine": "psync", "iodepth_effective": 1, "io_mode": "buffered+fsync"},
      "engine libaio vs psync, queue depth 32 vs 1, mode direct vs buffered+fsync"),
@@ -87,7 +87,7 @@ def test_no_claim_counts_a_row_that_is_not_comparable():
 def test_io_mode_names_both_sides_and_the_comparable_part():
     trial = {"info": {"io_mode": "direct", "ioengine": "libaio"}}
     mark_io_path(trial, VIRTIOFS_OLD)
-    assert trial["info"]["io_mode"] == "direct in the guest, host page cache; host: virtiofsd cache=auto"
+    assert trial["info"]["io_mode"] == "O_DIRECT asked, host page cache; host: virtiofsd cache=auto"
     assert trial["info"]["workload_io_mode"] == "direct" and trial["info"]["host_path"] == "virtiofsd cache=auto"
     honest = {"info": {"io_mode": "direct"}}
     mark_io_path(honest, validity.HostPath("virtiofsd cache=auto allow_direct_io", True))
@@ -118,3 +118,14 @@ def test_every_flag_the_code_raises_has_a_meaning():
     for name in raised:
         assert "no description known" not in validity.flag_meaning(name)
         assert validity.FLAGS[name].set_by and validity.FLAGS[name].effect
+
+
+def test_tmpfs_is_memory_whatever_the_o_direct_probe_says():
+    """Linux 6.6+ accepts O_DIRECT on tmpfs, so a container's probe there says "direct": the host path makes
+    it "O_DIRECT asked, host page cache" and the row against native's direct I/O is not comparable."""
+    tmpfs = validity.on_filesystem("a tmpfs mount", "tmpfs")
+    assert tmpfs == validity.HostPath("a tmpfs mount on tmpfs (memory)", honours_direct=False)
+    assert validity.on_filesystem("a volume", "ext4").honours_direct
+    assert not validity.on_filesystem("a raw image, QEMU cache=writeback,", "ext4", passes_direct=False).honours_direct
+    row = overhead_table(table_of({"ioengine": "libaio", "io_mode": validity.end_to_end("direct", tmpfs)})).iloc[0]
+    assert row["verdict"] == "not comparable: mode direct vs O_DIRECT asked, host page cache"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 DIRECT = "direct"
-HOST_CACHED = "direct in the guest, host page cache"  # the guest asked for O_DIRECT; the host cached it anyway
+HOST_CACHED = "O_DIRECT asked, host page cache"  # the guest asked for O_DIRECT; the host cached it anyway
 NOT_COMPARABLE = "not comparable"
 
 
@@ -103,6 +103,16 @@ class HostPath:
 
     what: str             # e.g. "virtiofsd cache=auto with allow_direct_io"
     honours_direct: bool  # whether a guest's O_DIRECT reaches the host's storage uncached
+
+
+MEMORY_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})  # O_DIRECT opens succeed on tmpfs (Linux 6.6+): still memory
+
+
+def on_filesystem(what: str, fstype: str, passes_direct: bool = True) -> HostPath:
+    """The path of I/O that lands in files on a host filesystem of type ``fstype``: direct only if the layers
+    above pass O_DIRECT on and the filesystem is not memory."""
+    memory = fstype in MEMORY_FILESYSTEMS
+    return HostPath(f"{what} on {fstype}{' (memory)' if memory else ''}", honours_direct=passes_direct and not memory)
 
 
 def end_to_end(guest_mode: str, path: HostPath | None) -> str:

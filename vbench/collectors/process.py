@@ -172,6 +172,9 @@ class ProcessCollector(Sampler):
         if self._disk0 is not None and disk1 is not None:
             out["disk_read_bytes"] = disk1.read_bytes - self._disk0.read_bytes
             out["disk_write_bytes"] = disk1.write_bytes - self._disk0.write_bytes
+            # requests as the host's devices completed them: how the bytes were cut (merges included)
+            out["disk_read_count"] = disk1.read_count - self._disk0.read_count
+            out["disk_write_count"] = disk1.write_count - self._disk0.write_count
         return out
 
 

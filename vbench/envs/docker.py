@@ -34,7 +34,7 @@ from vbench.errors import Unavailable, VBenchError
 from vbench.fingerprint import filesystem_of
 from vbench.model import Execution, Handle
 from vbench.reaper import LABEL, OWNER_LABEL, ownership_labels
-from vbench.validity import HostPath
+from vbench.validity import HostPath, on_filesystem
 
 GUEST_ROOT = "/opt/vbench"
 WORKDIR = "/scratch"
@@ -157,13 +157,14 @@ class Docker(Environment):
 
     def host_path(self) -> HostPath:
         """The container's own probe sees its storage's O_DIRECT as the host does (mounts and overlayfs pass
-        it to the filesystem below), so the path only names what holds the files."""
+        it to the filesystem below), so the path names what holds the files, and tmpfs is memory whatever the
+        probe says (Linux 6.6+ accepts O_DIRECT on tmpfs)."""
         if self._host_path is None:
             variant = self.spec.variant
-            fs = "memory" if variant == "tmpfs" else filesystem_of(self._storage_host_path())
-            what = {"volume": f"a volume on {fs}", "bind": f"a bind mount of a directory on {fs}",
-                    "tmpfs": "tmpfs (memory)", "layer": f"the overlayfs writable layer on {fs}"}[variant]
-            self._host_path = HostPath(what, honours_direct=True)
+            fs = "tmpfs" if variant == "tmpfs" else filesystem_of(self._storage_host_path())
+            what = {"volume": "a volume", "bind": "a bind mount of a directory", "tmpfs": "a tmpfs mount",
+                    "layer": "the overlayfs writable layer"}[variant]
+            self._host_path = on_filesystem(what, fs)
         return self._host_path
 
     def teardown(self) -> None:

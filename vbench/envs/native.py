@@ -13,7 +13,7 @@ from vbench.envs.base import Availability, Environment, OnStart
 from vbench.envs.workers import ProcessPipe
 from vbench.fingerprint import filesystem_of
 from vbench.model import Execution, Handle
-from vbench.validity import HostPath
+from vbench.validity import HostPath, on_filesystem
 
 # The guests run Debian's python3; natively the same interpreter makes the baseline the same bits.
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -116,7 +116,7 @@ class Native(Environment):
         return elapsed
 
     def host_path(self) -> HostPath:
-        return HostPath(f"a directory on {filesystem_of(self.workdir)}", honours_direct=True)
+        return on_filesystem("a directory", filesystem_of(self.workdir))
 
     def fingerprint(self) -> dict:
         python = host_python()

@@ -37,7 +37,8 @@ from vbench.envs.qemu_machine import (GUEST_INIT_SH, QEMU, BootFailed, ChannelEr
 from vbench.errors import Unavailable, VBenchError
 from vbench.model import Execution, Handle
 from vbench.reaper import boot_id
-from vbench.validity import HostPath
+from vbench.fingerprint import filesystem_of
+from vbench.validity import HostPath, on_filesystem
 from workloads.io._direct import probe_direct
 
 KERNEL_FOR = {"virtio": "cloud", "qcow2": "cloud", "virtiofs": "cloud", "9p": "generic", "usernet": "cloud",
@@ -317,13 +318,14 @@ class VM(Environment):
         c = self.config
         if c is None:
             return None
+        fs = filesystem_of(c.scratch) if c.scratch else "unknown"
         if c.storage == "block":
             cached = "" if c.direct_io else " (the host filesystem lacks O_DIRECT: host page cache)"
-            return HostPath(f"a {c.scratch_format} image, QEMU {c.disk_options}{cached}", honours_direct=c.direct_io)
+            return on_filesystem(f"a {c.scratch_format} image, QEMU {c.disk_options}{cached},", fs, c.direct_io)
         if c.storage == "virtiofs":  # allow_direct_io: virtiofsd opens the host file with the guest's O_DIRECT
-            return HostPath(f"virtiofsd {' '.join(VIRTIOFSD_OPTIONS)}", honours_direct=True)
+            return on_filesystem(f"virtiofsd {' '.join(VIRTIOFSD_OPTIONS)}, a directory", fs)
         if c.storage == "9p":  # QEMU's 9p server strips O_DIRECT from the guest's open flags (get_dotl_openflags)
-            return HostPath("QEMU's 9p server, which drops O_DIRECT (host page cache)", honours_direct=False)
+            return on_filesystem("QEMU's 9p server, which drops O_DIRECT (host page cache), a directory", fs, False)
         return None
 
     def fingerprint(self) -> dict:
