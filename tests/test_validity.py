@@ -124,8 +124,20 @@ def test_tmpfs_is_memory_whatever_the_o_direct_probe_says():
     """Linux 6.6+ accepts O_DIRECT on tmpfs, so a container's probe there says "direct": the host path makes
     it "O_DIRECT asked, host page cache" and the row against native's direct I/O is not comparable."""
     tmpfs = validity.on_filesystem("a tmpfs mount", "tmpfs")
-    assert tmpfs == validity.HostPath("a tmpfs mount on tmpfs (memory)", honours_direct=False)
+    assert tmpfs == validity.HostPath("a tmpfs mount on tmpfs (memory)", honours_direct=False, memory=True)
     assert validity.on_filesystem("a volume", "ext4").honours_direct
     assert not validity.on_filesystem("a raw image, QEMU cache=writeback,", "ext4", passes_direct=False).honours_direct
     row = overhead_table(table_of({"ioengine": "libaio", "io_mode": validity.end_to_end("direct", tmpfs)})).iloc[0]
     assert row["verdict"] == "not comparable: mode direct vs O_DIRECT asked, host page cache"
+
+
+def test_buffered_io_on_memory_is_not_the_same_operation_as_on_a_disk():
+    """fsync on tmpfs reaches no device: the fsync, metadata and sqlite rows of docker:tmpfs read "not
+    comparable" against native's disk, with both medians, instead of a -98% "overhead"."""
+    tmpfs = validity.on_filesystem("a tmpfs mount", "tmpfs")
+    mode = validity.end_to_end("buffered+fsync", tmpfs)
+    assert mode == "buffered+fsync, in memory; host: a tmpfs mount on tmpfs (memory)"
+    assert "memory's" in validity.io_mode_meaning(mode)
+    disk = {"io_mode": validity.end_to_end("buffered+fsync", validity.on_filesystem("a directory", "ext4"))}
+    row = overhead_table(table_of({"io_mode": mode}, base_info=disk)).iloc[0]
+    assert row["verdict"] == "not comparable: mode buffered+fsync vs buffered+fsync, in memory"
