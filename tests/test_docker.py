@@ -46,7 +46,8 @@ def test_cgroup_block_io_matches_what_fio_wrote(tmp_path):
         trial = run_trial(env, case, 1, 0, 120, store, RunOptions())
         assert env.fingerprint()["blkio_counting_rule"]["device"].startswith("/dev/")
     assert trial["status"] == "ok", trial["error"]
-    assert trial["info"]["io_mode"].startswith("direct; host: a volume on ") and not trial["info"]["io_mode"].endswith("unknown")
+    mode = trial["info"]["io_mode"]
+    assert mode.startswith("direct; host: a volume on ") and not mode.endswith("unknown")
     cgroup, engine = trial["collectors"]["cgroup"], trial["collectors"]["engine"]
     # fio's direct writes are always the container's; its buffered layout of the file is only when the writeback
     # happens in the container's context (cgroup v1 gives a kworker's writeback to no container): seen both ways.

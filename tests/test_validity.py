@@ -112,8 +112,8 @@ def test_a_captured_fio_trial_gets_its_operation():
 
 
 def test_every_flag_the_code_raises_has_a_meaning():
-    raised = {"page-cache-read", "page-cache-unknown", "io-counters-disagree", "clock-disagree", "host-disturbed", "python-fallback",
-              "no-numpy", "threads-not-pinned", "in-process-server"}
+    raised = {"page-cache-read", "page-cache-unknown", "io-counters-disagree", "clock-disagree", "host-disturbed",
+              "python-fallback", "no-numpy", "threads-not-pinned", "in-process-server"}
     assert raised <= set(validity.FLAGS)
     for name in raised:
         assert "no description known" not in validity.flag_meaning(name)

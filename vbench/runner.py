@@ -30,7 +30,8 @@ from vbench.store import SCHEMA_VERSION, RunStore, iter_trials, new_run_id, run_
 from vbench.suite import Suite, suite_from_dict
 from workloads.run import fill_params, load_workload, result_record
 
-# A read figure is flagged when the device delivered less than this share of the bytes the workload read.
+# A read figure is flagged when the trial's own processes fetched from storage less than this share of the bytes
+# the workload read.
 PAGE_CACHE_TOLERANCE = 0.9
 COUNTER_TOLERANCE = 0.05  # the Engine API's and the cgroup's block I/O bytes of one trial
 CLOCK_TOLERANCE = 0.05

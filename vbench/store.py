@@ -206,7 +206,8 @@ def trial_rows(trial: dict) -> list[tuple]:
     head = (trial.get("run_id"), trial["trial_id"], trial["round"], bool(trial["warmup"]), trial.get("seq"),
             trial["case"], trial["workload"], trial["environment"], trial["env_kind"], trial.get("variant"),
             trial.get("accelerator"), trial["status"], trial.get("error"))
-    tail = (info.get("io_mode"), info.get("engine"), validity.operation(info, trial.get("params")), ",".join(trial.get("flags", [])), trial.get("host_wall_s"),
+    tail = (info.get("io_mode"), info.get("engine"), validity.operation(info, trial.get("params")),
+            ",".join(trial.get("flags", [])), trial.get("host_wall_s"),
             trial.get("guest_duration_s"), trial.get("started_at"))
     metrics = trial.get("metrics") or {}
     if not metrics:

@@ -163,7 +163,8 @@ def mismatch(base: set[str], env: set[str]) -> str | None:
         names = {"engine": "engine", "qd": "queue depth", "mode": "mode"}
         diffs = [f"{names[k]} {b.get(k, '-')} vs {e.get(k, '-')}" for k in names if b.get(k) != e.get(k)]
         return f"{NOT_COMPARABLE}: {', '.join(diffs)}"
-    return f"{NOT_COMPARABLE}: baseline ran {' | '.join(sorted(base)) or '-'}, this ran {' | '.join(sorted(env)) or '-'}"
+    ran = {side: " | ".join(sorted(ops)) or "-" for side, ops in (("base", base), ("env", env))}
+    return f"{NOT_COMPARABLE}: baseline ran {ran['base']}, this ran {ran['env']}"
 
 
 _OPERATION = re.compile(r"(?:engine=(?P<engine>\S+) ?)?(?:qd=(?P<qd>\S+) ?)?(?:mode=(?P<mode>.+))?")

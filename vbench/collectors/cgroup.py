@@ -26,7 +26,8 @@ def read_v1(paths: dict[str, str]) -> dict:
     if cpuacct:
         out["cpu_usage_s"] = _scaled(_int(Path(cpuacct, "cpuacct.usage")), 1e9)
         stat = _keyed(Path(cpuacct, "cpuacct.stat"))
-        out["cpu_user_s"], out["cpu_system_s"] = _scaled(stat.get("user"), USER_HZ), _scaled(stat.get("system"), USER_HZ)
+        out["cpu_user_s"] = _scaled(stat.get("user"), USER_HZ)
+        out["cpu_system_s"] = _scaled(stat.get("system"), USER_HZ)
     cpu = paths.get("cpu")
     if cpu:
         stat = _keyed(Path(cpu, "cpu.stat"))

@@ -89,7 +89,7 @@ class _Tree:
         return self.procs[pid]
 
 
-def _total(key: str, per_pid: dict[int, dict], baseline: dict[int, dict]) -> float | None:
+def _total(key: str, per_pid: dict[int, dict], baseline: dict[int, dict]) -> float:
     """The tree's change in one per-process counter, every PID's last value counted."""
     return sum(values[key] - baseline.get(pid, {}).get(key, 0) for pid, values in per_pid.items())
 

@@ -252,9 +252,9 @@ class Environment(ABC):
         return {}
 
     def host_path(self) -> HostPath | None:
-        """What the host does with this environment's storage I/O where the workload cannot see it (a VM's
-        disk cache mode, virtiofsd's options), or None when the workload's own probe sees the host's storage
-        as it is (natively, and through a container's mounts)."""
+        """What holds this environment's files on the host and what it does with their I/O, which the
+        workload's own probe cannot see (a VM's disk cache mode, virtiofsd's options, tmpfs being memory); None
+        for an environment without storage under test (dockernet)."""
         return None
 
     def counters(self) -> dict | None:

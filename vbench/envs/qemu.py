@@ -35,9 +35,9 @@ from vbench.envs.workers import WorkerLost, WorkerPipe
 from vbench.envs.qemu_machine import (GUEST_INIT_SH, QEMU, BootFailed, ChannelError, Guest, VMConfig,
                                        boot, exit_description, qemu_words, stderr_log, stop_process, virtiofsd, _tail)
 from vbench.errors import Unavailable, VBenchError
+from vbench.fingerprint import filesystem_of
 from vbench.model import Execution, Handle
 from vbench.reaper import boot_id
-from vbench.fingerprint import filesystem_of
 from vbench.validity import HostPath, on_filesystem
 from workloads.io._direct import probe_direct
 
@@ -321,11 +321,11 @@ class VM(Environment):
         fs = filesystem_of(c.scratch) if c.scratch else "unknown"
         if c.storage == "block":
             cached = "" if c.direct_io else " (the host filesystem lacks O_DIRECT: host page cache)"
-            return on_filesystem(f"a {c.scratch_format} image, QEMU {c.disk_options}{cached},", fs, c.direct_io)
+            return on_filesystem(f"a {c.scratch_format} image with QEMU {c.disk_options}{cached}", fs, c.direct_io)
         if c.storage == "virtiofs":  # allow_direct_io: virtiofsd opens the host file with the guest's O_DIRECT
-            return on_filesystem(f"virtiofsd {' '.join(VIRTIOFSD_OPTIONS)}, a directory", fs)
+            return on_filesystem(f"virtiofsd {' '.join(VIRTIOFSD_OPTIONS)} sharing a directory", fs)
         if c.storage == "9p":  # QEMU's 9p server strips O_DIRECT from the guest's open flags (get_dotl_openflags)
-            return on_filesystem("QEMU's 9p server, which drops O_DIRECT (host page cache), a directory", fs, False)
+            return on_filesystem("QEMU's 9p server (it drops O_DIRECT) sharing a directory", fs, False)
         return None
 
     def fingerprint(self) -> dict:
@@ -380,8 +380,9 @@ def start_virtiofsd(socket_path: str, shared: str, log: str) -> subprocess.Popen
         raise Unavailable(f"{daemon} is missing (it comes with qemu-system-common)")
     with open(log, "wb") as err:
         options = [arg for option in VIRTIOFSD_OPTIONS for arg in ("-o", option)]
-        proc = subprocess.Popen([daemon, f"--socket-path={socket_path}", "-o", f"source={shared}", *options], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=err, start_new_session=True)
+        proc = subprocess.Popen([daemon, f"--socket-path={socket_path}", "-o", f"source={shared}", *options],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                start_new_session=True)
     deadline = time.monotonic() + 10
     while not os.path.exists(socket_path):
         if proc.poll() is not None or time.monotonic() > deadline:
