@@ -74,6 +74,25 @@ def test_docker_network_paths_and_cleanup(tmp_path):
         assert out.split() == [], f"docker {kind[0]} left behind"
 
 
+@pytest.mark.docker
+def test_a_container_to_container_client_that_hangs_is_a_timeout(tmp_path):
+    """The peer container's client runs under coreutils' timeout: a client that never ends is killed at the
+    trial's timeout and the trial says timeout, not a bare failure."""
+    from conftest import require_environment
+    from vbench import envs
+    from vbench.envs.base import Context
+
+    require_environment("docker")
+    spec, cls = envs.resolve("dockernet:c2c-user-bridge")
+    with cls(spec, Context("c2c-hang", str(tmp_path / "scratch"))) as env:
+        start = time.monotonic()
+        hung = env.client_transport(["sleep", "60"], timeout=2.0, on_start=None)
+        waited = time.monotonic() - start
+        quick = env.client_transport(["true"], timeout=2.0, on_start=None)
+    assert hung.timed_out and hung.returncode == 137 and waited < 30
+    assert not quick.timed_out and quick.returncode == 0
+
+
 def test_host_address_is_not_loopback():
     from vbench.envs.base import free_port
     from vbench.envs.dockernet import host_address

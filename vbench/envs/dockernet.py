@@ -16,6 +16,8 @@ Everything created carries ``vbench.run=<run-id>`` and is removed at teardown (a
 """
 from __future__ import annotations
 
+import math
+import signal
 import socket
 import time
 from dataclasses import replace
@@ -149,10 +151,11 @@ class DockerNet(Environment):
             return super().client_transport(argv, timeout, started)
         start = time.perf_counter()
         # Short, fixed-duration clients; exec_run has no timeout of its own, so coreutils' timeout is one.
-        code, (out, err) = self.peer.exec_run(["timeout", "-s", "KILL", f"{max(1, int(timeout))}", *argv],
-                                              demux=True)
-        return Execution((out or b"").decode(errors="replace"), (err or b"").decode(errors="replace"), code,
-                         time.perf_counter() - start)
+        limit = max(1, math.ceil(timeout))
+        code, (out, err) = self.peer.exec_run(["timeout", "-s", "KILL", str(limit), *argv], demux=True)
+        wall = time.perf_counter() - start
+        return Execution((out or b"").decode(errors="replace"), (err or b"").decode(errors="replace"), code, wall,
+                         timed_out=code == 128 + signal.SIGKILL and wall >= limit)  # timeout(1) killed it
 
     def client_runner_argv(self) -> list[str]:
         return self.runner_argv if self.peer is not None else super().client_runner_argv()
