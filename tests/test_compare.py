@@ -45,7 +45,8 @@ def copy_run(source: Path, tmp_path: Path, name: str, keep_cases=None, **meta_ch
     return target
 
 
-def synthetic_run(tmp_path: Path, name: str, values: dict[str, list[float]], note: str | None = None) -> Path:
+def synthetic_run(tmp_path: Path, name: str, values: dict[str, list[float]], note: str | None = None,
+                  info: dict | None = None) -> Path:
     """A run written through RunStore with the given primary values per case (higher is better)."""
     meta = {"suite": {"name": "t", "entries": []}, "host": {"cpu_model": "x"}, "status": "complete"}
     store = RunStore.create(tmp_path, name, {**meta, "note": note} if note else meta)
@@ -53,7 +54,7 @@ def synthetic_run(tmp_path: Path, name: str, values: dict[str, list[float]], not
         for i, value in enumerate(case_values):
             store.append_trial({"schema_version": SCHEMA_VERSION, "trial_id": f"r{i}-{case}", "round": i,
                                 "warmup": False, "case": case, "workload": "cpu.sha256", "environment": "native",
-                                "env_kind": "native", "status": "ok", "primary": "rate",
+                                "env_kind": "native", "status": "ok", "primary": "rate", "info": info or {},
                                 "metrics": {"rate": {"value": value, "unit": "op/s", "higher_is_better": True}}})
     return store.dir
 
@@ -176,3 +177,17 @@ def test_text_output_shows_the_table_and_the_notes(slowed, tmp_path):
     odd = synthetic_run(tmp_path, "odd", {"[bold]x[/bold]": [1, 2, 3, 4, 5]})
     console.print(format_text(compare_runs(odd, odd)))
     assert "[bold]x[/bold]" in console.export_text()  # a case name is text, not rich markup
+
+
+def test_a_case_that_ran_another_operation_in_b_is_left_out_with_why(tmp_path):
+    """Run B fell back to buffered psync where run A ran direct libaio: not a regression, another operation."""
+    values = {"io": [100.0, 101.0, 99.0, 100.5, 99.5, 100.2]}
+    a = synthetic_run(tmp_path, "a", values, info={"ioengine": "libaio", "io_mode": "direct"})
+    b = synthetic_run(tmp_path, "b", {**values, "other": [1.0] * 6},
+                      info={"ioengine": "psync", "iodepth_effective": 1, "io_mode": "buffered+fsync"})
+    same = synthetic_run(tmp_path, "d", values, info={"ioengine": "libaio", "io_mode": "direct"})
+    assert [c.case for c in compare_runs(a, same).changes] == ["io"]
+    comparison = compare_runs(a, b)
+    assert comparison.changes == []
+    assert any(n.startswith("io @ native: not comparable: engine libaio vs psync") and "mode direct vs buffered+fsync"
+               in n and n.endswith("; left out") for n in comparison.notes), comparison.notes

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from vbench import rankstats, stats
+from vbench import rankstats, stats, validity
 from vbench.errors import EXIT_OK, VBenchError
 from vbench.model import AA_CONTROL, BASELINE
 
@@ -194,6 +194,9 @@ def _change(key: tuple[str, str, str], a: list["pd.DataFrame"], b: list["pd.Data
     if len(units) > 1:
         return f"{case} @ {environment}: {metric} is not comparable ({sorted(units)}); left out"
     unit, higher_is_better = units.pop()
+    why = validity.mismatch(set().union(*map(stats.operations, a)), set().union(*map(stats.operations, b)))
+    if why:  # another I/O engine, queue depth or end-to-end mode in B than in A ("baseline" is A)
+        return f"{case} @ {environment}: {why}; left out"
     sign = -1.0 if higher_is_better else 1.0  # a log cost: positive when B is slower
     logs_a = [sign * np.log(_positive(g)) for g in a]
     logs_b = [sign * np.log(_positive(g)) for g in b]
