@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 import orjson
 
 from vbench.errors import VBenchError
-from vbench import validity
+from vbench.validity import operation
 
 SCHEMA_VERSION = 1
 # from_version -> function(kind, record) giving the record ("run" for run.json, "trial" for a trials.jsonl line) in
@@ -206,7 +206,7 @@ def trial_rows(trial: dict) -> list[tuple]:
     head = (trial.get("run_id"), trial["trial_id"], trial["round"], bool(trial["warmup"]), trial.get("seq"),
             trial["case"], trial["workload"], trial["environment"], trial["env_kind"], trial.get("variant"),
             trial.get("accelerator"), trial["status"], trial.get("error"))
-    tail = (info.get("io_mode"), info.get("engine"), validity.operation(info, trial.get("params")),
+    tail = (info.get("io_mode"), info.get("engine"), operation(info, trial.get("params")),
             ",".join(trial.get("flags", [])), trial.get("host_wall_s"),
             trial.get("guest_duration_s"), trial.get("started_at"))
     metrics = trial.get("metrics") or {}

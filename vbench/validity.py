@@ -9,9 +9,9 @@ a disk" (a fair question) reads as two figures side by side under the reason the
 overhead with an interval that a claim or ``--fail-above`` could act on.
 
 The **end-to-end mode** joins what the workload saw (its own O_DIRECT probe in the guest or container) and what
-the environment knows the host does with that I/O (``HostPath``): a guest's O_DIRECT that virtiofsd, QEMU's 9p
-server or a ``cache=writeback`` disk turns into page-cache I/O on the host is not direct, whatever the guest's
-probe says.
+the environment knows the host does with that I/O (``HostPath``): an O_DIRECT that QEMU's 9p server, a
+``cache=writeback`` disk, virtiofsd without ``allow_direct_io`` or tmpfs turns into page-cache I/O on the host is
+not direct, whatever the workload's probe says.
 
 The report and the summary take their words from ``FLAGS`` and ``io_mode_meaning``; who sets each flag is named
 beside it.
@@ -80,9 +80,9 @@ FLAGS: dict[str, Flag] = {
 IO_MODES = {
     DIRECT: "O_DIRECT end to end: the page cache is bypassed in the environment and on the host, so the device "
             "and its path through the environment are measured",
-    HOST_CACHED: "the workload opened its file with O_DIRECT, but the host side (virtiofsd, QEMU's 9p server or "
-                 "a cache=writeback disk) served it through the host's page cache: memory is measured, not only "
-                 "the disk",
+    HOST_CACHED: "the workload opened its file with O_DIRECT, but the host side (QEMU's 9p server, a "
+                 "cache=writeback disk or tmpfs) served it through the host's page cache: memory is measured, not "
+                 "only the disk",
     "buffered+fsync": "buffered writes made durable with fsync (O_DIRECT unavailable or not applicable)",
     "buffered+dir-fsync": "buffered file operations, with the directory fsynced to make them durable",
     f"buffered+fsync{IN_MEMORY}": "buffered writes and fsyncs on a filesystem in memory (tmpfs): nothing reaches "
