@@ -9,9 +9,10 @@ cd "$(dirname "$0")"
 # python3-venv: the virtualenv below; docker.io and crun: the container environment; debootstrap and e2fsprogs:
 # the guest image and its VM disk; qemu-system-x86 and qemu-utils: the VM environment (virtiofsd comes with them);
 # iproute2: the VM's tap network (a bridge and a tap in a private network namespace);
-# chromium: the tests open the HTML report in it headless; iperf3: benchmarks/iperf_fidelity.py.
+# chromium: the tests open the HTML report in it headless; iperf3 and sockperf: the network workloads' tools
+# (TCP stream, request/response latency) on the host, as in the guest image.
 PACKAGES=(fio python3 python3-venv python3-numpy python3-pytest python3-pytest-benchmark docker.io crun debootstrap
-          e2fsprogs qemu-system-x86 qemu-utils iproute2 chromium iperf3)
+          e2fsprogs qemu-system-x86 qemu-utils iproute2 chromium iperf3 sockperf)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

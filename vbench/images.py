@@ -1,7 +1,7 @@
 """The guest image: one Debian root filesystem for containers and VMs, built offline and cached.
 
 ``debootstrap --variant=minbase`` from the Debian mirror apt is configured with (no registry is needed), with
-python3, numpy and fio for the workloads, pytest and pytest-benchmark for users' own benchmarks, and a kernel package whose /boot and /lib/modules a VM can boot.
+python3, numpy and fio for the workloads, iperf3 and sockperf for the network ones, pytest and pytest-benchmark for users' own benchmarks, and a kernel package whose /boot and /lib/modules a VM can boot.
 The same directory is ``docker import``ed as ``vbench/guest:<recipe hash>`` and (for VMs) written as an ext4
 image, so containers and VMs run the same bits. Everything lives under ``~/.cache/vbench/guest-<hash>/`` and is
 rebuilt only when the recipe changes.
@@ -41,12 +41,12 @@ echo "vbench-init: the payload disk did not mount" >&2
 poweroff -f
 """
 RECIPE = {
-    "recipe": 2,
+    "recipe": 3,
     "init": hashlib.sha256(GUEST_INIT.encode()).hexdigest(),
     "suite": "bookworm",
     "variant": "minbase",
     "packages": ["python3", "python3-numpy", "python3-pytest", "python3-pytest-benchmark", "fio",
-                 "initramfs-tools", "linux-image-cloud-amd64", "linux-image-amd64"],
+                 "iperf3", "sockperf", "initramfs-tools", "linux-image-cloud-amd64", "linux-image-amd64"],
 }
 
 Say = Callable[[str], None]
