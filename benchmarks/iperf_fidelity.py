@@ -1,4 +1,7 @@
-"""Network fidelity: vbench's native TCP stream figure against iperf3 on loopback, interleaved.
+"""Network fidelity of the stdlib fallback: vbench's Python TCP stream client against iperf3 on loopback.
+
+(vbench runs iperf3 itself wherever both ends have it; this measures the labelled fallback, ``tool=python``.
+``benchmarks/bridge_crosscheck.py`` checks the overhead vbench reports against a hand-run iperf3's.)
 
 Each round runs, in a shuffled order, vbench's net.tcp_stream through the native environment (its own server
 on loopback) and `iperf3 -c 127.0.0.1` against an iperf3 server, for the same duration. Prints both medians and
@@ -58,7 +61,8 @@ def main() -> None:
                         figures[who].append(iperf3(port, args.seconds))
                         continue
                     result = env.execute({"workload": "net.tcp_stream",
-                                          "params": {"seconds": args.seconds, "size": "128k"}}, 120).result()
+                                          "params": {"seconds": args.seconds, "size": "128k", "tool": "python"}},
+                                         120).result()
                     figures[who].append(result["metrics"]["throughput"]["value"])
                 print(f"round {r + 1}/{args.rounds} done", flush=True)
     finally:

@@ -3,6 +3,7 @@ hanging workload. After each: no finished trial lost, nothing left in the scratc
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -421,3 +422,34 @@ def test_a_start_up_trial_whose_interpreter_hangs_silently_times_out(tmp_path, m
         waited = time.monotonic() - start
     assert good["ok"] and good["duration_s"] is None and good["info"]["timed_by"] == "host"
     assert not hung["ok"] and "printed nothing within 1s" in hung["error"] and waited < 30
+
+
+@pytest.mark.docker
+def test_a_container_start_up_that_never_speaks_times_out_at_the_trial_timeout(tmp_path):
+    """Docker start-up waits on the attach stream, which blocks while the container is silent: the watchdog kills
+    the container at the trial's timeout, and the trial says so (not the SDK's 120 s socket timeout)."""
+    from conftest import require_environment
+    from vbench import envs
+    from vbench.envs.base import Context
+    from vbench.images import guest_image
+
+    require_environment("docker")
+    tag = f"vbench-test/silent-python:{os.getpid()}"
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {guest_image().tag}\n"
+        "RUN printf '#!/bin/sh\\nexec sleep 600\\n' > /usr/local/bin/python3 && chmod 755 /usr/local/bin/python3\n")
+    subprocess.run(["docker", "build", "-q", "-t", tag, str(tmp_path)], check=True, capture_output=True,
+                   timeout=300)
+    try:
+        spec, cls = envs.resolve("docker:volume")
+        with cls(spec, Context("startup-silent", str(tmp_path / "scratch"))) as env:
+            env.context.options["image"] = tag
+            start = time.monotonic()
+            hung = env.execute({"workload": "startup.first_output", "params": {}}, timeout=2.0).result()
+            waited = time.monotonic() - start
+            left = subprocess.run(["docker", "ps", "-aq", "--filter", "label=vbench.env=docker:volume-startup",
+                                   "--filter", "label=vbench.run=startup-silent"], capture_output=True, text=True)
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
+    assert not hung["ok"] and "did not print 'ready' within 2s" in hung["error"] and waited < 30
+    assert left.stdout.split() == []  # the killed container was removed

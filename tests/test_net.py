@@ -22,16 +22,28 @@ timeout_s = 60
 [[workload]]
 name = "stream"
 use = "net.tcp_stream"
-params = { seconds = 0.3 }
+params = { seconds = 1 }
 [[workload]]
 name = "rr"
 use = "net.tcp_rr"
-params = { seconds = 0.3, request = "100", response = "200" }
+params = { seconds = 1, request = "14", response = "14" }
 [[workload]]
 name = "udp"
 use = "net.udp_rr"
 params = { seconds = 0.3 }
 """
+# the client each case runs where both ends have the tools (setup.sh, the guest image): udp's one-byte datagram
+# is below sockperf's smallest message, so it is the stdlib client, labelled as the fallback
+TOOLS = {"stream": "iperf3", "rr": "sockperf", "udp": "python"}
+
+
+def check_tools(trials: list[dict]) -> None:
+    """Every trial ran the client its case should, and says so; the fallback is flagged with why."""
+    for t in trials:
+        assert t["info"]["tool"] == TOOLS[t["case"]], (t["environment"], t["case"], t["info"])
+        assert ("stdlib-fallback" in t["flags"]) == (t["case"] == "udp"), (t["environment"], t["flags"])
+    assert all(t["info"]["tool_fallback"].startswith("sockperf's smallest message") for t in trials
+               if t["case"] == "udp")
 
 
 def run(tmp_path, envs: str) -> tuple[subprocess.CompletedProcess, list[dict], str]:
@@ -45,12 +57,19 @@ def run(tmp_path, envs: str) -> tuple[subprocess.CompletedProcess, list[dict], s
     return done, trials, runs[0].name if runs else ""
 
 
+def tool_servers() -> set[int]:
+    return {p.pid for p in psutil.process_iter(["name"]) if p.info["name"] in ("iperf3", "sockperf")}
+
+
 def test_loopback_natively(tmp_path):
+    before = tool_servers()
     done, trials, _ = run(tmp_path, "native")
     assert done.returncode == 0, done.stderr
     assert len(trials) == 6 and all(t["status"] == "ok" for t in trials), [t["error"] for t in trials]
     assert all(t["metrics"][t["primary"]]["value"] > 0 for t in trials)
     assert not any("in-process-server" in t["flags"] for t in trials)  # a real server process, not in-process
+    check_tools(trials)
+    assert tool_servers() <= before  # the native environment stopped the tool servers it started
 
 
 @pytest.mark.docker
@@ -63,10 +82,12 @@ def test_docker_network_paths_and_cleanup(tmp_path):
     assert all(t["status"] == "ok" for t in trials), [t["error"] for t in trials if t["status"] != "ok"]
     assert {t["environment"] for t in trials} == {"native", "dockernet:bridge", "dockernet:published",
                                                  "dockernet:c2c-user-bridge"}
+    check_tools(trials)
     published = [t for t in trials if t["environment"] == "dockernet:published"]
     assert all(t["collectors"]["helpers"]["pids"] for t in published)  # docker-proxy was watched
     meta = json.loads(next((tmp_path / "res").glob("*/run.json")).read_text())
     assert meta["env_fingerprints"]["dockernet:published"]["userland_proxy"]
+    assert set(meta["env_fingerprints"]["dockernet:published"]["tool_ports"]) == {"iperf3_port", "sockperf_port"}
     assert "docker-proxy" in meta["env_fingerprints"]["dockernet:published"]["path"]
     for kind in (["ps", "-a", "-q"], ["volume", "ls", "-q"], ["network", "ls", "-q"]):
         out = subprocess.run(["docker", *kind, "--filter", f"label=vbench.run={run_id}"], capture_output=True,
@@ -117,6 +138,7 @@ def test_vm_user_and_tap_networking(tmp_path):
     for label in ("vm:usernet", "vm:tap"):
         vm = [t for t in trials if t["environment"] == label]
         assert len(vm) == 6 and all(t["status"] == "ok" for t in vm), [t["error"] for t in vm]
+        check_tools(vm)
     meta = json.loads(next((tmp_path / "res").glob("*/run.json")).read_text())
     prints = meta["env_fingerprints"]
     assert prints["vm:usernet"]["accelerator"] in ("kvm", "tcg")

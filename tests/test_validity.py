@@ -69,6 +69,27 @@ def test_a_side_that_ran_two_ways_is_not_comparable():
     assert row["method"] == NOT_COMPARABLE and "this ran" in row["verdict"]
 
 
+def net_trial(env: str, rnd: int, value: float, tool: str) -> dict:
+    return {"run_id": "r", "trial_id": f"{env}-{rnd}", "round": rnd, "warmup": False, "seq": rnd,
+            "case": "tcp-stream", "workload": "net.tcp_stream", "environment": env, "env_kind": "dockernet",
+            "status": "ok", "params": {"size": "128k"}, "info": {"tool": tool}, "flags": [],
+            "metrics": {"throughput": {"value": value, "unit": "Mbit/s", "higher_is_better": True}},
+            "primary": "throughput"}
+
+
+def test_a_network_client_that_fell_back_is_not_compared_with_the_tool():
+    """iperf3 natively against the stdlib client in the container (its iperf3 missing) is another operation."""
+    assert validity.operation({"tool": "iperf3"}, {}) == "tool=iperf3"
+    rng = np.random.default_rng(3)
+    trials = [net_trial("native", r, 20000 * rng.lognormal(0, 0.02), "iperf3") for r in range(1, 9)]
+    trials += [net_trial("dockernet:bridge", r, 12000 * rng.lognormal(0, 0.02), "python") for r in range(1, 9)]
+    frame = pd.DataFrame([row for t in trials for row in trial_rows(t)], columns=TRIAL_COLUMNS)
+    row = overhead_table(frame).iloc[0]
+    assert row["method"] == NOT_COMPARABLE and row["verdict"] == "not comparable: client iperf3 vs python"
+    frame.loc[frame["environment"] == "dockernet:bridge", "operation"] = "tool=iperf3"
+    assert overhead_table(frame).iloc[0]["method"] == "paired"
+
+
 def test_no_claim_counts_a_row_that_is_not_comparable():
     faster = Claim("t", "tmpfs is faster", "folklore", "at_most", ("rand-read*",), env_kind="docker",
                    limit_pct=0.0)
@@ -113,7 +134,7 @@ def test_a_captured_fio_trial_gets_its_operation():
 
 def test_every_flag_the_code_raises_has_a_meaning():
     raised = {"page-cache-read", "page-cache-unknown", "io-counters-disagree", "clock-disagree", "host-disturbed",
-              "python-fallback", "no-numpy", "threads-not-pinned", "in-process-server"}
+              "python-fallback", "no-numpy", "threads-not-pinned", "in-process-server", "stdlib-fallback"}
     assert raised <= set(validity.FLAGS)
     for name in raised:
         assert "no description known" not in validity.flag_meaning(name)
@@ -141,3 +162,15 @@ def test_buffered_io_on_memory_is_not_the_same_operation_as_on_a_disk():
     disk = {"io_mode": validity.end_to_end("buffered+fsync", validity.on_filesystem("a directory", "ext4"))}
     row = overhead_table(table_of({"io_mode": mode}, base_info=disk)).iloc[0]
     assert row["verdict"] == "not comparable: mode buffered+fsync vs buffered+fsync, in memory"
+
+
+def test_the_console_lists_each_end_to_end_mode_once_with_its_environments():
+    from vbench.console import io_mode_lines
+
+    frame = pd.DataFrame({"environment": ["native", "vm:virtio", "docker:tmpfs", "native", "cpu-env"],
+                          "io_mode": ["direct; host: a directory on ext4", "direct; host: a raw image with QEMU",
+                                      "buffered+fsync, in memory; host: tmpfs", "direct; host: a directory on ext4",
+                                      None]})
+    assert io_mode_lines(frame) == ["I/O modes (host paths: the report's method section):",
+                                    "  buffered+fsync, in memory: docker:tmpfs", "  direct: native, vm:virtio"]
+    assert io_mode_lines(frame[frame["io_mode"].isna()]) == []

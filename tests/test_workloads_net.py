@@ -25,11 +25,11 @@ RUNNER = ROOT / "workloads" / "run.py"
 SERVER = ROOT / "workloads" / "net" / "server.py"
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin")
 SHORT = 0.3
-CASES = {
-    "tcp_stream": ("net.tcp_stream", {}),
-    "tcp_rr": ("net.tcp_rr", {}),
-    "tcp_rr_100_200": ("net.tcp_rr", {"request": "100", "response": "200"}),
-    "udp_rr": ("net.udp_rr", {}),
+CASES = {  # the stdlib clients, on purpose (tests/test_net_tools.py has iperf3's and sockperf's)
+    "tcp_stream": ("net.tcp_stream", {"tool": "python"}),
+    "tcp_rr": ("net.tcp_rr", {"tool": "python"}),
+    "tcp_rr_100_200": ("net.tcp_rr", {"request": "100", "response": "200", "tool": "python"}),
+    "udp_rr": ("net.udp_rr", {"tool": "python"}),
 }
 
 
@@ -127,7 +127,7 @@ def test_client_against_the_server(server: Server, case: str) -> None:
     status, record = run_workload(workload, {"host": "127.0.0.1", "port": server.port, "seconds": SHORT, **extra})
     info = check_ok(workload, status, record)
     assert info["peer"] == f"127.0.0.1:{server.port}"
-    assert record["flags"] == []
+    assert record["flags"] == [] and info["tool"] == "python"
     assert info["bytes"] > 0 and 0 < info["elapsed_s"] < 5
     if workload == "net.tcp_stream":
         assert info["server_bytes"] == info["bytes"] == info["sends"] * 128 * 1024
@@ -154,10 +154,15 @@ def test_many_trials_leave_no_threads_or_sockets(fresh_server: Server) -> None:
 
 @pytest.mark.parametrize("workload", ["net.tcp_stream", "net.tcp_rr", "net.udp_rr"])
 def test_port_zero_runs_its_own_server(workload: str) -> None:
+    """No peer and no tool server given: the stdlib client against its own in-process server, labelled as the
+    fallback, with why."""
     status, record = run_workload(workload, {"seconds": SHORT})
     info = check_ok(workload, status, record)
-    assert record["flags"] == ["in-process-server"]
-    assert info["peer"].startswith("127.0.0.1:")
+    assert record["flags"] == ["in-process-server", "stdlib-fallback"]
+    assert info["peer"].startswith("127.0.0.1:") and info["tool"] == "python"
+    assert info["tool_fallback"] in ("the environment under test serves no iperf3",
+                                     "sockperf's smallest message is 14 bytes (asked: 1)",
+                                     "sockperf echoes messages of one size of at least 14 bytes (asked: 1 out, 1 back)")
 
 
 @pytest.mark.skipif(SYSTEM_PYTHON is None, reason="no system python3")

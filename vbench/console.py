@@ -113,10 +113,23 @@ def print_summary(run_dir: Path, frame=None, table=None) -> None:
     if len(flagged):
         out.print(f"{len(flagged)} trial(s) flagged (all kept in the analysis): "
                   + ", ".join(sorted(set(",".join(flagged["flags"]).split(",")))))
-    modes = sorted(m for m in frame["io_mode"].dropna().unique())
-    if modes:
-        out.print(f"I/O mode: {', '.join(modes)}")
+    for line in io_mode_lines(frame):
+        out.print(line)
     out.print(f"results: {run_dir}")
+
+
+def io_mode_lines(frame) -> list[str]:
+    """One line per end-to-end I/O mode with the environments that ran in it; the host path each environment
+    has is the report's method section (naming it here made one line of every host's words)."""
+    from vbench.validity import effective_mode
+
+    modes: dict[str, set[str]] = {}
+    for io_mode, environment in frame[["io_mode", "environment"]].dropna().drop_duplicates().itertuples(index=False):
+        modes.setdefault(effective_mode(io_mode) or io_mode, set()).add(environment)
+    if not modes:
+        return []
+    return ["I/O modes (host paths: the report's method section):",
+            *(f"  {escape(mode)}: {escape(', '.join(sorted(envs)))}" for mode, envs in sorted(modes.items()))]
 
 
 def _pairs(row) -> str:

@@ -25,6 +25,10 @@ def checks(scratch_root: str, probe: bool = False) -> list[Check]:
     fio = tool_version(["fio", "--version"])
     out.append(Check("fio", fio is not None, fio or "absent: io workloads use the pure-Python fallback "
                                                      "(install fio: apt-get install fio)"))
+    for tool, use in (("iperf3", "tcp stream"), ("sockperf", "request/response")):
+        version = tool_version([tool, "--version"])
+        out.append(Check(tool, version is not None, version or f"absent: net {use} workloads use the stdlib client, "
+                                                               f"flagged stdlib-fallback (apt-get install {tool})"))
     out.append(_direct_io(scratch_root))
     out.extend(_docker())
     qemu = tool_version(["qemu-system-x86_64", "--version"])

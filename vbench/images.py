@@ -1,7 +1,8 @@
 """The guest image: one Debian root filesystem for containers and VMs, built offline and cached.
 
 ``debootstrap --variant=minbase`` from the Debian mirror apt is configured with (no registry is needed), with
-python3, numpy and fio for the workloads, iperf3 and sockperf for the network ones, pytest and pytest-benchmark for users' own benchmarks, and a kernel package whose /boot and /lib/modules a VM can boot.
+python3, numpy and fio for the workloads, iperf3 and sockperf for the network ones, pytest and pytest-benchmark
+for users' own benchmarks, and a kernel package whose /boot and /lib/modules a VM can boot.
 The same directory is ``docker import``ed as ``vbench/guest:<recipe hash>`` and (for VMs) written as an ext4
 image, so containers and VMs run the same bits. Everything lives under ``~/.cache/vbench/guest-<hash>/`` and is
 rebuilt only when the recipe changes.

@@ -2,11 +2,12 @@
 
 An overhead row reads as "the same work, only the environment differs". That holds only when both sides ran the
 same operation, so each trial has an **operation**: for I/O, the engine that issued it, the queue depth it really
-had and its end-to-end mode; for anything else, nothing beyond the workload and its parameters (which the case
-already fixes). Two sides whose operations differ get no overhead: the row says "not comparable: <why>" and no
-claim counts it. That row is the cross-mode comparison, labelled as one: it keeps both medians, so "tmpfs against
-a disk" (a fair question) reads as two figures side by side under the reason they differ in kind, never as an
-overhead with an interval that a claim or ``--fail-above`` could act on.
+had and its end-to-end mode; for the network workloads, the client that ran (iperf3 or sockperf, or the stdlib
+fallback: ``workloads/net/tools.py``); for anything else, nothing beyond the workload and its parameters
+(which the case already fixes). Two sides whose operations differ get no overhead: the row says "not
+comparable: <why>" and no claim counts it. That row is the cross-mode comparison, labelled as one: it keeps both
+medians, so "tmpfs against a disk" (a fair question) reads as two figures side by side under the reason they
+differ in kind, never as an overhead with an interval that a claim or ``--fail-above`` could act on.
 
 The **end-to-end mode** joins what the workload saw (its own O_DIRECT probe in the guest or container) and what
 the environment knows the host does with that I/O (``HostPath``): an O_DIRECT that QEMU's 9p server, a
@@ -75,6 +76,12 @@ FLAGS: dict[str, Flag] = {
         "the network server ran in the client's own interpreter on loopback (no peer was given), so client and "
         "server shared one process and its CPU",
         "the workload (net.*)", KEPT),
+    "stdlib-fallback": Flag(
+        "the stdlib Python client ran instead of iperf3 or sockperf (the tool is missing on one end, or the "
+        "sizes asked are ones sockperf cannot send); its own CPU cost per byte and per call compresses the ratios",
+        "the workload (net.tcp_stream, net.tcp_rr, net.udp_rr), naming why in info.tool_fallback",
+        "its operation (tool=python) differs from the tool's, so it is compared only with trials that fell back "
+        "alike"),
 }
 
 IO_MODES = {
@@ -138,10 +145,12 @@ def effective_mode(io_mode: str | None) -> str | None:
 
 
 def operation(info: Mapping[str, Any] | None, params: Mapping[str, Any] | None) -> str:
-    """What one trial really did, as far as comparing it goes: "" for work without I/O modes, else e.g.
-    "engine=libaio qd=32 mode=direct"."""
+    """What one trial really did, as far as comparing it goes: "" for work with nothing to tell apart, else e.g.
+    "engine=libaio qd=32 mode=direct" or "tool=iperf3"."""
     info, params = info or {}, params or {}
     parts = []
+    if info.get("tool"):
+        parts.append(f"tool={info['tool']}")
     if info.get("ioengine"):
         parts.append(f"engine={info['ioengine']}")
     depth = info.get("iodepth_effective", params.get("iodepth") if info.get("ioengine") else None)
@@ -160,17 +169,18 @@ def mismatch(base: set[str], env: set[str]) -> str | None:
         return None
     if len(base) == 1 and len(env) == 1:
         b, e = _fields(next(iter(base))), _fields(next(iter(env)))
-        names = {"engine": "engine", "qd": "queue depth", "mode": "mode"}
+        names = {"tool": "client", "engine": "engine", "qd": "queue depth", "mode": "mode"}
         diffs = [f"{names[k]} {b.get(k, '-')} vs {e.get(k, '-')}" for k in names if b.get(k) != e.get(k)]
         return f"{NOT_COMPARABLE}: {', '.join(diffs)}"
     ran = {side: " | ".join(sorted(ops)) or "-" for side, ops in (("base", base), ("env", env))}
     return f"{NOT_COMPARABLE}: baseline ran {ran['base']}, this ran {ran['env']}"
 
 
-_OPERATION = re.compile(r"(?:engine=(?P<engine>\S+) ?)?(?:qd=(?P<qd>\S+) ?)?(?:mode=(?P<mode>.+))?")
+_OPERATION = re.compile(r"(?:tool=(?P<tool>\S+) ?)?(?:engine=(?P<engine>\S+) ?)?(?:qd=(?P<qd>\S+) ?)?"
+                        r"(?:mode=(?P<mode>.+))?")
 
 
 def _fields(op: str) -> dict[str, str]:
-    """The fields of an ``operation`` string (engine and queue depth have no spaces; the mode is last)."""
+    """The fields of an ``operation`` string (tool, engine and queue depth have no spaces; the mode is last)."""
     match = _OPERATION.fullmatch(op)
     return {k: v for k, v in match.groupdict().items() if v is not None} if match else {"mode": op}

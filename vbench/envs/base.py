@@ -26,6 +26,50 @@ from vbench.validity import HostPath
 OnStart = Callable[[Handle], None]
 
 
+# The network tools' servers beside the vbench server (port 5201) where an image holds them (a container, a
+# guest); sockperf serves TCP and UDP on one port, like the vbench server. Keys are the client's parameters.
+TOOL_PORTS = {"iperf3_port": 5202, "sockperf_port": 5203}
+PROBE_HOLD_S = 0.5
+
+
+def tool_servers_sh(bind: str, ports: dict[str, int]) -> str:
+    """POSIX sh that starts, in the background, the tools' servers the image has (iperf3, sockperf TCP and UDP),
+    listening on ``bind``; meant to run before the vbench server, whose readiness then implies theirs."""
+    iperf3, sockperf = ports["iperf3_port"], ports["sockperf_port"]
+    where = "" if bind == "0.0.0.0" else f" -B {bind}"
+    return (f"if command -v iperf3 >/dev/null; then iperf3 -s -p {iperf3}{where} >/dev/null 2>&1 & fi; "
+            f"if command -v sockperf >/dev/null; then sockperf sr -i {bind} -p {sockperf} >/dev/null 2>&1 & "
+            f"sockperf sr --tcp -i {bind} -p {sockperf} >/dev/null 2>&1 & fi; ")
+
+
+def serving(host: str, port: int, hold: float = PROBE_HOLD_S) -> bool:
+    """Whether a TCP server really listens at ``host:port``: the connection is accepted and stays open for
+    ``hold`` seconds. A forwarder (docker-proxy, QEMU's hostfwd) accepts on its own and closes at once when
+    nothing listens behind it, so a bare connect would say yes to an empty port."""
+    try:
+        with socket.create_connection((host, port), timeout=5) as sock:
+            sock.settimeout(hold)
+            try:
+                return sock.recv(1) != b""  # the servers wait for the client to speak first
+            except socket.timeout:
+                return True
+    except OSError:
+        return False
+
+
+def wait_serving(host: str, port: int, timeout: float = 10.0, alive: Callable[[], bool] = lambda: True) -> bool:
+    """Whether a server answers at ``host:port`` (:func:`serving`) within ``timeout``; False at once when
+    ``alive`` says the server process is gone."""
+    deadline = time.monotonic() + timeout
+    while alive():
+        if serving(host, port):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return False
+
+
 def free_port() -> int:
     """A port free for both TCP and UDP on every address (for -p and --network host)."""
     for _ in range(50):
@@ -169,6 +213,11 @@ class Environment(ABC):
         use, serving every trial of the run)."""
         raise Unavailable(f"{self.spec.label} has no network endpoint")
 
+    def tool_ports(self) -> dict[str, int]:
+        """The ports of the network tools' servers this environment runs (``iperf3_port``, ``sockperf_port``),
+        after :meth:`endpoint`; a tool left out is not served, and its workloads use the stdlib client."""
+        return {}
+
     def client_transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
         """Run a network client (the runner with a client workload); by default on the host."""
         from vbench.envs.native import run_process
@@ -189,7 +238,7 @@ class Environment(ABC):
         except Exception as exc:  # no endpoint: the trial fails with why, the run goes on
             record = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             return Execution(json.dumps(record), "", 1, 0.0)
-        params = {**invocation.get("params", {}), "host": host, "port": port}
+        params = {**invocation.get("params", {}), "host": host, "port": port, **self.tool_ports()}
         payload = json.dumps({**invocation, "params": params, "workdir": "/tmp"}, sort_keys=True)
         return self.client_transport([*self.client_runner_argv(), payload], timeout, on_start)
 

@@ -232,23 +232,42 @@ class Docker(Environment):
                          code, wall, timed_out)
 
     def first_output_s(self, timeout: float) -> float:
-        """A new container of the same image and runtime: create, start, and its first line of output."""
+        """A new container of the same image and runtime: create, start, and its first line of output.
+
+        The attach stream blocks until the container writes; a watchdog kills the container at ``timeout``, which
+        ends the stream, so a container that never speaks fails the trial in time (not at the SDK's socket
+        timeout)."""
         labels = {LABEL: self.context.run_id, "vbench.env": f"{self.spec.label}-startup", **ownership_labels()}
         start = time.perf_counter()
         container = self.client.containers.create(
             self.context.options.get("image") or _default_tag(), ["python3", "-c", "print('ready', flush=True)"],
             labels=labels, network_mode="none", runtime=self.runtime, cap_drop=["ALL"],
             security_opt=["no-new-privileges"])
+        expired = threading.Event()
+
+        def kill() -> None:
+            expired.set()
+            try:
+                container.kill()
+            except Exception:  # already gone: the stream has ended anyway
+                pass
+
+        watchdog = threading.Timer(timeout, kill)
+        watchdog.daemon = True
         try:
             stream = container.attach(stdout=True, stderr=True, stream=True, logs=True)
+            watchdog.start()
             container.start()
+            said = b""
             for chunk in stream:
                 if b"ready" in chunk:
                     return time.perf_counter() - start
-                if time.perf_counter() - start > timeout:
-                    break
-            raise RuntimeError("the container did not print 'ready'")
+                said = (said + chunk)[-200:]
+            if expired.is_set():
+                raise TimeoutError(f"the container did not print 'ready' within {timeout:g}s")
+            raise RuntimeError(f"the container did not print 'ready' (it said {said.decode(errors='replace')!r})")
         finally:
+            watchdog.cancel()
             container.remove(force=True)
 
     def counters(self) -> dict | None:

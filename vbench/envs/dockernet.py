@@ -25,7 +25,7 @@ from dataclasses import replace
 import psutil
 
 from vbench.catalog import WORKLOADS_DIR
-from vbench.envs.base import Availability, Environment, OnStart, free_port
+from vbench.envs.base import TOOL_PORTS, Availability, Environment, OnStart, free_port, tool_servers_sh, wait_serving
 from vbench.envs.docker import GUEST_ROOT, _default_tag, _first_line, docker_client, remove_labelled
 from vbench.errors import Unavailable, VBenchError
 from vbench.model import Execution, Handle
@@ -57,6 +57,7 @@ class DockerNet(Environment):
         self.peer = None
         self.network = None
         self._endpoint: tuple[str, int] | None = None
+        self._tool_ports: dict[str, int] = {}
 
     @classmethod
     def available(cls) -> Availability:
@@ -86,16 +87,20 @@ class DockerNet(Environment):
             self.network = self.client.networks.create(f"vbench-{self.context.run_id}-{variant}", driver="bridge",
                                                        labels=labels)
         network = self.network.name if self.network else ("host" if variant == "host" else "bridge")
-        port = free_port() if variant in ("host", "published", "published-dnat") else SERVER_PORT
-        inside = port if variant == "host" else SERVER_PORT
+        # (port inside the container, port the client dials) of the vbench server and of each tool's server
+        ports = {"port": SERVER_PORT, **TOOL_PORTS}
+        if variant == "host":
+            ports = {key: free_port() for key in ports}
+        dialled = {key: free_port() for key in ports} if variant.startswith("published") else dict(ports)
         bind = "127.0.0.1" if variant == "host" else "0.0.0.0"
         publish = {}
         if variant.startswith("published"):
             address = "127.0.0.1" if variant == "published" else "0.0.0.0"
-            publish = {f"{SERVER_PORT}/tcp": (address, port), f"{SERVER_PORT}/udp": (address, port)}
+            publish = {f"{ports[key]}/{proto}": (address, dialled[key]) for key in ports for proto in ("tcp", "udp")}
+        script = (tool_servers_sh(bind, {key: ports[key] for key in TOOL_PORTS})
+                  + f"exec python3 {GUEST_ROOT}/workloads/net/server.py --port {ports['port']} --bind {bind}")
         try:
-            self.server = self._start(["python3", f"{GUEST_ROOT}/workloads/net/server.py", "--port", str(inside),
-                                       "--bind", bind], labels, network, publish, "server")
+            self.server = self._start(["sh", "-c", script], labels, network, publish, "server")
             self._wait_ready(self.server)
             if variant.startswith("c2c"):
                 self.peer = self._start(["sleep", "infinity"], labels, network, {}, "peer")
@@ -103,7 +108,9 @@ class DockerNet(Environment):
             raise
         except Exception as exc:
             raise VBenchError(f"cannot start the {self.spec.label} containers: {_first_line(exc)}") from None
-        self._endpoint = (self._address(port), port)
+        host = self._address(dialled["port"])
+        self._endpoint = (host, dialled["port"])
+        self._tool_ports = {key: dialled[key] for key in TOOL_PORTS if wait_serving(host, dialled[key])}
 
     def _start(self, command: list[str], labels: dict, network: str, publish: dict, role: str):
         return self.client.containers.run(
@@ -140,6 +147,9 @@ class DockerNet(Environment):
             raise Unavailable(f"{self.spec.label} was not provisioned")
         return self._endpoint
 
+    def tool_ports(self) -> dict[str, int]:
+        return dict(self._tool_ports)
+
     def client_transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
         if self.peer is None:
             proxies = tuple(self._proxy_pids())
@@ -173,15 +183,16 @@ class DockerNet(Environment):
             self.client = None
 
     def _proxy_pids(self) -> list[int]:
-        port = self._endpoint[1] if self._endpoint else None
+        served = [*(self._endpoint[1:] if self._endpoint else ()), *self._tool_ports.values()]
+        ports = {f"-host-port {port}" for port in served}
         return [p.pid for p in psutil.process_iter(["name", "cmdline"]) if p.info["name"] == "docker-proxy"
-                and port and f"-host-port {port}" in " ".join(p.info["cmdline"] or [])]
+                and any(port in " ".join(p.info["cmdline"] or []) for port in ports)]
 
     def fingerprint(self) -> dict:
         host, port = self._endpoint or (None, None)
         proxies = self._proxy_pids()
         return {**super().fingerprint(), "path": path_of(self.spec.variant, proxies), "server": f"{host}:{port}",
-                "docker_proxy_pids": proxies, "userland_proxy": bool(proxies),
+                "docker_proxy_pids": proxies, "userland_proxy": bool(proxies), "tool_ports": self._tool_ports,
                 "network": self.network.name if self.network else None}
 
 

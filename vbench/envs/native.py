@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
 from vbench.catalog import RUNNER, WORKLOADS_DIR
-from vbench.envs.base import Availability, Environment, OnStart
+from vbench.envs.base import Availability, Environment, OnStart, free_port, wait_serving
 from vbench.envs.workers import ProcessPipe
 from vbench.fingerprint import filesystem_of
 from vbench.model import Execution, Handle
@@ -39,6 +40,8 @@ class Native(Environment):
         self._scratch: str | None = None
         self._server: subprocess.Popen | None = None
         self._port: int | None = None
+        self._tools: list[subprocess.Popen] = []
+        self._tool_ports: dict[str, int] = {}
 
     @classmethod
     def available(cls) -> Availability:
@@ -50,10 +53,10 @@ class Native(Environment):
     def teardown(self) -> None:
         self.context.remove_scratch(self._scratch)
         self._scratch = None
-        if self._server:
-            stop_server(self._server)
-            self.context.ledger.forget_process(self._server.pid)
-            self._server = None
+        for proc in [*self._tools, *([self._server] if self._server else [])]:
+            stop_server(proc)
+            self.context.ledger.forget_process(proc.pid)
+        self._server, self._tools, self._tool_ports = None, [], {}
 
     def open_worker(self) -> ProcessPipe:
         return ProcessPipe([host_python(), str(WORKER)], self.workdir)
@@ -63,7 +66,29 @@ class Native(Environment):
         if self._server is None:
             self._server, self._port = start_server([host_python(), str(NET_SERVER), "--bind", "127.0.0.1"])
             self.context.ledger.add_process(self._server.pid)
+            self._start_tools()
         return "127.0.0.1", self._port
+
+    def tool_ports(self) -> dict[str, int]:
+        return dict(self._tool_ports)
+
+    def _start_tools(self) -> None:
+        """iperf3's and sockperf's servers on loopback, each where its binary is installed and it answers."""
+        commands = {"iperf3_port": lambda p: [["iperf3", "-s", "-p", str(p), "-B", "127.0.0.1"]],
+                    "sockperf_port": lambda p: [["sockperf", "server", "-i", "127.0.0.1", "-p", str(p), *tcp]
+                                                for tcp in ([], ["--tcp"])]}
+        for key, argvs in commands.items():
+            port = free_port()
+            procs = []
+            for argv in argvs(port):
+                if shutil.which(argv[0]) is None:
+                    break
+                procs.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL, start_new_session=True))
+                self.context.ledger.add_process(procs[-1].pid)
+            self._tools += procs
+            if procs and wait_serving("127.0.0.1", port, alive=lambda: all(p.poll() is None for p in procs)):
+                self._tool_ports[key] = port
 
     @property
     def workdir(self) -> str:

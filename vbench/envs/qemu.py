@@ -30,7 +30,7 @@ from pathlib import Path
 
 from vbench.catalog import WORKLOADS_DIR
 from vbench.envs import netns
-from vbench.envs.base import Availability, Environment, OnStart, free_port
+from vbench.envs.base import TOOL_PORTS, Availability, Environment, OnStart, free_port, wait_serving
 from vbench.envs.workers import WorkerLost, WorkerPipe
 from vbench.envs.qemu_machine import (GUEST_INIT_SH, QEMU, BootFailed, ChannelError, Guest, VMConfig,
                                        boot, exit_description, qemu_words, stderr_log, stop_process, virtiofsd, _tail)
@@ -68,6 +68,7 @@ class VM(Environment):
         super().__init__(spec, context)
         self.guest: Guest | None = None
         self.config: VMConfig | None = None
+        self._tool_ports: dict[str, int] | None = None
         self.accel_reason = ""
         self._dir: str | None = None
         self._sockets: str | None = None
@@ -149,7 +150,8 @@ class VM(Environment):
         options = self.context.options
         network = {}
         if variant == "usernet":
-            network = {"hostfwd_port": free_port(), "guest_address": USERNET_GUEST_ADDRESS}
+            network = {"hostfwd_port": free_port(), "guest_address": USERNET_GUEST_ADDRESS,
+                       "tool_hostfwd": tuple((free_port(), port) for port in TOOL_PORTS.values())}
         elif variant == "tap":
             network = {"netns": self._netns, "tap": netns.TAP, "guest_address": netns.GUEST_ADDRESS,
                        "vhost": accel == "kvm" and os.path.exists("/dev/vhost-net")}
@@ -163,6 +165,7 @@ class VM(Environment):
 
     def teardown(self) -> None:
         ledger = self.context.ledger
+        self._tool_ports = None
         if self.guest:
             self.guest.channel.close()
             stop_process(self.guest.proc)
@@ -269,7 +272,24 @@ class VM(Environment):
             if time.monotonic() > deadline:
                 raise Unavailable(f"the network server in the {self.spec.label} guest did not answer")
             time.sleep(0.2)
+        if self._tool_ports is None:  # the guest starts the tools' servers before the vbench server
+            dialled = (dict(zip(TOOL_PORTS, (host for host, _ in c.tool_hostfwd))) if not c.tap
+                       else dict(TOOL_PORTS))
+            self._tool_ports = {key: port for key, port in dialled.items() if self._serves((target[0], port))}
         return target
+
+    def tool_ports(self) -> dict[str, int]:
+        return dict(self._tool_ports or {})
+
+    def _serves(self, target: tuple[str, int]) -> bool:
+        """Whether a tool's server listens at ``target`` (:func:`serving`), asked from where the client runs."""
+        if not self._netns:
+            return wait_serving(*target, timeout=5.0)
+        probe = (f"import sys\nfrom vbench.envs.base import wait_serving\n"
+                 f"sys.exit(0 if wait_serving({target[0]!r}, {target[1]}, timeout=5.0) else 1)")
+        done = subprocess.run([*netns.exec_prefix(self._netns), sys.executable, "-c", probe],
+                              capture_output=True, timeout=30)
+        return done.returncode == 0
 
     def _answers(self, target: tuple[str, int]) -> bool:
         """Whether the server at ``target`` answers one request/response, asked from where the client runs."""
@@ -297,7 +317,7 @@ class VM(Environment):
         work = self.context.make_scratch(f"vm-boot-{self.spec.variant}")
         try:
             config = replace(self.config, payload_disk=build_payload(work), storage="none", scratch=None,
-                             hostfwd_port=None, netns=None, tap=None, guest_address=None, vhost=False,
+                             hostfwd_port=None, tool_hostfwd=(), netns=None, tap=None, guest_address=None, vhost=False,
                              agent_socket=os.path.join(self._sockets, f"boot-{self._next_id}"),
                              console_log=os.path.join(work, "console.log"), vcpus=1, memory_mb=512)
             self._next_id += 1
@@ -333,7 +353,7 @@ class VM(Environment):
         return {**super().fingerprint(), "accelerator": c.accel, "accelerator_reason": self.accel_reason,
                 "emulation": c.accel == "tcg", "cpu_model": c.cpu_model, "vcpus": c.vcpus, "memory_mb": c.memory_mb,
                 "kernel": Path(c.kernel).name, "guest_kernel": self.guest.pong.get("kernel") if self.guest else None,
-                "network": network_of(c), "storage": c.storage,
+                "network": network_of(c), "tool_ports": self._tool_ports, "storage": c.storage,
                 "disk_format": c.scratch_format if c.storage == "block" else None,
                 "disk_options": c.disk_options if c.storage == "block" else None,
                 "boot_s": round(self.guest.boot_s, 3) if self.guest else None,
@@ -346,7 +366,9 @@ def network_of(c: VMConfig) -> str | None:
         return (f"tap {c.tap} on bridge {netns.BRIDGE} in namespace {c.netns}, "
                 f"virtio-net {'with' if c.vhost else 'without'} vhost-net; guest {c.guest_address}")
     if c.hostfwd_port:
-        return f"QEMU user network (slirp), hostfwd 127.0.0.1:{c.hostfwd_port} -> guest {c.guest_address}:{SERVER_PORT}"
+        return (f"QEMU user network (slirp), hostfwd 127.0.0.1:{c.hostfwd_port} -> "
+                f"guest {c.guest_address}:{SERVER_PORT}"
+                + "".join(f", 127.0.0.1:{host} -> {guest}" for host, guest in c.tool_hostfwd))
     return None
 
 

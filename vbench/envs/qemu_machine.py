@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from vbench.envs.base import TOOL_PORTS, tool_servers_sh
 from vbench.errors import VBenchError
 
 QEMU = "qemu-system-x86_64"
@@ -43,11 +44,13 @@ esac || echo "vbench guest-init: mounting the $storage scratch failed" >&2
 address=$(sed -n 's/.*vbench.ip=\\([0-9.]*\\).*/\\1/p' /proc/cmdline)
 if [ -n "$address" ]; then
     modprobe virtio_net 2>/dev/null
-    python3 /opt/vbench/workloads/net/_ifup.py auto "$address" 255.255.255.0 &&
+    if python3 /opt/vbench/workloads/net/_ifup.py auto "$address" 255.255.255.0; then
+        @TOOL_SERVERS@
         python3 /opt/vbench/workloads/net/server.py --port 5201 --bind 0.0.0.0 >/dev/null 2>&1 &
+    fi
 fi
 exec python3 /opt/vbench/workloads/agent.py
-"""
+""".replace("@TOOL_SERVERS@", tool_servers_sh("0.0.0.0", TOOL_PORTS))
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class VMConfig:
     vcpus: int = 2
     memory_mb: int = 2048
     hostfwd_port: int | None = None  # QEMU user-mode network, the guest's port 5201 forwarded from this one
+    tool_hostfwd: tuple[tuple[int, int], ...] = ()  # (host port, guest port) of the network tools' servers
     netns: str | None = None  # tap network: QEMU runs in this namespace, its tap device on a bridge there
     tap: str | None = None
     guest_address: str | None = None  # the guest's static IPv4 address (/24) when it has a network
@@ -118,7 +122,9 @@ def _nic(c: VMConfig) -> list[str]:
         return ["-netdev", f"tap,id=net0,ifname={c.tap},script=no,downscript=no{vhost}",
                 "-device", "virtio-net-pci,netdev=net0"]
     if c.hostfwd_port:
-        forward = ",".join(f"hostfwd={proto}:127.0.0.1:{c.hostfwd_port}-:5201" for proto in ("tcp", "udp"))
+        pairs = ((c.hostfwd_port, 5201), *c.tool_hostfwd)
+        forward = ",".join(f"hostfwd={proto}:127.0.0.1:{host}-:{guest}" for host, guest in pairs
+                           for proto in ("tcp", "udp"))
         return ["-nic", f"user,model=virtio-net-pci,{forward}"]
     return ["-nic", "none"]
 

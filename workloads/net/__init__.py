@@ -1,5 +1,8 @@
 """Network workloads (netperf-like): TCP stream throughput and TCP and UDP request/response, with their server.
 
+Each runs a C tool where both ends have it (iperf3 for the stream, sockperf ping-pong for request/response:
+``workloads/net/tools.py``) and the stdlib client here otherwise, labelled as the fallback.
+
 The server (``workloads/net/server.py``) runs where the environment under test puts it; the client workloads
 here run elsewhere and time everything on their own clock: a guest's clock may drift, the client's is the one
 the figures are read from. ``port`` 0 makes a run self-contained: the client starts the server in-process on

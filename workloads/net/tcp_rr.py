@@ -5,6 +5,11 @@ previous one to the last byte of its reply (time.perf_counter_ns), so the latenc
 and the mean latency is the reciprocal of the transaction rate, as in netperf. One untimed transaction first
 lets the server's connection thread start. The small sizes (1/1) expose the per-packet cost of each layer of
 virtual networking; larger ones (100/200) add a little copying.
+
+sockperf runs it where both ends have it and request and response are one size of at least 14 bytes (sockperf
+echoes, and its header is 14 bytes): ``sockperf ping-pong --tcp -m SIZE --full-rtt``, the same one-in-flight
+loop in C (``workloads/net/tools.py``). The stdlib client below is the labelled fallback and the only client
+for unequal sizes.
 """
 from __future__ import annotations
 
@@ -14,21 +19,37 @@ from array import array
 
 from workloads.io import latency_us
 from workloads.net import PEER_RULES, address_text, connect_tcp, peer
+from workloads.net import tools
 from workloads.rules import Size
 from workloads.units import parse_size
 
-PARAMS = {"host": "127.0.0.1", "port": 0, "seconds": 2.0, "request": "1", "response": "1"}
+PARAMS = {"host": "127.0.0.1", "port": 0, **tools.TOOL_PARAMS, "seconds": 2.0, "request": "1", "response": "1",
+          "tool": "auto"}
 METRICS = {"tps": ("transactions/s", True), "lat_mean": ("us", False), "lat_p50": ("us", False),
            "lat_p99": ("us", False)}
 PRIMARY = "tps"
 PLACEMENT = "client"  # the server runs in the environment under test, this client beside it
 MAX_SIZE = 16 << 20
-RULES = {**PEER_RULES, "request": Size(1, MAX_SIZE), "response": Size(1, MAX_SIZE)}
+RULES = {**PEER_RULES, **tools.TOOL_RULES, "request": Size(1, MAX_SIZE), "response": Size(1, MAX_SIZE),
+         "tool": tools.tool_rule("sockperf")}
 
 
 def run(params: dict, workdir: str) -> dict:
     request, response = (parse_size(params[k]) for k in ("request", "response"))
     seconds = float(params["seconds"])
+    unusable = None
+    if request != response or request < tools.SOCKPERF_MIN_MESSAGE:
+        unusable = (f"sockperf echoes messages of one size of at least {tools.SOCKPERF_MIN_MESSAGE} bytes "
+                    f"(asked: {request} out, {response} back)")
+    tool, why = tools.choose(params, "sockperf", unusable)
+    if tool == "sockperf":
+        return tools.sockperf_ping_pong(str(params["host"]), int(params["sockperf_port"]), seconds, request,
+                                        tcp=True)
+    return tools.fallback(python_rr(params, request, response, seconds), why)
+
+
+def python_rr(params: dict, request: int, response: int, seconds: float) -> dict:
+    """The stdlib client against the vbench server."""
     with peer(params) as (host, port, flags):
         sock = connect_tcp(host, port, nodelay=True)
         with sock:

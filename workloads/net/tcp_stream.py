@@ -1,7 +1,9 @@
 """TCP bulk throughput (netperf TCP_STREAM-like): send ``size``-byte writes for ``seconds``, counted by the server.
 
-After the ``stream`` mode line the client sends as fast as the connection takes it, then half-closes; the server
-replies with the bytes it received. Throughput is those bytes over the client's time from the first send to that
+iperf3 runs it where both ends have it (``workloads/net/tools.py``): ``iperf3 -c HOST -l SIZE -t SECONDS -J``,
+the figure its receiver's count over its time. The stdlib client below is the labelled fallback: after the
+``stream`` mode line it sends as fast as the connection takes it, then half-closes; the server replies with the
+bytes it received. Throughput is those bytes over the client's time from the first send to that
 reply, so data still in socket buffers when the sending stops is neither lost nor counted early. The figure is in
 Mbit/s (10^6 bits per second, as netperf and iperf report).
 """
@@ -11,20 +13,29 @@ import socket
 import time
 
 from workloads.net import PEER_RULES, address_text, connect_tcp, peer
+from workloads.net import tools
 from workloads.rules import Size
 from workloads.units import parse_size
 
-PARAMS = {"host": "127.0.0.1", "port": 0, "seconds": 2.0, "size": "128k"}
+PARAMS = {"host": "127.0.0.1", "port": 0, **tools.TOOL_PARAMS, "seconds": 2.0, "size": "128k", "tool": "auto"}
 METRICS = {"throughput": ("Mbit/s", True)}
 PRIMARY = "throughput"
 PLACEMENT = "client"  # the server runs in the environment under test, this client beside it
 MAX_SIZE = 64 << 20
 MAX_REPLY = 64
-RULES = {**PEER_RULES, "size": Size(1, MAX_SIZE)}
+RULES = {**PEER_RULES, **tools.TOOL_RULES, "size": Size(1, MAX_SIZE), "tool": tools.tool_rule("iperf3")}
 
 
 def run(params: dict, workdir: str) -> dict:
     size, seconds = parse_size(params["size"]), float(params["seconds"])
+    tool, why = tools.choose(params, "iperf3")
+    if tool == "iperf3":
+        return tools.iperf3_stream(str(params["host"]), int(params["iperf3_port"]), seconds, size)
+    return tools.fallback(python_stream(params, size, seconds), why)
+
+
+def python_stream(params: dict, size: int, seconds: float) -> dict:
+    """The stdlib client against the vbench server."""
     with peer(params) as (host, port, flags):
         sock = connect_tcp(host, port, nodelay=False)
         with sock:

@@ -6,6 +6,9 @@ one-byte datagram), so a late echo of an earlier one is not taken for the curren
 within ``timeout`` seconds (or refused by ICMP: nothing listens there) is lost: losses are counted in the info
 and the transaction rate counts answered ones only; more than 10% lost is an error, since the figures would then
 measure the timeout rather than the network.
+
+sockperf runs it where both ends have it and ``size`` is at least 14 bytes (its header): ``sockperf ping-pong
+-m SIZE --full-rtt`` (``workloads/net/tools.py``); the stdlib client below is the labelled fallback.
 """
 from __future__ import annotations
 
@@ -15,16 +18,19 @@ from array import array
 
 from workloads.io import latency_us
 from workloads.net import PEER_RULES, address_text, kernel_timeouts, peer, resolve
+from workloads.net import tools
 from workloads.rules import Number, Size
 from workloads.units import parse_size
 
-PARAMS = {"host": "127.0.0.1", "port": 0, "seconds": 2.0, "size": "1", "timeout": 0.5}
+PARAMS = {"host": "127.0.0.1", "port": 0, **tools.TOOL_PARAMS, "seconds": 2.0, "size": "1", "timeout": 0.5,
+          "tool": "auto"}
 METRICS = {"tps": ("transactions/s", True), "lat_p50": ("us", False), "lat_p99": ("us", False)}
 PRIMARY = "tps"
 PLACEMENT = "client"  # the server runs in the environment under test, this client beside it
 MAX_SIZE = 65507  # the largest UDP payload over IPv4
 MAX_LOSS = 0.10
-RULES = {**PEER_RULES, "size": Size(1, MAX_SIZE), "timeout": Number(0.001, 60)}
+RULES = {**PEER_RULES, **tools.TOOL_RULES, "size": Size(1, MAX_SIZE), "timeout": Number(0.001, 60),
+         "tool": tools.tool_rule("sockperf")}
 
 
 class Tally:
@@ -40,6 +46,23 @@ class Tally:
 
 def run(params: dict, workdir: str) -> dict:
     size, seconds, timeout = parse_size(params["size"]), float(params["seconds"]), float(params["timeout"])
+    unusable = None
+    if size < tools.SOCKPERF_MIN_MESSAGE:
+        unusable = f"sockperf's smallest message is {tools.SOCKPERF_MIN_MESSAGE} bytes (asked: {size})"
+    tool, why = tools.choose(params, "sockperf", unusable)
+    if tool == "sockperf":
+        result = tools.sockperf_ping_pong(str(params["host"]), int(params["sockperf_port"]), seconds, size,
+                                          tcp=False)
+        lost, attempted = result["info"]["lost"], result["info"]["attempted"]
+        if lost > MAX_LOSS * attempted:
+            raise RuntimeError(f"udp_rr (sockperf) lost {lost} of {attempted} messages, more than {MAX_LOSS:.0%}")
+        result["metrics"] = {k: v for k, v in result["metrics"].items() if k in METRICS}
+        return result
+    return tools.fallback(python_rr(params, size, seconds, timeout), why)
+
+
+def python_rr(params: dict, size: int, seconds: float, timeout: float) -> dict:
+    """The stdlib client against the vbench server."""
     with peer(params) as (host, port, flags):
         family, sockaddr = resolve(host, port, socket.SOCK_DGRAM)
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
