@@ -226,7 +226,7 @@ def build(say: Say) -> GuestImage:
     else:
         build_rootfs(image, say)
     ensure_disk(image, say)
-    from vbench.envs.docker import docker_client
+    from vbench.dockerclient import docker_client
 
     client = docker_client()
     if client is None:

@@ -2,7 +2,8 @@
 
 Shuffling each round (randomized multiple interleaved trials, in blocks: one workload in every environment back to
 back) spreads the drift of a noisy host over every environment alike. The order of round ``r`` is a pure function
-of the seed and ``r``, so a resumed run replays the same order. Warmup rounds come first, are stored, and are not analysed.
+of the seed and ``r``, so a resumed run replays the same order. Warmup rounds come first, are stored, and are not
+analysed.
 """
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ import contextlib
 import json
 import os
 import secrets
-from collections import Counter
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,9 +23,9 @@ from vbench.collectors.process import HelperCollector, ProcessCollector
 from vbench.envs.base import Availability, Context, Environment, describe
 from vbench.errors import Unavailable, VBenchError
 from vbench.fingerprint import host_fingerprint
+from vbench.ledger import owner, owner_alive
 from vbench.model import AA_CONTROL, BASELINE, Case, EnvSpec, Execution, Handle
 from vbench.plan import build_cases, next_round, round_order, trial_id
-from vbench.reaper import owner, owner_alive
 from vbench.store import SCHEMA_VERSION, RunStore, iter_trials, new_run_id, run_dir
 from vbench.suite import Suite, suite_from_dict
 from workloads.run import fill_params, load_workload, result_record

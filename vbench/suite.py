@@ -123,7 +123,8 @@ def load_suite(name_or_path: str, quick: bool = False) -> Suite:
         try:
             text = path.read_text()
         except (OSError, UnicodeDecodeError) as exc:
-            raise VBenchError(f"cannot read suite {name_or_path}: {exc.strerror if isinstance(exc, OSError) else exc}")
+            why = exc.strerror if isinstance(exc, OSError) else exc
+            raise VBenchError(f"cannot read suite {name_or_path}: {why}") from None
         source = str(path)
     try:
         data = tomllib.loads(text)

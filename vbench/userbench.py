@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 
 from vbench import catalog
-from vbench.envs.native import host_python
 from vbench.errors import VBenchError
+from vbench.procs import host_python
 from vbench.suite import Entry, PlanSettings, Suite
 from workloads.pytest.benchmark import benchmark_ids
 

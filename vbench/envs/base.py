@@ -17,14 +17,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
+from vbench.catalog import RUNNER
 from vbench.envs.workers import WorkerLost, WorkerPipe
 from vbench.errors import Unavailable, VBenchError
-from vbench.model import EnvSpec, Execution, Handle
-from vbench.reaper import Ledger
+from vbench.ledger import Ledger
+from vbench.model import EnvSpec, Execution
+from vbench.procs import OnStart, host_python, run_process
 from vbench.validity import HostPath
-
-OnStart = Callable[[Handle], None]
-
 
 # The network tools' servers beside the vbench server (port 5201) where an image holds them (a container, a
 # guest); sockperf serves TCP and UDP on one port, like the vbench server. Keys are the client's parameters.
@@ -173,7 +172,7 @@ class Environment(ABC):
         """Whether this variant of the kind can run here (some need more than the kind, e.g. root)."""
         return cls.available()
 
-    @classmethod
+    @classmethod  # noqa: B027 - an optional hook, empty unless a backend needs one
     def preflight(cls, spec: EnvSpec, options: dict, say: Callable[[str], None]) -> None:
         """Checks that need the run's options and may take a while (a VM's KVM probe), done before the run
         starts; ``Unavailable`` skips a default environment, any other VBenchError stops the run before it begins."""
@@ -220,14 +219,9 @@ class Environment(ABC):
 
     def client_transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
         """Run a network client (the runner with a client workload); by default on the host."""
-        from vbench.envs.native import run_process
-
         return run_process(argv, "/", timeout, on_start)
 
     def client_runner_argv(self) -> list[str]:
-        from vbench.catalog import RUNNER
-        from vbench.envs.native import host_python
-
         return [host_python(), str(RUNNER)]
 
     def _run_client(self, invocation: dict, timeout: float, on_start: OnStart | None) -> Execution:

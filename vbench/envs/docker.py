@@ -28,12 +28,14 @@ from pathlib import Path
 import psutil
 
 from vbench.catalog import WORKLOADS_DIR
+from vbench.dockerclient import docker_client, remove_labelled  # noqa: F401 (the backends' names for them)
+from vbench.dockerclient import first_line as _first_line
 from vbench.envs.base import Availability, Environment, OnStart
 from vbench.envs.workers import DockerExecPipe, WorkerLost
 from vbench.errors import Unavailable, VBenchError
 from vbench.fingerprint import filesystem_of
+from vbench.ledger import LABEL, OWNER_LABEL, ownership_labels
 from vbench.model import Execution, Handle
-from vbench.reaper import LABEL, OWNER_LABEL, ownership_labels
 from vbench.validity import HostPath, on_filesystem
 
 GUEST_ROOT = "/opt/vbench"
@@ -41,18 +43,6 @@ WORKDIR = "/scratch"
 # A throttle rule this high never limits a real device; it only makes cgroup v1 count the device's bytes.
 COUNTING_RATE_BPS = 100_000 * 1024 * 1024
 TMPFS_SIZE = "4g"
-
-
-def docker_client(timeout: int = 120):
-    """A client for the local engine, or None when no engine answers."""
-    try:
-        import docker
-
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-        return client
-    except Exception:  # the SDK raises several types for "no daemon": all mean unavailable
-        return None
 
 
 class Docker(Environment):
@@ -125,7 +115,8 @@ class Docker(Environment):
         self.cgroup_paths = cgroup_paths(self.container.attrs["State"]["Pid"])
         if not self.throttle_device:
             self.cgroup_paths.pop("blkio", None)  # v1 would read zeros: leave block I/O out instead
-        self.lifecycle.notes.append(f"container {self.container.id[:12]} started {self.container.attrs['State']['StartedAt']}")
+        started = self.container.attrs["State"]["StartedAt"]
+        self.lifecycle.notes.append(f"container {self.container.id[:12]} started {started}")
 
     def _storage(self, labels: dict) -> tuple[dict, dict | None]:
         variant = self.spec.variant
@@ -316,24 +307,6 @@ def engine_counters(stats: dict) -> dict:
     return {"io_read_bytes": total["Read"], "io_write_bytes": total["Write"], "cpu_usage_s": usage / 1e9}
 
 
-def remove_labelled(client, run_id: str, env_label: str | None = None, owner: str | None = None) -> list[str]:
-    """Remove the containers, volumes and networks of ``run_id`` (and only those; of one environment, of one
-    owning process, when given); the names removed."""
-    filters = {"label": [f"{LABEL}={run_id}", *([f"vbench.env={env_label}"] if env_label else []),
-                         *([f"{OWNER_LABEL}={owner}"] if owner else [])]}
-    removed = []
-    for container in client.containers.list(all=True, filters=filters):
-        container.remove(force=True, v=True)
-        removed.append(f"container {container.name}")
-    for volume in client.volumes.list(filters=filters):
-        volume.remove(force=True)
-        removed.append(f"volume {volume.name}")
-    for network in client.networks.list(filters=filters):
-        network.remove()
-        removed.append(f"network {network.name}")
-    return removed
-
-
 def cgroup_paths(pid: int, proc_root: str = "/proc", cgroup_root: str = "/sys/fs/cgroup") -> dict[str, str]:
     """The container's cgroup directories, read from its init process's /proc/<pid>/cgroup.
 
@@ -406,7 +379,3 @@ def _image_present(client) -> bool:
         return True
     except docker.errors.ImageNotFound:
         return False
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]

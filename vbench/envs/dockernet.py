@@ -25,11 +25,13 @@ from dataclasses import replace
 import psutil
 
 from vbench.catalog import WORKLOADS_DIR
+from vbench.dockerclient import docker_client, remove_labelled
+from vbench.dockerclient import first_line as _first_line
 from vbench.envs.base import TOOL_PORTS, Availability, Environment, OnStart, free_port, tool_servers_sh, wait_serving
-from vbench.envs.docker import GUEST_ROOT, _default_tag, _first_line, docker_client, remove_labelled
+from vbench.envs.docker import GUEST_ROOT, _default_tag
 from vbench.errors import Unavailable, VBenchError
+from vbench.ledger import LABEL, ownership_labels
 from vbench.model import Execution, Handle
-from vbench.reaper import LABEL, ownership_labels
 
 SERVER_PORT = 5201
 PATHS = {

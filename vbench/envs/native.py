@@ -1,12 +1,10 @@
 """``native``: the baseline. The runner as a host subprocess in a scratch directory on the host filesystem."""
 from __future__ import annotations
 
-import os
+import functools
 import select
 import shutil
-import signal
 import subprocess
-import sys
 import time
 
 from vbench.catalog import RUNNER, WORKLOADS_DIR
@@ -14,20 +12,11 @@ from vbench.envs.base import Availability, Environment, OnStart, free_port, wait
 from vbench.envs.workers import ProcessPipe
 from vbench.fingerprint import filesystem_of
 from vbench.model import Execution, Handle
+from vbench.procs import host_python, run_process, start_server, stop_server
 from vbench.validity import HostPath, on_filesystem
 
-# The guests run Debian's python3; natively the same interpreter makes the baseline the same bits.
-SYSTEM_PYTHON = "/usr/bin/python3"
 NET_SERVER = WORKLOADS_DIR / "net" / "server.py"
 WORKER = WORKLOADS_DIR / "worker.py"
-
-
-def host_python() -> str:
-    """The interpreter native trials use: $VBENCH_PYTHON, else Debian's python3, else this one."""
-    chosen = os.environ.get("VBENCH_PYTHON")
-    if chosen:
-        return chosen
-    return SYSTEM_PYTHON if os.access(SYSTEM_PYTHON, os.X_OK) else sys.executable
 
 
 class Native(Environment):
@@ -87,7 +76,7 @@ class Native(Environment):
                                               stderr=subprocess.DEVNULL, start_new_session=True))
                 self.context.ledger.add_process(procs[-1].pid)
             self._tools += procs
-            if procs and wait_serving("127.0.0.1", port, alive=lambda: all(p.poll() is None for p in procs)):
+            if procs and wait_serving("127.0.0.1", port, alive=functools.partial(all_running, procs)):
                 self._tool_ports[key] = port
 
     @property
@@ -150,49 +139,5 @@ class Native(Environment):
         return {**super().fingerprint(), "python": python, "python_version": version, "scratch": self.workdir}
 
 
-def start_server(argv: list[str], timeout: float = 30.0) -> tuple[subprocess.Popen, int]:
-    """Start the network workloads' server (``--port 0``) and return it with the port it reports."""
-    proc = subprocess.Popen([*argv, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, text=True, start_new_session=True)
-    line = proc.stdout.readline().split()
-    if len(line) != 2 or line[0] != "ready":
-        stop_server(proc)
-        raise RuntimeError(f"the network server did not start (it said {' '.join(line)!r})")
-    return proc, int(line[1])
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    try:
-        proc.terminate()
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        proc.wait()
-
-
-def run_process(argv: list[str], cwd: str, timeout: float, on_start: OnStart | None) -> Execution:
-    """Run ``argv`` in its own process group; on timeout kill the whole group."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, stdin=subprocess.DEVNULL)
-    if on_start:
-        on_start(Handle(pid=proc.pid))
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        stdout, stderr = proc.communicate()
-        timed_out = True
-    except BaseException:
-        _kill_group(proc)
-        proc.wait()
-        raise
-    return Execution(stdout, stderr, proc.returncode, time.perf_counter() - start, timed_out)
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+def all_running(procs: list[subprocess.Popen]) -> bool:
+    return all(proc.poll() is None for proc in procs)

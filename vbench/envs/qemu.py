@@ -19,25 +19,25 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-from dataclasses import replace
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from vbench.catalog import WORKLOADS_DIR
 from vbench.envs import netns
 from vbench.envs.base import TOOL_PORTS, Availability, Environment, OnStart, free_port, wait_serving
+from vbench.envs.qemu_machine import (GUEST_INIT_SH, QEMU, BootFailed, ChannelError, Guest, VMConfig, _tail,
+                                       boot, exit_description, qemu_words, stderr_log, stop_process, virtiofsd)
 from vbench.envs.workers import WorkerLost, WorkerPipe
-from vbench.envs.qemu_machine import (GUEST_INIT_SH, QEMU, BootFailed, ChannelError, Guest, VMConfig,
-                                       boot, exit_description, qemu_words, stderr_log, stop_process, virtiofsd, _tail)
 from vbench.errors import Unavailable, VBenchError
 from vbench.fingerprint import filesystem_of
+from vbench.ledger import boot_id
 from vbench.model import Execution, Handle
-from vbench.reaper import boot_id
 from vbench.validity import HostPath, on_filesystem
 from workloads.io._direct import probe_direct
 

@@ -127,7 +127,8 @@ def _legend_handles(envs: list[str], labels: dict[str, str], colors: dict[str, s
     from matplotlib.patches import Patch
 
     return [Patch(facecolor=colors[e], hatch="///" if labels[e].endswith(TCG_SUFFIX) else None,
-                  edgecolor="black" if labels[e].endswith(TCG_SUFFIX) else colors[e], label=plain(labels[e])) for e in envs]
+                  edgecolor="black" if labels[e].endswith(TCG_SUFFIX) else colors[e], label=plain(labels[e]))
+               for e in envs]
 
 
 def distributions(measured: "pd.DataFrame", cases: list[str], envs: list[str], labels: dict[str, str],
