@@ -7,6 +7,7 @@ from inside. Everything else (building the invocation, timing, reading the JSON 
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -87,8 +88,6 @@ def placement(workload: str) -> str:
     """Where a workload runs: "guest" (the runner inside the environment), "client" (a network client beside
     the environment, whose server is inside) or "environment" (measured by the environment from the host, as
     start-up latency)."""
-    import importlib
-
     return getattr(importlib.import_module(f"workloads.{workload}"), "PLACEMENT", "guest")
 
 
@@ -232,7 +231,10 @@ class Environment(ABC):
         except Exception as exc:  # no endpoint: the trial fails with why, the run goes on
             record = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             return Execution(json.dumps(record), "", 1, 0.0)
-        params = {**invocation.get("params", {}), "host": host, "port": port, **self.tool_ports()}
+        # the tools' servers, for a client that takes their ports (a client of someone else's need not)
+        takes = getattr(importlib.import_module(f"workloads.{invocation['workload']}"), "PARAMS", {})
+        tools = {key: served for key, served in self.tool_ports().items() if key in takes}
+        params = {**invocation.get("params", {}), "host": host, "port": port, **tools}
         payload = json.dumps({**invocation, "params": params, "workdir": "/tmp"}, sort_keys=True)
         return self.client_transport([*self.client_runner_argv(), payload], timeout, on_start)
 
