@@ -165,7 +165,7 @@ def test_buffered_io_on_memory_is_not_the_same_operation_as_on_a_disk():
 
 
 def test_the_console_lists_each_end_to_end_mode_once_with_its_environments():
-    from vbench.console import io_mode_lines
+    from vbench.console.summary import io_mode_lines
 
     frame = pd.DataFrame({"environment": ["native", "vm:virtio", "docker:tmpfs", "native", "cpu-env"],
                           "io_mode": ["direct; host: a directory on ext4", "direct; host: a raw image with QEMU",

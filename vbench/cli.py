@@ -233,7 +233,8 @@ def _run_inputs(args: argparse.Namespace):
 
 def _carry_out(run) -> int:
     """Run with a progress bar, then print the summary and write the report."""
-    from vbench.console import RichProgress, print_summary
+    from vbench.console.progress import RichProgress
+    from vbench.console.summary import print_summary
     from vbench.report import build_report
     from vbench.runner import failure_of
 
@@ -293,7 +294,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     elif args.format == "json":
         sys.stdout.write(summary.as_json(table) + "\n")
     else:
-        from vbench.console import print_summary
+        from vbench.console.summary import print_summary
 
         print_summary(Path(args.run), frame, table)
     return EXIT_OK
@@ -342,7 +343,8 @@ def _output_file(option: str, value: str | None) -> Path | None:
 
 def cmd_images(args: argparse.Namespace) -> int:
     from vbench import images
-    from vbench.console import err, print_images
+    from vbench.console import err
+    from vbench.console.listing import print_images
 
     if args.action == "build":
         images.build(lambda text: err.print(f"images: {text}"))
@@ -351,14 +353,14 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from vbench.console import print_listing
+    from vbench.console.listing import print_listing
 
     print_listing()
     return EXIT_OK
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from vbench.console import print_checks
+    from vbench.console.listing import print_checks
     from vbench.doctor import checks
 
     if args.probe:

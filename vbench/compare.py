@@ -339,6 +339,9 @@ def _number(value: float, digits: int = 4) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:.{digits}g}"
 
 
+COMPARE_TEMPLATE = "compare.html.j2"
+
+
 def _percent(value: float) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:+.1f}%"
 
@@ -347,45 +350,13 @@ def _interval(c: Change) -> str:
     return "-" if math.isnan(c.ci_low) else f"[{_percent(c.ci_low)}, {_percent(c.ci_high)}]"
 
 
-_HTML = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>vbench compare: {{ c.run_b }} against {{ c.run_a }}</title>
-<style>
-body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; }
-th, td { padding: .3em .7em; border-bottom: 1px solid #ddd; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.regression { color: #b00020; font-weight: bold; }
-.improvement { color: #1b7a1b; font-weight: bold; }
-.notes li { color: #8a5a00; }
-</style></head><body>
-<h1>{{ c.run_b }} (B) against {{ c.run_a }} (A)</h1>
-<p>Primary metric of each case, measured trials only. Change = how much slower B is than A
-(positive: a regression). With several runs a side the run is the unit: each run's level is the median of its
-trials, and the 95% CI is Welch's t on those levels. With one run a side, run-to-run variation is unknown: the CI
-is the trials' two-sample Hodges-Lehmann shift with its Mann-Whitney interval, widened by each run's A/A floor.
-Significant: the CI excludes 0.</p>
-<table><thead><tr><th>case</th><th>environment</th><th>metric</th><th>A median</th><th>B median</th>
-<th>change</th><th>95% CI</th><th>p</th><th>n A/B</th><th>verdict</th></tr></thead><tbody>
-{% for r in rows %}<tr><td>{{ r.case }}</td><td>{{ r.environment }}</td><td>{{ r.metric }} ({{ r.unit }})</td>
-<td class="num">{{ r.a }}</td><td class="num">{{ r.b }}</td><td class="num">{{ r.change }}</td>
-<td class="num">{{ r.ci }}</td><td class="num">{{ r.p }}</td><td class="num">{{ r.n }}</td>
-<td class="{{ r.css }}">{{ r.verdict }}</td></tr>
-{% endfor %}</tbody></table>
-{% if c.only_a %}<p>Only in A: {{ c.only_a | join(", ") }}</p>{% endif %}
-{% if c.only_b %}<p>Only in B: {{ c.only_b | join(", ") }}</p>{% endif %}
-{% if c.notes %}<h2>Notes</h2><ul class="notes">{% for n in c.notes %}<li>{{ n }}</li>{% endfor %}</ul>{% endif %}
-</body></html>
-"""
-
-
 def format_html(comparison: Comparison) -> str:
-    """A small self-contained HTML page of the comparison: inline CSS, no external resources, every string escaped."""
-    import jinja2
+    """A small self-contained HTML page of the comparison: inline CSS, no external resources, every string escaped
+    (the report's template environment renders ``report/compare.html.j2``)."""
+    from vbench.report import templates
 
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     rows = [{"case": c.case, "environment": c.environment, "metric": c.metric, "unit": c.unit,
              "a": _number(c.median_a), "b": _number(c.median_b), "change": _percent(c.change_pct),
              "ci": _interval(c), "p": _number(c.p_value, 3), "n": _counts(c), "verdict": c.verdict,
              "css": c.verdict if c.verdict in _STYLES else ""} for c in comparison.changes]
-    return env.from_string(_HTML).render(c=comparison, rows=rows)
+    return templates().get_template(COMPARE_TEMPLATE).render(c=comparison, rows=rows)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["build_report", "render_html"]
+__all__ = ["build_report", "render_html", "templates"]
 
 TEMPLATE = "template.html.j2"
 
@@ -32,15 +32,20 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     return target
 
 
-def render_html(run_dir: Path) -> str:
-    """The report of the run in ``run_dir`` as an HTML string."""
+def templates():
+    """The Jinja environment of every HTML vbench writes (the report, ``vbench compare --html``): the templates
+    beside this file, every value escaped, a missing one an error."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+    # autoescape=True, not select_autoescape: the templates' names end in .j2, which that would not escape.
+    return Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=True, undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True)
+
+
+def render_html(run_dir: Path) -> str:
+    """The report of the run in ``run_dir`` as an HTML string."""
     from vbench import store
     from vbench.report.context import report_context
 
     frame = store.load_trials(run_dir)
-    # autoescape=True, not select_autoescape: the template's name ends in .j2, which that would not escape.
-    jinja = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=True,
-                        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    return jinja.get_template(TEMPLATE).render(**report_context(Path(run_dir), frame))
+    return templates().get_template(TEMPLATE).render(**report_context(Path(run_dir), frame))

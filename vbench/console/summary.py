@@ -1,0 +1,110 @@
+"""The summary a finished run prints: the overhead table, the A/A floor, failures, flags and I/O modes."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from rich.markup import escape
+from rich.table import Table
+
+from vbench.console import out
+
+
+def print_summary(run_dir: Path, frame=None, table=None) -> None:
+    """The overhead of every environment against native on each case's primary metric (a view of the run's
+    overhead table, ``vbench.summary``)."""
+    import vbench
+    from vbench import summary
+
+    frame = vbench.load(run_dir) if frame is None else frame
+    table = summary.overheads(frame) if table is None else table
+    meta = frame.attrs["run"]
+    rounds = meta.get("rounds", {})
+    out.print(f"[bold]{meta['suite']['name']}[/] suite, run {meta['run_id']}: {rounds.get('done')} measured "
+              f"rounds (planned at least {rounds.get('planned_min')}, cap {rounds.get('max')}); "
+              f"stopped: {rounds.get('stop_reason', meta.get('status'))}")
+    for label, reason in meta.get("skipped_environments", {}).items():
+        out.print(f"skipped {label}: {reason}")
+    for label, fp in meta.get("env_fingerprints", {}).items():
+        if fp.get("accelerator"):
+            out.print(f"{label}: accelerator {fp['accelerator']} ({fp.get('accelerator_reason')}); "
+                      f"boot {fp.get('boot_s')}s")
+    primary = frame[frame["primary"]]
+    table = table[table["primary"].astype(bool)]
+    emulated = set(frame.loc[frame["accelerator"] == "tcg", "environment"])
+    view = Table(title="overhead vs native (primary metric; positive = slower; paired by round)", show_lines=False)
+    for column in ("case", "environment", "metric", "native", "env", "overhead", "95% CI", "p", "pairs", "verdict"):
+        view.add_column(column, justify="right" if column in ("native", "env", "overhead", "pairs", "p") else "left")
+    for row in table.itertuples(index=False):
+        environment = f"{row.environment} (TCG emulation)" if row.environment in emulated else row.environment
+        view.add_row(row.case, environment, f"{row.metric} ({row.unit})", _num(row.baseline_median),
+                     _num(row.env_median), _pct(row.overhead_pct), f"[{_pct(row.ci_low)}, {_pct(row.ci_high)}]",
+                     _num(row.p_value, 3), _pairs(row), row.verdict)
+    if table.empty:
+        baseline = primary[~primary["warmup"] & (primary["status"] == "ok")]
+        for (case, metric, unit), group in baseline.groupby(["case", "metric", "unit"]):
+            view.add_row(case, "native", f"{metric} ({unit})", _num(group["value"].median()), "", "", "", "",
+                         str(len(group)), "baseline only")
+    out.print(view)
+    floor = aa_floor_line(table)
+    if floor:
+        out.print(floor)
+    failed = frame[(frame["status"] != "ok")].drop_duplicates("trial_id")
+    for (case, environment, status), group in failed.groupby(["case", "environment", "status"]):
+        error = str(group["error"].iloc[0] or "")
+        out.print(f"[yellow]{len(group)} {status}[/] {escape(case)} @ {escape(environment)}: {escape(error)}")
+    flagged = frame[frame["flags"].str.len() > 0].drop_duplicates("trial_id")
+    if len(flagged):
+        out.print(f"{len(flagged)} trial(s) flagged (all kept in the analysis): "
+                  + ", ".join(sorted(set(",".join(flagged["flags"]).split(",")))))
+    for line in io_mode_lines(frame):
+        out.print(line)
+    out.print(f"results: {run_dir}")
+
+
+def io_mode_lines(frame) -> list[str]:
+    """One line per end-to-end I/O mode with the environments that ran in it; the host path each environment
+    has is the report's method section (naming it here made one line of every host's words)."""
+    from vbench.validity import effective_mode
+
+    modes: dict[str, set[str]] = {}
+    for io_mode, environment in frame[["io_mode", "environment"]].dropna().drop_duplicates().itertuples(index=False):
+        modes.setdefault(effective_mode(io_mode) or io_mode, set()).add(environment)
+    if not modes:
+        return []
+    return ["I/O modes (host paths: the report's method section):",
+            *(f"  {escape(mode)}: {escape(', '.join(sorted(envs)))}" for mode, envs in sorted(modes.items()))]
+
+
+def _pairs(row) -> str:
+    """How many pairs decided the row; for an unpaired comparison, the trials on each side."""
+    from vbench import stats  # numpy: not at the console's import, which every command pays
+
+    return stats.pairs_text(row)
+
+
+def aa_floor_line(table) -> str | None:
+    """What the A/A control (native:aa against native) says about this run's noise, in one line."""
+    from vbench.model import AA_CONTROL
+
+    control = table[table["environment"] == AA_CONTROL]
+    floors = control["aa_floor_pct"].dropna()
+    if control.empty:
+        return None
+    if floors.empty:
+        return f"A/A noise floor ({AA_CONTROL} vs native): unknown ({control['verdict'].iloc[0]})"
+    return (f"A/A noise floor ({AA_CONTROL} vs native, the largest overhead its 95% CI allows): median "
+            f"{floors.median():.1f}%, from {floors.min():.1f}% to {floors.max():.1f}% over {len(floors)} case(s); "
+            "an effect inside its case's floor is marked so")
+
+
+def _num(value: float, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}g}"
+
+
+def _pct(value: float) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:+.1f}%"
