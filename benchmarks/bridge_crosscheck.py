@@ -6,7 +6,7 @@ default bridge, and `iperf3 -c` against each in interleaved rounds (order shuffl
 overhead is the median of the per-round ratios native / bridge, minus one, as vbench pairs its rounds. Prints
 both overheads and their difference last. Goal: within 5 percentage points.
 
-    .venv/bin/python benchmarks/bridge_crosscheck.py [--rounds 7] [--seconds 3]
+    .venv/bin/python benchmarks/bridge_crosscheck.py [--rounds 7] [--seconds 3] [--tool iperf3|python]
 """
 from __future__ import annotations
 
@@ -37,14 +37,14 @@ timeout_s = 120
 [[workload]]
 name = "tcp-stream"
 use = "net.tcp_stream"
-params = {{ size = "128k", seconds = {seconds} }}
+params = {{ size = "128k", seconds = {seconds}, tool = "{tool}" }}
 """
 
 
-def through_vbench(rounds: int, seconds: int, scratch: str) -> tuple[float, float, float, list[str]]:
+def through_vbench(rounds: int, seconds: int, scratch: str, tool: str) -> tuple[float, float, float, list[str]]:
     """(overhead %, CI low, CI high, tools that ran) of tcp-stream @ dockernet:bridge from a real `vbench run`."""
     suite = Path(scratch) / "crosscheck.toml"
-    suite.write_text(SUITE.format(rounds=rounds, seconds=seconds))
+    suite.write_text(SUITE.format(rounds=rounds, seconds=seconds, tool=tool))
     results = Path(scratch) / "results"
     done = subprocess.run([str(ROOT / ".venv" / "bin" / "vbench"), "run", "--suite", str(suite), "--env",
                            "native,dockernet:bridge", "--no-aa", "--results", str(results)],
@@ -105,13 +105,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--tool", choices=("iperf3", "python"), default="iperf3",
+                        help="vbench's client: iperf3 (the default), or python to see what the stdlib fallback gives")
     args = parser.parse_args()
     if not shutil.which("iperf3"):
         raise SystemExit("iperf3 is not installed (./setup.sh installs it)")
     with tempfile.TemporaryDirectory() as scratch:
         print(f"vbench run: tcp-stream, native and dockernet:bridge, {args.rounds} rounds of {args.seconds} s ...",
               flush=True)
-        overhead, low, high, tools = through_vbench(args.rounds, args.seconds, scratch)
+        overhead, low, high, tools = through_vbench(args.rounds, args.seconds, scratch, args.tool)
     print(f"  vbench: tcp-stream @ dockernet:bridge {overhead:+.1f}% [{low:+.1f}, {high:+.1f}] (client: "
           f"{', '.join(tools)})")
     print(f"by hand: iperf3, loopback vs the container's bridge address, {args.rounds} rounds ...", flush=True)
