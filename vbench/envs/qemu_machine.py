@@ -44,10 +44,10 @@ esac || echo "vbench guest-init: mounting the $storage scratch failed" >&2
 address=$(sed -n 's/.*vbench.ip=\\([0-9.]*\\).*/\\1/p' /proc/cmdline)
 if [ -n "$address" ]; then
     modprobe virtio_net 2>/dev/null
-    if python3 /opt/vbench/workloads/net/_ifup.py auto "$address" 255.255.255.0; then
-        @TOOL_SERVERS@
-        python3 /opt/vbench/workloads/net/server.py --port 5201 --bind 0.0.0.0 >/dev/null 2>&1 &
-    fi
+    # in the background, as before: the agent starts at once; the tools' servers start before vbench's
+    (python3 /opt/vbench/workloads/net/_ifup.py auto "$address" 255.255.255.0 || exit 1
+     @TOOL_SERVERS@
+     exec python3 /opt/vbench/workloads/net/server.py --port 5201 --bind 0.0.0.0 >/dev/null 2>&1) &
 fi
 exec python3 /opt/vbench/workloads/agent.py
 """.replace("@TOOL_SERVERS@", tool_servers_sh("0.0.0.0", TOOL_PORTS))
