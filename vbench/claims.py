@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any
 
 from vbench import rankstats, stats
+from vbench.model import BASELINE
 
 HOLDS, REFUTED, INCONCLUSIVE, EMULATION, NOT_RUN = "holds", "refuted", "inconclusive", "emulation", "not run"
 RULES = ("at_most", "slower_than", "near")
@@ -63,8 +64,9 @@ def load_claims() -> list[Claim]:
 
 def evaluate(frame, claims: list[Claim] | None = None) -> list[Verdict]:
     """A verdict for every claim on the run's tidy trials table (see vbench.load)."""
-    measured = frame[~frame["warmup"] & (frame["status"] == "ok") & frame["metric"].notna()]
-    return [_evaluate(claim, measured) for claim in (claims or load_claims())]
+    rows = stats.measured(frame)
+    rows = rows[rows["metric"].notna()]
+    return [_evaluate(claim, rows) for claim in (claims or load_claims())]
 
 
 def _evaluate(claim: Claim, measured) -> Verdict:
@@ -125,7 +127,7 @@ def _pairs(claim: Claim, trials):
         if len(base) and len(other):
             yield f"{claim.env} vs {claim.than}", base, other
         return
-    base = trials[trials["environment"] == "native"]
+    base = trials[trials["environment"] == BASELINE]
     if base.empty:
         return
     for environment, other in trials.groupby("environment"):

@@ -166,7 +166,8 @@ def exit_code(comparison: Comparison, fail_above: float | None) -> int:
 
 
 def _measured(frame: "pd.DataFrame") -> "pd.DataFrame":
-    return frame[frame["primary"].astype(bool) & ~frame["warmup"] & (frame["status"] == "ok")]
+    rows = stats.measured(frame)
+    return rows[rows["primary"].astype(bool)]
 
 
 def _keys(used: "pd.DataFrame") -> set[tuple[str, str, str]]:

@@ -259,6 +259,12 @@ def _against_floor(row: dict, floor: float) -> dict:
     return row
 
 
+def measured(frame: "pd.DataFrame") -> "pd.DataFrame":
+    """The rows of measured trials: not warmup, status "ok" (the one selector of every analysis; callers narrow
+    it further, e.g. to primary metrics)."""
+    return frame[~frame["warmup"].astype(bool) & (frame["status"] == "ok")]
+
+
 def overhead_table(df: "pd.DataFrame", baseline: str = BASELINE, confidence: float = 0.95,
                    control: str = AA_CONTROL) -> "pd.DataFrame":
     """Overhead of every environment against ``baseline``, per (case, metric), paired by round; where the run
@@ -271,7 +277,7 @@ def overhead_table(df: "pd.DataFrame", baseline: str = BASELINE, confidence: flo
     """
     import pandas as pd
 
-    used = df[~df["warmup"].astype(bool) & (df["status"] == "ok")]
+    used = measured(df)
     rows = []
     for (case, metric), group in used.groupby(["case", "metric"], sort=True):
         base = group[group["environment"] == baseline]

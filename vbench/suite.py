@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from vbench import catalog, envs
+from vbench.model import BASELINE
 from vbench.errors import VBenchError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
@@ -142,7 +143,7 @@ def parse_suite(data: dict, source: str, quick: bool = False) -> Suite:
     if not NAME_RE.match(name):
         raise VBenchError(f"{source}: name: {name!r} must be letters, digits, '.', '_', '+' or '-'")
     description = _string(data, "description", source) or ""
-    environments = _string_list(data, "environments", source) or ["native"]
+    environments = _string_list(data, "environments", source) or [BASELINE]
     for index, env in enumerate(environments):
         try:
             envs.resolve(env)

@@ -8,6 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vbench.console import out
+from vbench.model import BASELINE
 
 
 def print_summary(run_dir: Path, frame=None, table=None) -> None:
@@ -41,9 +42,11 @@ def print_summary(run_dir: Path, frame=None, table=None) -> None:
                      _num(row.env_median), _pct(row.overhead_pct), f"[{_pct(row.ci_low)}, {_pct(row.ci_high)}]",
                      _num(row.p_value, 3), _pairs(row), row.verdict)
     if table.empty:
-        baseline = primary[~primary["warmup"] & (primary["status"] == "ok")]
+        from vbench.stats import measured
+
+        baseline = measured(primary)
         for (case, metric, unit), group in baseline.groupby(["case", "metric", "unit"]):
-            view.add_row(case, "native", f"{metric} ({unit})", _num(group["value"].median()), "", "", "", "",
+            view.add_row(case, BASELINE, f"{metric} ({unit})", _num(group["value"].median()), "", "", "", "",
                          str(len(group)), "baseline only")
     out.print(view)
     floor = aa_floor_line(table)

@@ -23,7 +23,8 @@ def report_context(run_dir: Path, frame: "pd.DataFrame") -> dict:
     labels, envs, cases = environment_labels(frame), environment_order(frame), case_order(frame)
     colors = environment_colors(envs)
     primary = frame[frame["primary"].astype(bool)]
-    measured = primary[~primary["warmup"].astype(bool) & (primary["status"] == "ok") & primary["value"].notna()]
+    measured = stats.measured(primary)
+    measured = measured[measured["value"].notna()]
     trials = frame.drop_duplicates("trial_id")
     table = summary.overheads(frame)
     table = table[table["primary"].astype(bool)]
