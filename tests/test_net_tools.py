@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from vbench.envs.base import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = ROOT / "workloads" / "run.py"
@@ -36,12 +37,6 @@ sockperf: ---> percentile 99.000 =   68.265
 sockperf: ---> percentile 50.000 =    6.063
 sockperf: ---> <MIN> observation =    5.733
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_workload(workload: str, params: dict, env: dict | None = None) -> tuple[int, dict]:

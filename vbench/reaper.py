@@ -14,9 +14,9 @@ import shutil
 import signal
 from typing import Callable
 
-# The ledger is a leaf every environment writes; its names stay importable from here, where reaping reads them.
+# The ledger is a leaf every environment writes; the names reaping reads (and the tests ask of it) come from it.
 from vbench.ledger import (LABEL, OWNER_LABEL, STATE_LABEL, Ledger, _owner_label_alive, _same_process,  # noqa: F401
-                           boot_id, default_state_dir, owner, owner_alive, ownership_labels, state_dir)
+                           default_state_dir, owner_alive, ownership_labels, state_dir)
 
 
 def reap(say: Callable[[str], None] = lambda text: None) -> list[str]:
