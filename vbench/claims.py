@@ -11,14 +11,14 @@ import math
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
 
-from vbench import rankstats, stats
+from vbench import fmt, rankstats, stats
 from vbench.model import BASELINE
 
 HOLDS, REFUTED, INCONCLUSIVE, EMULATION, NOT_RUN = "holds", "refuted", "inconclusive", "emulation", "not run"
 RULES = ("at_most", "slower_than", "near")
 ALPHA = 0.05
+NA = "n/a"  # a number a reason cannot give
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ def _reason(claim: Claim, rows: list[dict]) -> str:
     why = f"; no CI for {len(short)}, e.g. {short[0]}" if short else ""
     return (f"test: {test}; holds needs every case, refuted by Holm's procedure across the {len(rows)} case(s) at "
             f"alpha {ALPHA:g}; {tally}{why}; largest: {worst['case']} @ {worst['environment']} "
-            f"{_pct(worst['overhead_pct'])} [{_pct(worst['ci_low'])}, {_pct(worst['ci_high'])}]")
+            f"{fmt.signed_pct(worst['overhead_pct'], NA)} {fmt.signed_interval(worst['ci_low'], worst['ci_high'], NA)}")
 
 
 def _wants(claim: Claim) -> str:
@@ -213,7 +213,3 @@ def _with_apart(verdict: Verdict, apart: list[dict]) -> Verdict:
 
 CASE_FIELDS = ("case", "environment", "metric", "overhead_pct", "ci_low", "ci_high", "n", "reason", "published_pct",
                "verdict")
-
-
-def _pct(value: Any) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:+.1f}%"

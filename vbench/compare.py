@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from vbench import rankstats, stats, validity
+from vbench import fmt, rankstats, stats, validity
 from vbench.errors import EXIT_OK, VBenchError
 from vbench.model import AA_CONTROL, BASELINE
 
@@ -319,9 +319,9 @@ def format_text(comparison: Comparison) -> "RenderableType":
     for column in ("case", "environment", "metric", "A", "B", "change", "95% CI", "p", "n A/B", "verdict"):
         table.add_column(column, justify="right" if column in ("A", "B", "change", "p", "n A/B") else "left")
     for c in comparison.changes:
-        table.add_row(Text(c.case), Text(c.environment), Text(f"{c.metric} ({c.unit})"), _number(c.median_a),
-                      _number(c.median_b), _percent(c.change_pct), _interval(c), _number(c.p_value, 3),
-                      _counts(c), Text(c.verdict, style=_STYLES.get(c.verdict, "")))
+        table.add_row(Text(c.case), Text(c.environment), Text(f"{c.metric} ({c.unit})"), fmt.sig(c.median_a),
+                      fmt.sig(c.median_b), fmt.signed_pct(c.change_pct), fmt.change_interval(c.ci_low, c.ci_high),
+                      fmt.sig(c.p_value, 3), _counts(c), Text(c.verdict, style=_STYLES.get(c.verdict, "")))
     lines = [Text(f"only in {name}: {', '.join(labels)}") for name, labels in
              (("A", comparison.only_a), ("B", comparison.only_b)) if labels]
     lines += [Text(f"note: {note}", style="yellow") for note in comparison.notes]
@@ -336,19 +336,7 @@ def _counts(c: Change) -> str:
     return f"{c.n_a}/{c.n_b}" if c.method == TRIALS else f"{c.runs_a}/{c.runs_b} runs ({c.n_a}/{c.n_b} trials)"
 
 
-def _number(value: float, digits: int = 4) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:.{digits}g}"
-
-
 COMPARE_TEMPLATE = "compare.html.j2"
-
-
-def _percent(value: float) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:+.1f}%"
-
-
-def _interval(c: Change) -> str:
-    return "-" if math.isnan(c.ci_low) else f"[{_percent(c.ci_low)}, {_percent(c.ci_high)}]"
 
 
 def format_html(comparison: Comparison) -> str:
@@ -357,7 +345,7 @@ def format_html(comparison: Comparison) -> str:
     from vbench.report import templates
 
     rows = [{"case": c.case, "environment": c.environment, "metric": c.metric, "unit": c.unit,
-             "a": _number(c.median_a), "b": _number(c.median_b), "change": _percent(c.change_pct),
-             "ci": _interval(c), "p": _number(c.p_value, 3), "n": _counts(c), "verdict": c.verdict,
-             "css": c.verdict if c.verdict in _STYLES else ""} for c in comparison.changes]
+             "a": fmt.sig(c.median_a), "b": fmt.sig(c.median_b), "change": fmt.signed_pct(c.change_pct),
+             "ci": fmt.change_interval(c.ci_low, c.ci_high), "p": fmt.sig(c.p_value, 3), "n": _counts(c),
+             "verdict": c.verdict, "css": c.verdict if c.verdict in _STYLES else ""} for c in comparison.changes]
     return templates().get_template(COMPARE_TEMPLATE).render(c=comparison, rows=rows)

@@ -1,12 +1,12 @@
 """The summary a finished run prints: the overhead table, the A/A floor, failures, flags and I/O modes."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from rich.markup import escape
 from rich.table import Table
 
+from vbench import fmt
 from vbench.console import out
 from vbench.model import BASELINE
 
@@ -38,15 +38,15 @@ def print_summary(run_dir: Path, frame=None, table=None) -> None:
         view.add_column(column, justify="right" if column in ("native", "env", "overhead", "pairs", "p") else "left")
     for row in table.itertuples(index=False):
         environment = f"{row.environment} (TCG emulation)" if row.environment in emulated else row.environment
-        view.add_row(row.case, environment, f"{row.metric} ({row.unit})", _num(row.baseline_median),
-                     _num(row.env_median), _pct(row.overhead_pct), f"[{_pct(row.ci_low)}, {_pct(row.ci_high)}]",
-                     _num(row.p_value, 3), _pairs(row), row.verdict)
+        view.add_row(row.case, environment, f"{row.metric} ({row.unit})", fmt.sig(row.baseline_median),
+                     fmt.sig(row.env_median), fmt.signed_pct(row.overhead_pct),
+                     fmt.signed_interval(row.ci_low, row.ci_high), fmt.sig(row.p_value, 3), _pairs(row), row.verdict)
     if table.empty:
         from vbench.stats import measured
 
         baseline = measured(primary)
         for (case, metric, unit), group in baseline.groupby(["case", "metric", "unit"]):
-            view.add_row(case, BASELINE, f"{metric} ({unit})", _num(group["value"].median()), "", "", "", "",
+            view.add_row(case, BASELINE, f"{metric} ({unit})", fmt.sig(group["value"].median()), "", "", "", "",
                          str(len(group)), "baseline only")
     out.print(view)
     floor = aa_floor_line(table)
@@ -99,15 +99,3 @@ def aa_floor_line(table) -> str | None:
     return (f"A/A noise floor ({AA_CONTROL} vs native, the largest overhead its 95% CI allows): median "
             f"{floors.median():.1f}%, from {floors.min():.1f}% to {floors.max():.1f}% over {len(floors)} case(s); "
             "an effect inside its case's floor is marked so")
-
-
-def _num(value: float, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.{digits}g}"
-
-
-def _pct(value: float) -> str:
-    if value is None or math.isnan(value):
-        return "-"
-    return f"{value:+.1f}%"

@@ -5,10 +5,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vbench import stats
+from vbench import fmt, stats
 from vbench.report import figures, method, timeseries
-from vbench.report.labels import (BASELINE, case_order, environment_colors, environment_labels, environment_order,
-                                  fmt_ci, fmt_num, fmt_p, fmt_pct)
+from vbench.report.labels import BASELINE, case_order, environment_colors, environment_labels, environment_order
 from vbench.report.verdicts import verdict_section
 
 if TYPE_CHECKING:
@@ -81,10 +80,10 @@ def overhead_rows(table: "pd.DataFrame", cases: list[str], envs: list[str], labe
     rows = sorted(table.itertuples(index=False),
                   key=lambda r: (case_rank.get(r.case, len(cases)), env_rank.get(r.environment, len(envs))))
     return [{"case": r.case, "environment": labels.get(r.environment, r.environment), "metric": r.metric,
-             "unit": r.unit, "native": fmt_num(r.baseline_median), "env": fmt_num(r.env_median),
-             "overhead": fmt_pct(r.overhead_pct), "ci": fmt_ci(r.ci_low, r.ci_high), "p": fmt_p(r.p_value),
-             "n": stats.pairs_text(r),
-             "aa_floor": fmt_pct(r.aa_floor_pct).lstrip("+"), **_finding(r.verdict)} for r in rows]
+             "unit": r.unit, "native": fmt.table_num(r.baseline_median), "env": fmt.table_num(r.env_median),
+             "overhead": fmt.overhead_pct(r.overhead_pct), "ci": fmt.interval(r.ci_low, r.ci_high),
+             "p": fmt.p_value(r.p_value), "n": stats.pairs_text(r),
+             "aa_floor": fmt.overhead_pct(r.aa_floor_pct).lstrip("+"), **_finding(r.verdict)} for r in rows]
 
 
 def _finding(verdict: str) -> dict:
@@ -104,7 +103,7 @@ def baseline_rows(measured: "pd.DataFrame", cases: list[str]) -> list[dict]:
         group = measured[(measured["case"] == case) & (measured["environment"] == BASELINE)]
         if len(group):
             rows.append({"case": case, "metric": group["metric"].iloc[0], "unit": group["unit"].iloc[0],
-                         "median": fmt_num(group["value"].median()), "n": len(group)})
+                         "median": fmt.table_num(group["value"].median()), "n": len(group)})
     return rows
 
 
@@ -134,7 +133,7 @@ def raw_rows(frame: "pd.DataFrame", labels: dict[str, str]) -> list[dict]:
     rows = rows.assign(_when=rows["started_at"].fillna("").astype(str)).sort_values(["_when", "trial_id"])
     return [{"trial_id": r.trial_id, "round": "warmup" if r.warmup else r.round, "case": r.case,
              "environment": labels.get(r.environment, r.environment),
-             "metric": r.metric if isinstance(r.metric, str) else "-", "value": fmt_num(r.value),
+             "metric": r.metric if isinstance(r.metric, str) else "-", "value": fmt.table_num(r.value),
              "unit": r.unit if isinstance(r.unit, str) else "", "status": r.status,
              "flags": r.flags or "", "error": r.error if isinstance(r.error, str) else ""}
             for r in rows.itertuples(index=False)]

@@ -1,15 +1,16 @@
-"""How the report names and orders environments and cases, and how it writes numbers.
+"""How the report names and orders environments and cases. Its numbers are written by ``vbench.fmt``, whose
+formatters this module re-exports under the names the report's modules import (``fmt_num``, ``fmt_pct``, ...).
 
 TCG is emulation, not virtualization, so an environment that ran under TCG carries "(TCG emulation)" in every
 label the report shows, in figures and tables alike.
 """
 from __future__ import annotations
 
-import math
-import numbers
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Iterable
 
-from vbench.model import BASELINE  # noqa: F401  (re-exported for the report's modules)
+# re-exported for the report's modules: BASELINE, and vbench.fmt's formatters under the names they import
+from vbench.fmt import interval as fmt_ci, is_number, overhead_pct as fmt_pct, table_num as fmt_num  # noqa: F401
+from vbench.model import BASELINE  # noqa: F401
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,44 +59,3 @@ def environment_colors(order: Iterable[str]) -> dict[str, str]:
     others = [e for e in order if e != BASELINE]
     colors = {env: palette[i % len(palette)] for i, env in enumerate(others)}
     return {BASELINE: "#7f7f7f", **colors}
-
-
-def is_number(value: Any) -> bool:
-    """True for a finite real number (numpy's included, bools not)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def fmt_num(value: Any) -> str:
-    """A measured value for a table: thousands separated, about four significant digits."""
-    if not is_number(value):
-        return "-"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.4g}"
-
-
-def fmt_pct(value: Any) -> str:
-    """An overhead in percent with its sign: +4.4%, -0.35%, +6,757%."""
-    if not is_number(value):
-        return "-"
-    if value == 0:
-        return "0%"
-    if abs(value) < 1:
-        return f"{value:+.2f}%"
-    if abs(value) < 1000:
-        return f"{value:+.1f}%"
-    return f"{value:+,.0f}%"
-
-
-def fmt_ci(low: Any, high: Any) -> str:
-    """A confidence interval: [-1.2%, +3.4%], or - when unknown."""
-    if not (is_number(low) and is_number(high)):
-        return "-"
-    return f"[{fmt_pct(low)}, {fmt_pct(high)}]"
-
-
-def fmt_p(value: Any) -> str:
-    """A p-value: three decimals, or <0.001."""
-    if not is_number(value):
-        return "-"
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
