@@ -432,6 +432,7 @@ def test_a_container_start_up_that_never_speaks_times_out_at_the_trial_timeout(t
     from vbench import envs
     from vbench.envs.base import Context
     from vbench.images import guest_image
+    from vbench.model import EnvOptions
 
     require_environment("docker")
     tag = f"vbench-test/silent-python:{os.getpid()}"
@@ -443,7 +444,7 @@ def test_a_container_start_up_that_never_speaks_times_out_at_the_trial_timeout(t
     try:
         spec, cls = envs.resolve("docker:volume")
         with cls(spec, Context("startup-silent", str(tmp_path / "scratch"))) as env:
-            env.context.options["image"] = tag
+            object.__setattr__(env.context, "options", EnvOptions(image=tag))  # start-up's, after provisioning
             start = time.monotonic()
             hung = env.execute({"workload": "startup.first_output", "params": {}}, timeout=2.0).result()
             waited = time.monotonic() - start

@@ -148,3 +148,27 @@ def test_a_gap_in_the_chain_says_re_run(tmp_path, monkeypatch):
     (tmp_path / "run.json").write_text(json.dumps({"schema_version": 1, "run_id": "r"}))
     with pytest.raises(VBenchError, match="schema version 1 is older .* re-run"):
         store.read_run(tmp_path)
+
+
+def test_the_run_schemas_env_options_are_the_models():
+    """run.json's env_options are written from vbench.model.EnvOptions and read back into it: the schema names
+    the same fields, with the types the dataclass declares."""
+    import dataclasses
+    import typing
+
+    from vbench.model import EnvOptions
+    from vbench.store import env_options_from, env_options_record
+
+    declared = store.schema("run")["properties"]["env_options"]["properties"]
+    assert tuple(declared) == EnvOptions.names()
+    json_types = {str: "string", float: "number", int: "integer", bool: "boolean"}
+    hints = typing.get_type_hints(EnvOptions)
+    for field in dataclasses.fields(EnvOptions):
+        python = next(t for t in typing.get_args(hints[field.name]) if t is not type(None))
+        assert declared[field.name].get("type", "string") == json_types[python], field.name
+    options = EnvOptions(image="x", cpus=1.5, blkio_accounting=True, vcpus=2, accel="tcg")
+    assert env_options_record(options) == {"image": "x", "cpus": 1.5, "blkio_accounting": True, "vcpus": 2,
+                                           "accel": "tcg"}
+    assert env_options_from(env_options_record(options), "run.json") == options
+    with pytest.raises(VBenchError, match="env_options has colour, which this vbench does not know"):
+        env_options_from({"colour": "blue"}, "run.json")

@@ -36,9 +36,13 @@ class FakeWorker(WorkerPipe):
         pass
 
 
+HERE = {"native": {"workdir": "/"}, "docker": {"workdir": "/"}}  # what each environment adds to the invocation
+
+
 def block(*workers, seconds=0.2, slice_s=0.05):
     return slices.run_block({w.name: w for w in workers}, {"workload": "cpu.pyloop", "params": {}},
-                            {w.name: "/scratch" for w in workers}, seconds, slice_s, 10.0, baseline="native")
+                            {w.name: {"workdir": "/scratch"} for w in workers}, seconds, slice_s, 10.0,
+                            baseline="native")
 
 
 def test_a_cycle_is_a_palindrome_so_every_side_is_centred_on_the_same_moment():
@@ -123,12 +127,12 @@ class Hanging(FakeWorker):
 def test_a_whole_trials_timeout_bounds_each_sides_share_of_the_block():
     """A workload asked for 600 s still ends at the trial's timeout: each side's slices are bounded by it."""
     parts, _ = slices.run_block({"native": FakeWorker("native", []), "docker": FakeWorker("docker", [])},
-                                {"workload": "cpu.pyloop", "params": {}}, {"native": "/", "docker": "/"},
+                                {"workload": "cpu.pyloop", "params": {}}, HERE,
                                 seconds=600.0, slice_s=0.05, timeout=0.5, baseline="native")
     # the fake's slices take no real time, so each side's host clock is what counts; 600 s never pass
     assert all(p.rate is not None for p in parts.values())
     parts, _ = slices.run_block({"native": FakeWorker("native", []), "docker": Hanging("docker", [])},
-                                {"workload": "cpu.pyloop", "params": {}}, {"native": "/", "docker": "/"},
+                                {"workload": "cpu.pyloop", "params": {}}, HERE,
                                 seconds=0.2, slice_s=0.05, timeout=0.04, baseline="native")
     assert parts["docker"].timed_out and "did not reply" in parts["docker"].error
 

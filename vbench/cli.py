@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 from pathlib import Path
@@ -98,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     vm.add_argument("--agent-grace", type=float, metavar="S",
                     help="how long past a trial's timeout a guest may stay silent before it counts as hung and is "
                          "killed (default 60)")
+    vm.add_argument("--vm-disk-size", metavar="SIZE",
+                    help="size of the guest's scratch disk (sparse; qemu-img's form, e.g. 16G; default 8G)")
     vm.add_argument("--boot-timeout", type=float, metavar="S",
                     help="how long a guest may take to boot to its agent (default 90 under KVM, 300 under TCG)")
     run.set_defaults(func=cmd_run)
@@ -182,6 +185,7 @@ def _suite_job(args: argparse.Namespace):
 def _run_inputs(args: argparse.Namespace):
     """The suite, the environments asked for and the options of ``vbench run``, each checked."""
     from vbench import envs
+    from vbench.model import EnvOptions
     from vbench.suite import load_suite, with_plan
 
     if not 0 < args.interval <= 10:  # written so that NaN fails too
@@ -214,10 +218,8 @@ def _run_inputs(args: argparse.Namespace):
     results = Path(args.results)
     if results.exists() and not results.is_dir():
         raise VBenchError(f"--results: {results} is not a directory")
-    env_options = {"image": args.image, "runtime": args.docker_runtime, "cpus": args.cpus, "memory": args.memory,
-                   "blkio_accounting": args.blkio_accounting or None,
-                   "accel": args.accel, "vcpus": args.vcpus, "memory_mb": args.vm_memory,
-                   "agent_grace": args.agent_grace, "boot_timeout": args.boot_timeout, "user_dir": user_dir}
+    if args.vm_disk_size is not None and not re.fullmatch(r"[1-9][0-9]*[KMGT]?", args.vm_disk_size):
+        raise VBenchError(f"--vm-disk-size: {args.vm_disk_size!r} is not a size such as 16G")
     if args.agent_grace is not None and not 0 < args.agent_grace <= 86400:
         raise VBenchError(f"--agent-grace: {args.agent_grace} must be above 0 seconds")
     if args.boot_timeout is not None and not 0 < args.boot_timeout <= 86400:
@@ -225,8 +227,11 @@ def _run_inputs(args: argparse.Namespace):
 
     from vbench.runner import RunOptions  # after the checks: it imports scipy
 
-    options = RunOptions(results, args.scratch, args.seed, args.interval,
-                         {k: v for k, v in env_options.items() if v is not None}, aa_control=not args.no_aa,
+    env_options = EnvOptions(image=args.image, runtime=args.docker_runtime, cpus=args.cpus, memory=args.memory,
+                             blkio_accounting=args.blkio_accounting or None, accel=args.accel, vcpus=args.vcpus,
+                             memory_mb=args.vm_memory, disk_size=args.vm_disk_size, agent_grace=args.agent_grace,
+                             boot_timeout=args.boot_timeout, user_dir=user_dir)
+    options = RunOptions(results, args.scratch, args.seed, args.interval, env_options, aa_control=not args.no_aa,
                          slices=not args.no_slices, pin=not args.no_pin)
     return suite, requested, options
 

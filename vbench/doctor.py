@@ -21,7 +21,7 @@ class Check:
 
 def checks(scratch_root: str, probe: bool = False) -> list[Check]:
     """Every check; with ``probe``, the KVM probe boot runs now instead of its cached answer being shown."""
-    out = [Check(f"env {kind}", *_availability(kind)) for kind in sorted(registry.BUILTIN)]
+    out = [Check(f"env {kind}", *_availability(kind)) for kind in registry.kinds()]
     fio = tool_version(["fio", "--version"])
     out.append(Check("fio", fio is not None, fio or "absent: io workloads use the pure-Python fallback "
                                                      "(install fio: apt-get install fio)"))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from vbench.errors import VBenchError
+from vbench.model import GUEST_ROOT
 
 REPOSITORY = "vbench/guest"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -37,10 +38,10 @@ modprobe virtio_blk 2>/dev/null
 for d in /sys/block/vd*; do
     [ "$(cat "$d/serial" 2>/dev/null)" = vbench-payload ] && payload=/dev/${d##*/}
 done
-mount -o ro "${payload:-/dev/vdb}" /opt/vbench && exec /bin/sh /opt/vbench/guest-init.sh
+mount -o ro "${payload:-/dev/vdb}" @ROOT@ && exec /bin/sh @ROOT@/guest-init.sh
 echo "vbench-init: the payload disk did not mount" >&2
 poweroff -f
-"""
+""".replace("@ROOT@", GUEST_ROOT)
 RECIPE = {
     "recipe": 3,
     "init": hashlib.sha256(GUEST_INIT.encode()).hexdigest(),

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 BASELINE = "native"  # what every environment is compared with
 # The A/A control: a second native environment, identical to the baseline and measured like any other; its
 # "overhead" is the run's noise floor.
 AA_CONTROL = "native:aa"
+GUEST_ROOT = "/opt/vbench"  # vbench's files inside a container or VM: workloads/, plugins/, user/
+GUEST_PLUGINS = f"{GUEST_ROOT}/plugins"  # the third-party workloads' packages there, one directory each
+SERVER_PORT = 5201  # the network workloads' server inside an environment
 
 
 @dataclass(frozen=True)
@@ -80,3 +83,26 @@ class Handle:
     cgroups: Mapping[str, str] = field(default_factory=dict, hash=False)  # controller -> dir; v2: "" -> dir
     container_id: str | None = None
     extra_pids: tuple[int, ...] = ()  # helpers carrying the trial's traffic, e.g. docker-proxy
+
+
+@dataclass(frozen=True)
+class EnvOptions:
+    """The containers' and VMs' options from the command line (None: the backend's default); every backend reads
+    the fields it knows. run.json keeps the ones set, so ``--resume`` gets the same (see :mod:`vbench.store`)."""
+
+    image: str | None = None  # a container image with python3 and fio instead of vbench's guest image
+    runtime: str | None = None  # the containers' OCI runtime (runc, crun, runsc)
+    cpus: float | None = None  # the containers' CPU limit
+    memory: str | None = None  # the containers' memory limit (2g)
+    blkio_accounting: bool | None = None  # cgroup v1: a never-limiting throttle rule so block I/O is counted
+    accel: str | None = None  # auto, kvm or tcg
+    vcpus: int | None = None
+    memory_mb: int | None = None  # the guest's memory
+    disk_size: str | None = None  # the VM's scratch disk (qemu-img's size: 8G)
+    agent_grace: float | None = None  # seconds past a trial's timeout before a silent guest counts as hung
+    boot_timeout: float | None = None
+    user_dir: str | None = None  # the user's pytest-benchmark directory, shared read-only
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol, Sequence
 
-from vbench import __version__, slices, stats, validity
+from vbench import __version__, catalog, slices, stats, validity
 from vbench import envs as registry
 from vbench.collectors.cgroup import CgroupCollector
 from vbench.collectors.process import HelperCollector, ProcessCollector
@@ -24,11 +24,12 @@ from vbench.envs.base import Availability, Context, Environment, describe
 from vbench.errors import Unavailable, VBenchError
 from vbench.fingerprint import host_fingerprint
 from vbench.ledger import owner, owner_alive
-from vbench.model import AA_CONTROL, BASELINE, Case, EnvSpec, Execution, Handle
+from vbench.model import AA_CONTROL, BASELINE, Case, EnvOptions, EnvSpec, Execution, Handle
 from vbench.plan import build_cases, next_round, round_order, trial_id
-from vbench.store import SCHEMA_VERSION, RunStore, iter_trials, new_run_id, run_dir
+from vbench.store import (RUN_FILE, SCHEMA_VERSION, RunStore, env_options_from, env_options_record, iter_trials,
+                          new_run_id, run_dir)
 from vbench.suite import Suite, suite_from_dict
-from workloads.run import fill_params, load_workload, result_record
+from workloads.run import fill_params, result_record
 
 # A read figure is flagged when the trial's own processes fetched from storage less than this share of the bytes
 # the workload read.
@@ -48,7 +49,7 @@ class RunOptions:
     scratch_root: str = "/var/tmp/vbench"
     seed: int | None = None
     collect_interval: float = 0.1
-    env_options: dict = field(default_factory=dict)  # per-kind options: image, runtime, accel, user_dir, ...
+    env_options: EnvOptions = field(default_factory=EnvOptions)  # the containers' and VMs' options
     aa_control: bool = True  # measure native:aa, the A/A control, beside the baseline
     slices: bool = True  # sliceable workloads run as paired slices (vbench.slices) where every environment can
     pin: bool = True  # a sliced block pins every worker to one CPU (rotated by round) and vbench to the others
@@ -108,7 +109,7 @@ class _Tally:
         return widths
 
 
-def resolve_environments(suite: Suite, requested: Sequence[str] | None, env_options: dict | None = None,
+def resolve_environments(suite: Suite, requested: Sequence[str] | None, env_options: EnvOptions | None = None,
                          say=lambda text: None, aa_control: bool = False) -> tuple[list[EnvSpec], dict[str, str]]:
     """The environments to run and, for defaults that cannot run here, why they were skipped.
 
@@ -123,7 +124,7 @@ def resolve_environments(suite: Suite, requested: Sequence[str] | None, env_opti
         spec, cls = registry.resolve(name)
         availability = cls.available_variant(spec.variant)
         if availability.ok:
-            availability = _preflight(cls, spec, env_options or {}, say)
+            availability = _preflight(cls, spec, env_options or EnvOptions(), say)
         if not availability.ok:
             if explicit:
                 raise VBenchError(f"environment {spec.label} is unavailable: {availability.reason}")
@@ -140,7 +141,7 @@ def resolve_environments(suite: Suite, requested: Sequence[str] | None, env_opti
     return specs, skipped
 
 
-def _preflight(cls, spec: EnvSpec, env_options: dict, say) -> Availability:
+def _preflight(cls, spec: EnvSpec, env_options: EnvOptions, say) -> Availability:
     try:
         cls.preflight(spec, env_options, say)
     except Unavailable as exc:
@@ -162,7 +163,7 @@ def run_suite(suite: Suite, requested_envs: Sequence[str] | None, options: RunOp
         "suite": suite.to_dict(), "seed": seed, "baseline": BASELINE, "owner": owner(),
         "environments": [s.label for s in specs], "skipped_environments": skipped,
         "named_environments": requested_envs is not None,
-        "env_options": dict(options.env_options), "scratch_root": options.scratch_root,
+        "env_options": env_options_record(options.env_options), "scratch_root": options.scratch_root,
         "host": host_fingerprint(options.scratch_root), "rounds": {"planned_min": plan.min_rounds,
                                                                    "max": plan.max_rounds, "done": 0},
     }
@@ -182,7 +183,7 @@ def resume_run(run: str | Path, progress: Progress | None = None) -> Path:
     suite = suite_from_dict(meta["suite"])
     specs = [registry.resolve(label)[0] for label in meta["environments"]]
     options = RunOptions(store.dir.parent, meta.get("scratch_root", RunOptions.scratch_root),
-                         env_options=meta.get("env_options", {}))
+                         env_options=env_options_from(meta.get("env_options", {}), store.dir / RUN_FILE))
     progress = progress or Silent()
     for spec in specs:
         cls = registry.env_class(spec.kind)
@@ -199,7 +200,7 @@ def resume_run(run: str | Path, progress: Progress | None = None) -> Path:
 
 def _execute(suite: Suite, specs: list[EnvSpec], store: RunStore, meta: dict, options: RunOptions,
              progress: Progress, finished: list[dict]) -> Path:
-    context = Context(store.dir.name, options.scratch_root, dict(options.env_options))
+    context = Context(store.dir.name, options.scratch_root, options.env_options)
     active: dict[str, Environment] = {}
     with contextlib.ExitStack() as stack:
         try:
@@ -344,7 +345,7 @@ def slicing_reason(group: list[Case], active: dict[str, Environment], options: R
     """Why one entry's cases cannot run as paired slices here, or None when they can."""
     if not options.slices:
         return "slicing turned off (--no-slices)"
-    module = load_workload(group[0].workload)
+    module = catalog.load(group[0].workload)
     if not hasattr(module, "unit"):
         return f"{group[0].workload} has no unit of work to slice"
     if BASELINE not in {c.env.label for c in group}:
@@ -374,7 +375,7 @@ def run_block_trials(group: list[Case], active: dict[str, Environment], round_in
             errors[case.env.label] = f"no warm worker: {exc}"
             if time.monotonic() - start >= timeout:
                 silent.add(case.env.label)  # it outlasted a whole trial's timeout: a timeout, as a trial's
-    module = load_workload(group[0].workload)
+    module = catalog.load(group[0].workload)
     params = fill_params(module, dict(group[0].params))
     invocation = group[0].invocation()
     cpus = sorted(os.sched_getaffinity(0))
@@ -392,9 +393,9 @@ def run_block_trials(group: list[Case], active: dict[str, Environment], round_in
             if BASELINE in errors:
                 parts, cycles = {}, 0
             else:
-                workdirs = {label: active[label].workdir for label in workers}
+                fields = {label: active[label].invocation_fields(invocation["workload"]) for label in workers}
                 parts, cycles = slices.run_block(
-                    workers, invocation, workdirs, float(params.get("seconds", 1.0)),
+                    workers, invocation, fields, float(params.get("seconds", 1.0)),
                     float(getattr(module, "SLICE_S", slices.DEFAULT_SLICE_S)), timeout, baseline=BASELINE)
         finally:
             summaries = block_disturbance({label: c.stop() for label, c in collectors.items()})
@@ -453,7 +454,8 @@ def block_execution(part: slices.Sliced, workload: str, params: dict, primary: s
         stderr = part.error if part.timed_out else ""
         return Execution(json.dumps({"ok": False, "error": part.error}), stderr or "", 1, part.host_wall_s,
                          timed_out=part.timed_out)
-    record = {**result_record(workload, params, {primary: part.rate}, sum(part.times)), **part.accounting()}
+    record = {**result_record(workload, params, {primary: part.rate}, sum(part.times), catalog.load(workload)),
+              **part.accounting()}
     record["info"] = part.info(cycles, order)
     record["info"]["slices"]["vbench_affinity"] = vbench_cpus
     return Execution(json.dumps(record), "", 0, part.host_wall_s)

@@ -102,9 +102,10 @@ def cycles_for(slice_times: list[float], seconds: float) -> int:
     return max(MIN_KEPT_CYCLES, math.ceil(seconds / (2 * slowest))) + DISCARDED_CYCLES
 
 
-def run_block(workers: Mapping[str, WorkerPipe], invocation: dict, workdirs: Mapping[str, str], seconds: float,
+def run_block(workers: Mapping[str, WorkerPipe], invocation: dict, fields: Mapping[str, dict], seconds: float,
               slice_s: float, timeout: float, baseline: str) -> tuple[dict[str, Sliced], int]:
-    """Run one block over ``workers`` (label -> pipe, in the order of the cycle's first half); each label's
+    """Run one block over ``workers`` (label -> pipe, in the order of the cycle's first half; ``fields``: what
+    each label's environment adds to the invocation, its working directory first); each label's
     outcome and the cycles. A worker that
     fails fails its environment's part only; when the baseline's fails, every part fails (there is nothing to
     compare with)."""
@@ -135,7 +136,7 @@ def run_block(workers: Mapping[str, WorkerPipe], invocation: dict, workdirs: Map
         return reply
 
     for label in labels:
-        reply = ask(label, {"op": "prepare", **invocation, "workdir": workdirs[label]})
+        reply = ask(label, {"op": "prepare", **invocation, **fields[label]})
         if reply:
             parts[label].prepared = reply
     baseline = parts[baseline]

@@ -14,6 +14,7 @@ replaced atomically (write, fsync, rename) and never silently overwritten by ano
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -26,6 +27,7 @@ from typing import Any, Callable, Iterator
 import orjson
 
 from vbench.errors import VBenchError
+from vbench.model import EnvOptions
 from vbench.validity import operation
 
 SCHEMA_VERSION = 1
@@ -238,6 +240,19 @@ def load_trials(path: str | Path):
     frame["value"] = frame["value"].astype(float)
     frame.attrs["run"] = meta
     return frame
+
+
+def env_options_record(options: EnvOptions) -> dict:
+    """run.json's ``env_options``: the options that were set."""
+    return {key: value for key, value in dataclasses.asdict(options).items() if value is not None}
+
+
+def env_options_from(record: dict, where: str | Path) -> EnvOptions:
+    """The options of run.json's ``env_options``; a clear error for a name no backend reads."""
+    unknown = sorted(set(record) - set(EnvOptions.names()))
+    if unknown:
+        raise VBenchError(f"{where}: env_options has {', '.join(unknown)}, which this vbench does not know")
+    return EnvOptions(**record)
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -35,7 +35,7 @@ import platform  # noqa: E402
 import resource  # noqa: E402
 
 from workloads.rules import check_workload  # noqa: E402  (importable only once _ROOT is on the path)
-from workloads.run import delta, fill_params, load_workload, read_proc_stat, rusage  # noqa: E402
+from workloads.run import delta, fill_params, invoked, read_proc_stat, rusage  # noqa: E402
 
 
 class Worker:
@@ -77,7 +77,7 @@ class Worker:
         return {"ok": False, "error": f"unknown op {op!r}"}
 
     def prepare(self, request: dict) -> dict:
-        module = load_workload(request["workload"])
+        module = invoked(request)
         if not hasattr(module, "unit"):
             return {"ok": False, "error": f"{request['workload']} cannot be sliced (it has no unit of work)"}
         params = check_workload(module, fill_params(module, request.get("params", {})))

@@ -18,24 +18,25 @@ def print_listing() -> None:
         suites.add_row(name, str(len(suite.entries)), ", ".join(suite.environments), suite.description)
     out.print(suites)
     workloads = Table(title="workloads")
-    for column in ("workload", "metrics (primary first)", "what it measures"):
+    for column in ("workload", "metrics (primary first)", "what it measures", "from"):
         workloads.add_column(column)
     for name in catalog.workload_names():
         info = catalog.describe(name)
         metrics = sorted(info.metrics, key=lambda m: m != info.primary)
-        workloads.add_row(name, ", ".join(f"{m} ({info.metrics[m][0]})" for m in metrics), info.summary)
+        workloads.add_row(name, ", ".join(f"{m} ({info.metrics[m][0]})" for m in metrics), info.summary,
+                          catalog.origin(name))
     out.print(workloads)
     environments = Table(title="environments")
-    for column in ("environment", "variants", "available here"):
+    for column in ("environment", "variants", "available here", "from"):
         environments.add_column(column)
-    for kind in sorted(envs.BUILTIN):
+    for kind in envs.kinds():
         cls = envs.env_class(kind)
         availability = cls.available()
         here = "yes" if availability.ok else f"no: {availability.reason}"
         if availability.ok and cls.available_variant.__func__ is not envs.Environment.available_variant.__func__:
             missing = [(v, cls.available_variant(v)) for v in cls.variants]
             here += "".join(f"; {v} no: {a.reason}" for v, a in missing if not a.ok)
-        environments.add_row(kind, ", ".join(cls.variants) or "-", here)
+        environments.add_row(kind, ", ".join(cls.variants) or "-", here, envs.origin(kind))
     out.print(environments)
 
 

@@ -1,11 +1,14 @@
-"""Environment backends: an explicit registry of the built-in kinds.
+"""Environment backends: an explicit registry of the built-in kinds, and the third-party ones.
 
 ``resolve("docker:volume")`` checks the kind and variant and returns the class; ``available`` says whether the
-kind can run here and why not.
+kind can run here and why not. A third-party package adds a kind in the ``vbench.environments`` entry-point group
+(``kind = "package.module:Class"``, a subclass of :class:`Environment`).
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.metadata
 
 from vbench.envs.base import Availability, Context, Environment
 from vbench.errors import VBenchError
@@ -18,13 +21,49 @@ BUILTIN: dict[str, str] = {
     "dockernet": "vbench.envs.dockernet:DockerNet",
     "vm": "vbench.envs.qemu:VM",
 }
+ENTRY_POINTS = "vbench.environments"  # the group a third-party package names its environments in
+BUILT_IN = "built-in"
+
+
+@functools.lru_cache(maxsize=1)
+def _third_party() -> dict[str, tuple[str, str]]:
+    """kind -> ("module:Class", the distribution and version that declared it)."""
+    found = {}
+    for point in importlib.metadata.entry_points(group=ENTRY_POINTS):
+        origin = f"{point.dist.name} {point.dist.version}" if point.dist else "an entry point"
+        where = f"environment {point.name!r} of {origin} (entry point group {ENTRY_POINTS})"
+        if point.name in BUILTIN or point.name in found:
+            raise VBenchError(f"{where}: the name is taken by {BUILT_IN if point.name in BUILTIN else 'another'}")
+        if not point.name.isidentifier() or not point.attr:
+            raise VBenchError(f"{where}: write kind = \"package.module:Class\" with an identifier as the kind")
+        found[point.name] = (point.value, origin)
+    return found
+
+
+def kinds() -> list[str]:
+    """Every environment kind: the built-in ones and the third-party ones."""
+    return sorted([*BUILTIN, *_third_party()])
+
+
+def origin(kind: str) -> str:
+    """Where environment ``kind`` comes from: built-in, or the distribution and version that declared it."""
+    return _third_party()[kind][1] if kind in _third_party() else BUILT_IN
 
 
 def env_class(kind: str) -> type[Environment]:
-    if kind not in BUILTIN:
-        raise VBenchError(f"unknown environment {kind!r}; known: {', '.join(sorted(BUILTIN))}")
-    module, _, name = BUILTIN[kind].partition(":")
-    return getattr(importlib.import_module(module), name)
+    if kind not in kinds():
+        raise VBenchError(f"unknown environment {kind!r}; known: {', '.join(kinds())}")
+    target = BUILTIN.get(kind) or _third_party()[kind][0]
+    module, _, name = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except Exception as exc:  # a third party's import error, whatever it is, is one line naming the package
+        raise VBenchError(f"environment {kind} of {origin(kind)}: {target} cannot be loaded: "
+                          f"{type(exc).__name__}: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Environment)) or cls.kind != kind:
+        raise VBenchError(f"environment {kind} of {origin(kind)}: {target} is not an Environment whose kind is "
+                          f"{kind!r}")
+    return cls
 
 
 def resolve(text: str) -> tuple[EnvSpec, type[Environment]]:
@@ -39,4 +78,4 @@ def resolve(text: str) -> tuple[EnvSpec, type[Environment]]:
     return spec, cls
 
 
-__all__ = ["Availability", "BUILTIN", "Context", "Environment", "env_class", "resolve"]
+__all__ = ["Availability", "BUILTIN", "Context", "Environment", "env_class", "kinds", "origin", "resolve"]

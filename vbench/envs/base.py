@@ -7,7 +7,6 @@ from inside. Everything else (building the invocation, timing, reading the JSON 
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import shutil
@@ -18,11 +17,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
+from vbench import catalog
 from vbench.catalog import RUNNER
 from vbench.envs.workers import WorkerLost, WorkerPipe
 from vbench.errors import Unavailable, VBenchError
 from vbench.ledger import Ledger
-from vbench.model import EnvSpec, Execution
+from vbench.model import EnvOptions, EnvSpec, Execution
 from vbench.procs import OnStart, host_python, run_process
 from vbench.validity import HostPath
 
@@ -88,7 +88,7 @@ def placement(workload: str) -> str:
     """Where a workload runs: "guest" (the runner inside the environment), "client" (a network client beside
     the environment, whose server is inside) or "environment" (measured by the environment from the host, as
     start-up latency)."""
-    return getattr(importlib.import_module(f"workloads.{workload}"), "PLACEMENT", "guest")
+    return getattr(catalog.load(workload), "PLACEMENT", "guest")
 
 
 @dataclass(frozen=True)
@@ -126,10 +126,12 @@ class Context:
 
     run_id: str
     scratch_root: str
-    options: dict = field(default_factory=dict)
+    options: EnvOptions = field(default_factory=EnvOptions)
     ledger: Ledger = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.options, EnvOptions):  # a mapping of the options' names
+            object.__setattr__(self, "options", EnvOptions(**self.options))
         object.__setattr__(self, "ledger", Ledger(self.run_id))
 
     def make_scratch(self, kind: str) -> str:
@@ -172,7 +174,7 @@ class Environment(ABC):
         return cls.available()
 
     @classmethod  # noqa: B027 - an optional hook, empty unless a backend needs one
-    def preflight(cls, spec: EnvSpec, options: dict, say: Callable[[str], None]) -> None:
+    def preflight(cls, spec: EnvSpec, options: EnvOptions, say: Callable[[str], None]) -> None:
         """Checks that need the run's options and may take a while (a VM's KVM probe), done before the run
         starts; ``Unavailable`` skips a default environment, any other VBenchError stops the run before it begins."""
 
@@ -203,6 +205,11 @@ class Environment(ABC):
         """The user's own directory (pytest-benchmark suites) as seen inside, shared read-only; None if none."""
         return None
 
+    def plugin_paths(self) -> list[str]:
+        """The directories holding the third-party workloads' packages as seen inside: by default the host's own
+        (an environment on the host's filesystem); a container or VM gets them at ``/opt/vbench/plugins``."""
+        return sorted({str(source.parent) for source in catalog.plugin_sources()})
+
     def fingerprint(self) -> dict:
         return {"kind": self.kind, "variant": self.spec.variant}
 
@@ -232,7 +239,7 @@ class Environment(ABC):
             record = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             return Execution(json.dumps(record), "", 1, 0.0)
         # the tools' servers, for a client that takes their ports (a client of someone else's need not)
-        takes = getattr(importlib.import_module(f"workloads.{invocation['workload']}"), "PARAMS", {})
+        takes = catalog.load(invocation["workload"]).PARAMS
         tools = {key: served for key, served in self.tool_ports().items() if key in takes}
         params = {**invocation.get("params", {}), "host": host, "port": port, **tools}
         payload = json.dumps({**invocation, "params": params, "workdir": "/tmp"}, sort_keys=True)
@@ -365,9 +372,15 @@ class Environment(ABC):
             return self._measure_startup(invocation, timeout)
         if where == "client":
             return self._run_client(invocation, timeout, on_start)
-        extra = {"user_dir": self.user_dir} if self.user_dir else {}
-        payload = json.dumps({**invocation, "workdir": self.workdir, **extra}, sort_keys=True)
+        payload = json.dumps({**invocation, **self.invocation_fields(invocation["workload"])}, sort_keys=True)
         return self.transport([*self.runner_argv, payload], timeout, on_start)
+
+    def invocation_fields(self, workload: str) -> dict:
+        """What this environment adds to an invocation of ``workload`` (a trial's or a warm worker's): the working
+        directory, the user's shared directory, and where a third-party workload's package is seen inside."""
+        fields = {"workdir": self.workdir, **({"user_dir": self.user_dir} if self.user_dir else {})}
+        third = catalog.plugin(workload)
+        return {**fields, "module": third.module, "plugins": self.plugin_paths()} if third else fields
 
 
 def describe(exc: BaseException) -> str:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import psutil
 
+from vbench import catalog
 from vbench.catalog import WORKLOADS_DIR
 from vbench.dockerclient import docker_client, remove_labelled  # noqa: F401 (the backends' names for them)
 from vbench.dockerclient import first_line as _first_line
@@ -35,10 +36,9 @@ from vbench.envs.workers import DockerExecPipe, WorkerLost
 from vbench.errors import Unavailable, VBenchError
 from vbench.fingerprint import filesystem_of
 from vbench.ledger import LABEL, OWNER_LABEL, ownership_labels
-from vbench.model import Execution, Handle
+from vbench.model import GUEST_PLUGINS, GUEST_ROOT, Execution, Handle
 from vbench.validity import HostPath, on_filesystem
 
-GUEST_ROOT = "/opt/vbench"
 WORKDIR = "/scratch"
 # A throttle rule this high never limits a real device; it only makes cgroup v1 count the device's bytes.
 COUNTING_RATE_BPS = 100_000 * 1024 * 1024
@@ -81,29 +81,28 @@ class Docker(Environment):
 
     @property
     def runtime(self) -> str:
-        return self.context.options.get("runtime") or "runc"
+        return self.context.options.runtime or "runc"
 
     def provision(self) -> None:
         self.client = docker_client()
         if self.client is None:
             raise Unavailable("the Docker engine stopped answering")
-        image = self.context.options.get("image") or _default_tag()
+        image = self.context.options.image or _default_tag()
         labels = {LABEL: self.context.run_id, "vbench.env": self.spec.label, **ownership_labels()}
         self.context.ledger.add_docker()  # before anything labelled exists, so a reaper knows its owner lives
         mounts, tmpfs = self._storage(labels)
         options = self.context.options
-        device = _block_device(self._storage_host_path()) if options.get("blkio_accounting") else None
+        device = _block_device(self._storage_host_path()) if options.blkio_accounting else None
         self.throttle_device = device
         rates = [{"Path": device, "Rate": COUNTING_RATE_BPS}] if device else None
         try:
             self.container = self.client.containers.run(
                 image, ["sleep", "infinity"], detach=True, labels=labels, working_dir=WORKDIR,
-                volumes={str(WORKLOADS_DIR): {"bind": f"{GUEST_ROOT}/workloads", "mode": "ro"}, **mounts,
-                         **self._user_mount()},
+                volumes={**shared_mounts(), **mounts, **self._user_mount()},
                 tmpfs=tmpfs, network_mode="none", runtime=self.runtime, cap_drop=["ALL"],
                 security_opt=["no-new-privileges"], device_read_bps=rates, device_write_bps=rates,
-                nano_cpus=int(options["cpus"] * 1e9) if options.get("cpus") else None,
-                mem_limit=options.get("memory"), name=f"vbench-{self.context.run_id}-{self.spec.variant}")
+                nano_cpus=int(options.cpus * 1e9) if options.cpus else None,
+                mem_limit=options.memory, name=f"vbench-{self.context.run_id}-{self.spec.variant}")
         except Exception as exc:
             raise VBenchError(f"cannot start the {self.spec.label} container: {_first_line(exc)}") from None
         self.container.reload()
@@ -131,12 +130,15 @@ class Docker(Environment):
         return {}, None  # layer: docker creates the working directory in the container's writable layer
 
     def _user_mount(self) -> dict:
-        source = self.context.options.get("user_dir")
+        source = self.context.options.user_dir
         return {source: {"bind": f"{GUEST_ROOT}/user", "mode": "ro"}} if source else {}
 
     @property
     def user_dir(self) -> str | None:
-        return f"{GUEST_ROOT}/user" if self.context.options.get("user_dir") else None
+        return f"{GUEST_ROOT}/user" if self.context.options.user_dir else None
+
+    def plugin_paths(self) -> list[str]:
+        return [GUEST_PLUGINS]
 
     def _storage_host_path(self) -> str | None:
         """A host path on the filesystem that holds the storage under test (None for tmpfs)."""
@@ -231,7 +233,7 @@ class Docker(Environment):
         labels = {LABEL: self.context.run_id, "vbench.env": f"{self.spec.label}-startup", **ownership_labels()}
         start = time.perf_counter()
         container = self.client.containers.create(
-            self.context.options.get("image") or _default_tag(), ["python3", "-c", "print('ready', flush=True)"],
+            self.context.options.image or _default_tag(), ["python3", "-c", "print('ready', flush=True)"],
             labels=labels, network_mode="none", runtime=self.runtime, cap_drop=["ALL"],
             security_opt=["no-new-privileges"])
         expired = threading.Event()
@@ -273,12 +275,12 @@ class Docker(Environment):
                 "storage_driver": info.get("Driver"),
                 "backing_filesystem": dict(info.get("DriverStatus") or []).get("Backing Filesystem"),
                 "cgroup_version": info.get("CgroupVersion"), "cgroup_driver": info.get("CgroupDriver"),
-                "runtime": self.runtime, "image": self.context.options.get("image") or _default_tag(),
+                "runtime": self.runtime, "image": self.context.options.image or _default_tag(),
                 "image_id": self.image_id, "container_id": self.container.id if self.container else None,
                 "blkio_counting_rule": {"device": self.throttle_device, "rate_bps": COUNTING_RATE_BPS}
                 if self.throttle_device else None,
                 "blkio_accounting": bool(self.throttle_device) or info.get("CgroupVersion") == "2",
-                "cpus": self.context.options.get("cpus"), "memory": self.context.options.get("memory")}
+                "cpus": self.context.options.cpus, "memory": self.context.options.memory}
 
 
 def probe_runtime(client, runtime: str, image: str) -> tuple[bool, str]:
@@ -379,3 +381,10 @@ def _image_present(client) -> bool:
         return True
     except docker.errors.ImageNotFound:
         return False
+
+
+def shared_mounts() -> dict:
+    """vbench's workloads and the third-party workloads' packages, read-only, where the runner looks for them."""
+    plugins = {str(source): {"bind": f"{GUEST_PLUGINS}/{source.name}", "mode": "ro"}
+               for source in catalog.plugin_sources()}
+    return {str(WORKLOADS_DIR): {"bind": f"{GUEST_ROOT}/workloads", "mode": "ro"}, **plugins}

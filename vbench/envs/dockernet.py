@@ -24,16 +24,14 @@ from dataclasses import replace
 
 import psutil
 
-from vbench.catalog import WORKLOADS_DIR
 from vbench.dockerclient import docker_client, remove_labelled
 from vbench.dockerclient import first_line as _first_line
 from vbench.envs.base import TOOL_PORTS, Availability, Environment, OnStart, free_port, tool_servers_sh, wait_serving
-from vbench.envs.docker import GUEST_ROOT, _default_tag
+from vbench.envs.docker import _default_tag, shared_mounts
 from vbench.errors import Unavailable, VBenchError
 from vbench.ledger import LABEL, ownership_labels
-from vbench.model import Execution, Handle
+from vbench.model import GUEST_PLUGINS, GUEST_ROOT, SERVER_PORT, Execution, Handle
 
-SERVER_PORT = 5201
 PATHS = {
     "bridge": "host -> container IP on docker0 (bridge)",
     "user-bridge": "host -> container IP on a user-defined bridge",
@@ -74,6 +72,9 @@ class DockerNet(Environment):
     @property
     def runner_argv(self) -> list[str]:
         return ["python3", f"{GUEST_ROOT}/workloads/run.py"]
+
+    def plugin_paths(self) -> list[str]:
+        return [GUEST_PLUGINS]
 
     def transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
         return Execution("", f"{self.spec.label} runs only network workloads (net.*)", 1, 0.0)
@@ -116,10 +117,10 @@ class DockerNet(Environment):
 
     def _start(self, command: list[str], labels: dict, network: str, publish: dict, role: str):
         return self.client.containers.run(
-            self.context.options.get("image") or _default_tag(), command, detach=True, labels=labels,
+            self.context.options.image or _default_tag(), command, detach=True, labels=labels,
             network=network if network not in ("host", "bridge") else None,
             network_mode=network if network in ("host", "bridge") else None, ports=publish or None,
-            volumes={str(WORKLOADS_DIR): {"bind": f"{GUEST_ROOT}/workloads", "mode": "ro"}},
+            volumes=shared_mounts(),
             cap_drop=["ALL"], security_opt=["no-new-privileges"],
             name=f"vbench-{self.context.run_id}-{self.spec.variant}-{role}")
 

@@ -90,7 +90,7 @@ class Native(Environment):
 
     @property
     def user_dir(self) -> str | None:
-        return self.context.options.get("user_dir")
+        return self.context.options.user_dir
 
     def transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
         pids = []

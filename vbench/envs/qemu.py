@@ -28,6 +28,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from vbench import catalog
 from vbench.catalog import WORKLOADS_DIR
 from vbench.envs import netns
 from vbench.envs.base import TOOL_PORTS, Availability, Environment, OnStart, free_port, wait_serving
@@ -37,7 +38,7 @@ from vbench.envs.workers import WorkerLost, WorkerPipe
 from vbench.errors import Unavailable, VBenchError
 from vbench.fingerprint import filesystem_of
 from vbench.ledger import boot_id
-from vbench.model import Execution, Handle
+from vbench.model import GUEST_PLUGINS, GUEST_ROOT, SERVER_PORT, EnvOptions, Execution, Handle
 from vbench.validity import HostPath, on_filesystem
 from workloads.io._direct import probe_direct
 
@@ -46,12 +47,10 @@ KERNEL_FOR = {"virtio": "cloud", "qcow2": "cloud", "virtiofs": "cloud", "9p": "g
 STORAGE_FOR = {"virtio": "block", "qcow2": "block", "virtiofs": "virtiofs", "9p": "9p", "usernet": "block",
                "tap": "block"}
 USERNET_GUEST_ADDRESS = "10.0.2.15"  # QEMU's user-mode network hands the guest this address
-SERVER_PORT = 5201
 BOOT_TIMEOUT = {"kvm": 90.0, "tcg": 300.0}
 PROBE_TIMEOUT = 45.0
 GRACE_S = 60.0  # how long past a trial's timeout the agent may take to answer before the guest counts as hung
 SCRATCH_SIZE = "8G"
-GUEST_ROOT = "/opt/vbench"
 
 
 class GuestLost(VBenchError):
@@ -98,12 +97,12 @@ class VM(Environment):
         return cls.available()
 
     @classmethod
-    def preflight(cls, spec, options: dict, say) -> None:
+    def preflight(cls, spec, options: EnvOptions, say) -> None:
         """Decide the accelerator before the run starts: the KVM probe boot (cached per host boot) runs here, so
         that ``--accel kvm`` on a host where KVM cannot run is an error before anything is provisioned."""
         from vbench.images import guest_image
 
-        requested = options.get("accel", "auto")
+        requested = options.accel or "auto"
         if requested != "tcg":
             image = guest_image()
             if probe_kvm(image, cached_only=True)[0] is None:
@@ -115,7 +114,7 @@ class VM(Environment):
         from vbench.images import guest_image
 
         image = guest_image()
-        accel, self.accel_reason = choose_accel(self.context.options.get("accel", "auto"), image)
+        accel, self.accel_reason = choose_accel(self.context.options.accel or "auto", image)
         ledger = self.context.ledger
         self._dir = self.context.make_scratch(f"vm-{self.spec.variant}")
         self._sockets = tempfile.mkdtemp(prefix="vbench-vm-")  # short paths: unix sockets allow ~107 bytes
@@ -129,7 +128,7 @@ class VM(Environment):
             self._virtiofsd_log = os.path.join(self._dir, "virtiofsd.log")
             self._virtiofsd = start_virtiofsd(self.config.virtiofs_socket, self.config.scratch, self._virtiofsd_log)
             ledger.add_process(self._virtiofsd.pid)
-        timeout = float(self.context.options.get("boot_timeout") or BOOT_TIMEOUT[accel])
+        timeout = float(self.context.options.boot_timeout or BOOT_TIMEOUT[accel])
         self.guest = boot(self.config, timeout, on_spawn=ledger.add_process)
         self.lifecycle.notes.append(f"booted under {accel} in {self.guest.boot_s:.2f}s")
 
@@ -141,7 +140,7 @@ class VM(Environment):
         if storage == "block":
             fmt = "qcow2" if variant == "qcow2" else "raw"
             scratch = os.path.join(self._dir, f"scratch.{fmt}")
-            size = self.context.options.get("disk_size") or SCRATCH_SIZE
+            size = self.context.options.disk_size or SCRATCH_SIZE
             run_tool(["qemu-img", "create", "-q", "-f", fmt, scratch, str(size)], "creating the scratch disk")
             direct = probe_direct(self._dir)[0]
         elif storage in ("virtiofs", "9p"):
@@ -156,12 +155,12 @@ class VM(Environment):
             network = {"netns": self._netns, "tap": netns.TAP, "guest_address": netns.GUEST_ADDRESS,
                        "vhost": accel == "kvm" and os.path.exists("/dev/vhost-net")}
         return VMConfig(accel=accel, kernel=str(kernel), initrd=str(initrd), root_disk=str(image.disk),
-                        payload_disk=build_payload(self._dir, self.context.options.get("user_dir")),
+                        payload_disk=build_payload(self._dir, self.context.options.user_dir),
                         agent_socket=os.path.join(self._sockets, "agent"),
                         console_log=os.path.join(self._dir, "console.log"), storage=storage, scratch=scratch,
                         scratch_format=fmt, virtiofs_socket=os.path.join(self._sockets, "vfs"), direct_io=direct,
-                        vcpus=int(options.get("vcpus") or min(2, os.cpu_count() or 1)),
-                        memory_mb=int(options.get("memory_mb") or 2048), **network)
+                        vcpus=int(options.vcpus or min(2, os.cpu_count() or 1)),
+                        memory_mb=int(options.memory_mb or 2048), **network)
 
     def teardown(self) -> None:
         ledger = self.context.ledger
@@ -193,7 +192,10 @@ class VM(Environment):
 
     @property
     def user_dir(self) -> str | None:
-        return f"{GUEST_ROOT}/user" if self.context.options.get("user_dir") else None
+        return f"{GUEST_ROOT}/user" if self.context.options.user_dir else None
+
+    def plugin_paths(self) -> list[str]:
+        return [GUEST_PLUGINS]
 
     def transport(self, argv: list[str], timeout: float, on_start: OnStart | None) -> Execution:
         if self._pinned_vcpu is not None:  # a whole trial runs as it would without slices: every vCPU free
@@ -205,7 +207,7 @@ class VM(Environment):
         if on_start:
             on_start(Handle(pid=self.guest.proc.pid,  # virtiofsd does a virtiofs guest's file I/O on the host
                             extra_pids=(self._virtiofsd.pid,) if self._virtiofsd else ()))
-        grace = float(self.context.options.get("agent_grace") or GRACE_S)
+        grace = float(self.context.options.agent_grace or GRACE_S)
         try:
             self.guest.channel.send(request)
             reply = self._await(self._next_id, time.monotonic() + timeout + grace)
@@ -373,11 +375,17 @@ def network_of(c: VMConfig) -> str | None:
 
 
 def build_payload(directory: str, user_dir: str | None = None) -> str:
-    """A small read-only ext4 image with the workloads, the agent, guest-init.sh and the user's own directory
-    (pytest-benchmark suites) if any (no mount needed)."""
+    """A small read-only ext4 image with the workloads, the agent, guest-init.sh, the third-party workloads'
+    packages and the user's own directory (pytest-benchmark suites) if any (no mount needed)."""
     staging = Path(directory) / "payload"
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".git", ".venv", ".benchmarks", ".pytest_cache")
     shutil.copytree(WORKLOADS_DIR, staging / "workloads", ignore=skip)
+    (staging / "plugins").mkdir()
+    for source in catalog.plugin_sources():
+        if source.is_dir():
+            shutil.copytree(source, staging / "plugins" / source.name, ignore=skip)
+        else:
+            shutil.copy2(source, staging / "plugins" / source.name)
     if user_dir:
         shutil.copytree(user_dir, staging / "user", ignore=skip)
     (staging / "guest-init.sh").write_text(GUEST_INIT_SH)
@@ -434,7 +442,7 @@ class AgentWorker(WorkerPipe):
         if vm.stopped or vm.guest is None:
             raise WorkerLost(f"environment {vm.spec.label} stopped: {vm.stopped}")
         vm._next_id += 1
-        grace = float(vm.context.options.get("agent_grace") or GRACE_S)
+        grace = float(vm.context.options.agent_grace or GRACE_S)
         try:
             vm.guest.channel.send({"op": "work", "id": vm._next_id, "request": request})
             message = vm._await(vm._next_id, time.monotonic() + timeout + grace, op="worked")

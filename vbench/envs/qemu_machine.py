@@ -19,6 +19,7 @@ from typing import Callable
 
 from vbench.envs.base import TOOL_PORTS, tool_servers_sh
 from vbench.errors import VBenchError
+from vbench.model import GUEST_ROOT, SERVER_PORT
 
 QEMU = "qemu-system-x86_64"
 VIRTIOFSD = "/usr/lib/qemu/virtiofsd"  # Debian 12's, from qemu-system-common
@@ -45,12 +46,13 @@ address=$(sed -n 's/.*vbench.ip=\\([0-9.]*\\).*/\\1/p' /proc/cmdline)
 if [ -n "$address" ]; then
     modprobe virtio_net 2>/dev/null
     # in the background, as before: the agent starts at once; the tools' servers start before vbench's
-    (python3 /opt/vbench/workloads/net/_ifup.py auto "$address" 255.255.255.0 || exit 1
+    (python3 @ROOT@/workloads/net/_ifup.py auto "$address" 255.255.255.0 || exit 1
      @TOOL_SERVERS@
-     exec python3 /opt/vbench/workloads/net/server.py --port 5201 --bind 0.0.0.0 >/dev/null 2>&1) &
+     exec python3 @ROOT@/workloads/net/server.py --port @PORT@ --bind 0.0.0.0 >/dev/null 2>&1) &
 fi
-exec python3 /opt/vbench/workloads/agent.py
-""".replace("@TOOL_SERVERS@", tool_servers_sh("0.0.0.0", TOOL_PORTS))
+exec python3 @ROOT@/workloads/agent.py
+""".replace("@TOOL_SERVERS@", tool_servers_sh("0.0.0.0", TOOL_PORTS)).replace("@ROOT@", GUEST_ROOT) \
+    .replace("@PORT@", str(SERVER_PORT))
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ def _nic(c: VMConfig) -> list[str]:
         return ["-netdev", f"tap,id=net0,ifname={c.tap},script=no,downscript=no{vhost}",
                 "-device", "virtio-net-pci,netdev=net0"]
     if c.hostfwd_port:
-        pairs = ((c.hostfwd_port, 5201), *c.tool_hostfwd)
+        pairs = ((c.hostfwd_port, SERVER_PORT), *c.tool_hostfwd)
         forward = ",".join(f"hostfwd={proto}:127.0.0.1:{host}-:{guest}" for host, guest in pairs
                            for proto in ("tcp", "udp"))
         return ["-nic", f"user,model=virtio-net-pci,{forward}"]
