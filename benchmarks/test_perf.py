@@ -38,7 +38,7 @@ from vbench.model import Handle
 from vbench.report import build_report
 from vbench.report.labels import case_order, environment_order
 from vbench.report.timeseries import typical_trials
-from vbench.store import TRIAL_COLUMNS, TRIALS_FILE, RunStore, read_run
+from vbench.store import TRIAL_COLUMNS, TRIALS_FILE, RunStore, meta_from, read_run
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -146,7 +146,8 @@ def build_run(base: Path, name: str, cases: list[str], environments: list[str], 
               workloads: dict[str, str], rounds: int, warmup_rounds: int, samples=lambda trial_id: None) -> Path:
     """Write a synthetic run directory; ``sources`` gives each case's real template trial, whose metric values,
     slowed down per environment, are the typical values."""
-    store = RunStore.create(base, name, run_meta(name, cases, environments, workloads, rounds - warmup_rounds))
+    store = RunStore.create(base, name, meta_from(run_meta(name, cases, environments, workloads,
+                                                          rounds - warmup_rounds)))
     shapes = {}
     for i, case in enumerate(cases):
         for env in environments:

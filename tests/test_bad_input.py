@@ -95,6 +95,7 @@ COMMAND_LINE = [
     Case("seed-huge", run_args("--seed", str(10**30)), "seed: expected an integer from 0"),
     Case("cpus-nan", run_args("--cpus", "nan"), "--cpus: nan must be above 0"),
     Case("vcpus-zero", run_args("--vcpus", "0"), "--vcpus: 0 must be from 1 to 64"),
+    Case("vm-disk-size", run_args("--vm-disk-size", "16 GB"), "--vm-disk-size: '16 GB' is not a size such as 16G"),
     Case("vm-memory-huge", run_args("--vm-memory", str(10**11)), "--vm-memory"),
     Case("results-is-a-file", ("run", "--suite", "cpu", "--env", "native", "--results", NOT_A_DIR),
          "--results: tests/data/bad/results-is-a-file is not a directory"),

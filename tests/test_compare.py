@@ -13,7 +13,7 @@ from rich.console import Console
 from vbench.compare import (EXIT_REGRESSION, IMPROVEMENT, NO_CHANGE, ONE_RUN_NOTE, REGRESSION, TOO_FEW,
                             compare_runs, exit_code, format_html, format_text, regressions_above)
 from vbench.errors import VBenchError
-from vbench.store import SCHEMA_VERSION, RunStore
+from vbench.store import SCHEMA_VERSION, RunStore, from_record, meta_from
 
 DATA = Path(__file__).resolve().parent / "data" / "compare"
 SLOWED = next(DATA.glob("*-slowed"))  # made by make_slowed.py: sha256 throughput / 1.5, not a measurement
@@ -49,13 +49,14 @@ def synthetic_run(tmp_path: Path, name: str, values: dict[str, list[float]], not
                   info: dict | None = None) -> Path:
     """A run written through RunStore with the given primary values per case (higher is better)."""
     meta = {"suite": {"name": "t", "entries": []}, "host": {"cpu_model": "x"}, "status": "complete"}
-    store = RunStore.create(tmp_path, name, {**meta, "note": note} if note else meta)
+    store = RunStore.create(tmp_path, name, meta_from({**meta, "note": note} if note else meta))
     for case, case_values in values.items():
         for i, value in enumerate(case_values):
-            store.append_trial({"schema_version": SCHEMA_VERSION, "trial_id": f"r{i}-{case}", "round": i,
-                                "warmup": False, "case": case, "workload": "cpu.sha256", "environment": "native",
-                                "env_kind": "native", "status": "ok", "primary": "rate", "info": info or {},
-                                "metrics": {"rate": {"value": value, "unit": "op/s", "higher_is_better": True}}})
+            store.append_trial(from_record({
+                "schema_version": SCHEMA_VERSION, "trial_id": f"r{i}-{case}", "round": i, "warmup": False,
+                "case": case, "workload": "cpu.sha256", "environment": "native", "env_kind": "native",
+                "status": "ok", "primary": "rate", "info": info or {},
+                "metrics": {"rate": {"value": value, "unit": "op/s", "higher_is_better": True}}}))
     return store.dir
 
 

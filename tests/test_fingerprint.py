@@ -1,6 +1,8 @@
 """The host fingerprint, read from fake /proc and /sys trees."""
 from __future__ import annotations
 
+import dataclasses
+
 from vbench.fingerprint import cgroup_version, cpu_model, host_fingerprint, hypervisor
 
 CPUINFO = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu vme hypervisor sse\n"
@@ -31,6 +33,6 @@ def test_host_fingerprint_has_the_design_fields(tmp_path):
     governor = sys_root / "devices/system/cpu/cpu0/cpufreq"
     governor.mkdir(parents=True)
     (governor / "scaling_governor").write_text("performance\n")
-    fp = host_fingerprint(str(tmp_path), proc_root=str(proc), sys_root=str(sys_root))
+    fp = dataclasses.asdict(host_fingerprint(str(tmp_path), proc_root=str(proc), sys_root=str(sys_root)))
     assert fp["cpu_model"] == "Intel(R) Xeon(R) Processor" and fp["cpu_governor"] == "performance"
     assert fp["memory_bytes"] > 0 and fp["kernel"] and fp["scratch_fs"] != "unknown"

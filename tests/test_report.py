@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from vbench.report import build_report
-from vbench.store import RunStore
+from vbench.store import RunStore, from_record, meta_from
 
 SCRIPT = "<script>alert(1)</script>"
 ATTR = '"><img src=x onerror=alert(1)>'
@@ -129,7 +129,8 @@ def write_run(results: Path, run_id: str, cases: list[str], envs: list[str], *, 
               samples: dict | None = None) -> Path:
     """A finished run shaped like a real one: a warmup and three measured rounds of every case in every
     environment; the VM under TCG (recorded on its trials only); one failed and one flagged trial."""
-    store = RunStore.create(results, run_id, _meta(envs, cases, {"cpu_flags": text} if text else None, text))
+    store = RunStore.create(results, run_id, meta_from(_meta(envs, cases, {"cpu_flags": text} if text else None,
+                                                               text)))
     speed = {"native": 100.0, "docker:volume": 98.0, "vm:virtio": 6.0}
     seq = 0
     for round_ in (-1, 1, 2, 3):
@@ -143,7 +144,7 @@ def write_run(results: Path, run_id: str, cases: list[str], envs: list[str], *, 
                     extra.update(flags=["page-cache-read"], info={"io_mode": "direct" + text})
                 trial = _trial(seq, round_, case, env, speed.get(env, 50.0) * (1 + 0.02 * round_), **extra)
                 trial["samples"] = store.write_samples(f"t{seq:04d}", samples if samples is not None else SERIES)
-                store.append_trial(trial)
+                store.append_trial(from_record(trial))
     return store.dir
 
 
@@ -220,7 +221,7 @@ def test_missing_and_foreign_samples_are_noted(tmp_path: Path):
 
 
 def test_run_without_trials(tmp_path: Path):
-    store = RunStore.create(tmp_path, "empty", _meta(["native"], ["sha"]))
+    store = RunStore.create(tmp_path, "empty", meta_from(_meta(["native"], ["sha"])))
     html = build_report(store.dir).read_text()
     assert "No measured trial succeeded" in html
     assert_self_contained(html)

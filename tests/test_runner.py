@@ -10,7 +10,7 @@ import vbench
 from vbench.model import Case, EnvSpec, Execution
 from vbench.runner import (disturbance_flag, own_read_bytes, page_cache_flag, resolve_environments,
                            trial_record)
-from vbench.store import iter_trials, read_run
+from vbench.store import iter_records, read_run, to_record
 from vbench.suite import load_suite
 from conftest import DATA
 
@@ -23,7 +23,7 @@ def captured(name: str) -> str:
 
 def test_ok_record_joins_runner_and_host_views():
     execution = Execution(captured("fio_randread.jsonl"), "", 0, 1.25)
-    record = trial_record(execution, CASE, "r001-x", 1, 4, "t", {"psutil": {"read_bytes": 10**9}})
+    record = to_record(trial_record(execution, CASE, "r001-x", 1, 4, "t", {"psutil": {"read_bytes": 10**9}}))
     result = json.loads(captured("fio_randread.jsonl"))
     assert record["status"] == "ok" and record["error"] is None
     assert record["metrics"] == result["metrics"] and record["primary"] == "read_iops"
@@ -33,7 +33,7 @@ def test_ok_record_joins_runner_and_host_views():
 
 def test_read_served_from_page_cache_is_flagged():
     execution = Execution(captured("fio_randread.jsonl"), "", 0, 1.25)
-    record = trial_record(execution, CASE, "r001-x", 1, 4, "t", {"psutil": {"read_bytes": 0}})
+    record = to_record(trial_record(execution, CASE, "r001-x", 1, 4, "t", {"psutil": {"read_bytes": 0}}))
     assert "page-cache-read" in record["flags"]
 
 
@@ -41,9 +41,9 @@ def test_page_cache_check_counts_the_trials_own_reads_not_the_hosts():
     execution = Execution(captured("fio_randread.jsonl"), "", 0, 1.25)
     # another process read 10 GB from the disk meanwhile: the host's counter must not vouch for the trial
     busy_host = {"psutil": {"read_bytes": 0, "disk_read_bytes": 10**10}}
-    assert "page-cache-read" in trial_record(execution, CASE, "r", 1, 4, "t", busy_host)["flags"]
+    assert "page-cache-read" in trial_record(execution, CASE, "r", 1, 4, "t", busy_host).flags
     unknown = {"psutil": {"read_bytes": None, "disk_read_bytes": 10**10}}  # no /proc/<pid>/io
-    assert "page-cache-unknown" in trial_record(execution, CASE, "r", 1, 4, "t", unknown)["flags"]
+    assert "page-cache-unknown" in trial_record(execution, CASE, "r", 1, 4, "t", unknown).flags
     assert own_read_bytes({"psutil": {"read_bytes": 10}, "helpers": {"read_bytes": 5}}) == 15  # virtiofsd's
     assert own_read_bytes({"psutil": {"read_bytes": 10}, "helpers": {"read_bytes": None}}) is None
     assert own_read_bytes({}) is None
@@ -80,12 +80,14 @@ def test_page_cache_flag_thresholds():
 
 
 def test_failed_and_timed_out_records_keep_the_reason():
-    failed = trial_record(Execution(captured("failed.jsonl"), "Traceback...", 1, 0.1), CASE, "id", 1, 0, "t", {})
+    failed = to_record(trial_record(Execution(captured("failed.jsonl"), "Traceback...", 1, 0.1), CASE, "id", 1, 0,
+                                    "t", {}))
     assert failed["status"] == "failed" and failed["error"].startswith("ValueError: rw must be one of")
     assert failed["metrics"] == {}
-    crashed = trial_record(Execution("", "Segmentation fault\n", -11, 0.1), CASE, "id", 1, 0, "t", {})
+    crashed = to_record(trial_record(Execution("", "Segmentation fault\n", -11, 0.1), CASE, "id", 1, 0, "t",
+                                     {}))
     assert crashed["status"] == "failed" and "Segmentation fault" in crashed["error"]
-    hung = trial_record(Execution("", "", -9, 60.0, timed_out=True), CASE, "id", 1, 0, "t", {})
+    hung = to_record(trial_record(Execution("", "", -9, 60.0, timed_out=True), CASE, "id", 1, 0, "t", {}))
     assert hung["status"] == "timeout" and "timeout" in hung["error"]
 
 
@@ -101,7 +103,7 @@ def test_native_run_end_to_end(tiny_run):
     assert meta["rounds"]["done"] == 2 and "cap" in meta["rounds"]["stop_reason"]
     assert meta["host"]["cpu_logical"] >= 1 and meta["host"]["scratch_fs"]
     assert meta["lifecycles"]["native"]["provision_s"] >= 0
-    trials = list(iter_trials(tiny_run))
+    trials = list(iter_records(tiny_run))
     assert len(trials) == 2 * (1 + 2)  # two cases, one warmup and two measured rounds
     assert sum(t["warmup"] for t in trials) == 2
     assert all(t["status"] == "ok" for t in trials), [t["error"] for t in trials]
@@ -187,7 +189,7 @@ def test_page_cache_check_is_right_while_another_process_works_the_same_disk(tmp
     finally:
         os.killpg(neighbour.pid, signal.SIGKILL)
         neighbour.wait()
-    trials = {(t["case"], t["round"]): t for t in iter_trials(run)}
+    trials = {(t["case"], t["round"]): t for t in iter_records(run)}
     assert len(trials) == 4 and all(t["status"] == "ok" for t in trials.values())
     for (case, _), t in trials.items():
         psutil_summary = t["collectors"]["psutil"]

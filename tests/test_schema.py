@@ -137,7 +137,7 @@ def test_migrations_chain_in_memory_and_never_rewrite_the_file(tmp_path, monkeyp
 
     meta = store.read_run(tmp_path)
     assert meta == {"schema_version": 3, "run_id": "r", "renamed": "x", "kind_seen": "run"}
-    (read,) = store.iter_trials(tmp_path)
+    (read,) = store.iter_records(tmp_path)
     assert read["schema_version"] == 3 and read["step2"] and read["kind_seen"] == "trial"
     assert ((tmp_path / "run.json").read_bytes(), (tmp_path / "trials.jsonl").read_bytes()) == before
 
@@ -172,3 +172,35 @@ def test_the_run_schemas_env_options_are_the_models():
     assert env_options_from(env_options_record(options), "run.json") == options
     with pytest.raises(VBenchError, match="env_options has colour, which this vbench does not know"):
         env_options_from({"colour": "blue"}, "run.json")
+
+
+def test_the_schemas_name_the_models_fields():
+    """trials.jsonl and run.json are written from vbench.model's Trial, Metric and RunMeta (by store.py): each
+    schema names exactly the model's fields (and the version), and the required ones are fields the model has
+    no default for, or always writes."""
+    import dataclasses
+
+    from vbench.model import Metric, RunMeta, Trial
+
+    def names(cls):
+        return {f.name for f in dataclasses.fields(cls)}
+
+    def without_default(cls):
+        return {f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+
+    trial, run = store.schema("trial"), store.schema("run")
+    assert set(trial["properties"]) == names(Trial) | {"schema_version"}
+    assert set(trial["required"]) - {"schema_version"} == without_default(Trial)
+    assert set(trial["properties"]["metrics"]["additionalProperties"]["properties"]) == names(Metric)
+    assert set(run["properties"]) == names(RunMeta) | {"schema_version"}
+    assert set(run["required"]) <= names(RunMeta) | {"schema_version"}
+
+
+def test_a_trial_and_a_run_go_through_json_and_back_unchanged(tiny_run):
+    """store.py's two directions are each other's inverse on a real run, and what they write is the file."""
+    for record in store.iter_records(tiny_run):
+        assert store.to_record(store.from_record(record)) == record
+    meta = store.read_run(tiny_run)
+    assert {**store.meta_record(store.read_meta(tiny_run)), "schema_version": meta["schema_version"],
+            "run_id": meta["run_id"]} == meta

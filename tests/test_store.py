@@ -7,7 +7,9 @@ import pytest
 
 import vbench
 from vbench.errors import VBenchError
-from vbench.store import SCHEMA_VERSION, TRIAL_COLUMNS, RunStore, iter_trials, read_run, trial_rows
+from vbench.model import RunMeta
+from vbench.store import (SCHEMA_VERSION, TRIAL_COLUMNS, RunStore, from_record, iter_trials, read_run,
+                          trial_rows)
 
 
 def trial(tid="r001-a@native", status="ok", warmup=False, metrics=None):
@@ -22,19 +24,19 @@ def trial(tid="r001-a@native", status="ok", warmup=False, metrics=None):
 
 @pytest.fixture
 def store(tmp_path):
-    return RunStore.create(tmp_path, "run-1", {"suite": {"name": "t"}})
+    return RunStore.create(tmp_path, "run-1", RunMeta(suite={"name": "t"}))
 
 
 def test_create_writes_versioned_meta_and_refuses_overwrite(tmp_path, store):
     meta = read_run(store.dir)
     assert meta["schema_version"] == SCHEMA_VERSION and meta["run_id"] == "run-1"
     with pytest.raises(VBenchError, match="refusing to overwrite"):
-        RunStore.create(tmp_path, "run-1", {})
+        RunStore.create(tmp_path, "run-1", RunMeta())
 
 
 def test_trials_round_trip_into_a_tidy_frame(store):
-    store.append_trial(trial())
-    store.append_trial(trial("r001-b@native", status="failed", metrics={}))
+    store.append_trial(from_record(trial()))
+    store.append_trial(from_record(trial("r001-b@native", status="failed", metrics={})))
     frame = vbench.load(store.dir)
     assert len(frame) == 3  # two metrics of the ok trial, one row for the failed one
     ok = frame[frame.status == "ok"].set_index("metric")
@@ -46,12 +48,12 @@ def test_trials_round_trip_into_a_tidy_frame(store):
 
 
 def test_load_accepts_the_trials_file_path(store):
-    store.append_trial(trial())
+    store.append_trial(from_record(trial()))
     assert len(vbench.load(store.dir / "trials.jsonl")) == 2
 
 
 def test_truncated_last_line_is_skipped_with_a_warning(store):
-    store.append_trial(trial())
+    store.append_trial(from_record(trial()))
     with open(store.dir / "trials.jsonl", "a") as f:
         f.write('{"schema_version": 1, "trial_id": "r0')
     with pytest.warns(UserWarning, match="truncated"):
@@ -60,10 +62,10 @@ def test_truncated_last_line_is_skipped_with_a_warning(store):
 
 
 def test_corrupt_middle_line_is_an_error(store):
-    store.append_trial(trial())
+    store.append_trial(from_record(trial()))
     with open(store.dir / "trials.jsonl", "a") as f:
         f.write("garbage\n")
-    store.append_trial(trial("r002-a@native"))
+    store.append_trial(from_record(trial("r002-a@native")))
     with pytest.raises(VBenchError, match="line 2"):
         list(iter_trials(store.dir))
 

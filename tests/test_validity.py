@@ -14,7 +14,7 @@ from vbench.claims import HOLDS, NOT_RUN, Claim, evaluate
 from vbench.model import Case, EnvSpec, Execution
 from vbench.runner import mark_io_path, trial_record
 from vbench.stats import NOT_COMPARABLE, overhead_table
-from vbench.store import TRIAL_COLUMNS, trial_rows
+from vbench.store import TRIAL_COLUMNS, from_record, to_record, trial_rows
 from conftest import DATA
 
 DIRECT_QD32 = {"ioengine": "libaio", "io_mode": "direct"}
@@ -105,19 +105,22 @@ def test_no_claim_counts_a_row_that_is_not_comparable():
     assert [c["verdict"] for c in both.cases] == [HOLDS, NOT_COMPARABLE]
 
 
+def marked(info: dict, path: validity.HostPath) -> dict:
+    """The record of a trial with ``info``, after mark_io_path."""
+    bare = {"trial_id": "r001-a@vm:virtiofs", "round": 1, "warmup": False, "case": "a", "workload": "io.fio",
+            "environment": "vm:virtiofs", "env_kind": "vm", "status": "ok", "info": info}
+    return to_record(mark_io_path(from_record(bare), path))
+
+
 def test_io_mode_names_both_sides_and_the_comparable_part():
-    trial = {"info": {"io_mode": "direct", "ioengine": "libaio"}}
-    mark_io_path(trial, VIRTIOFS_OLD)
+    trial = marked({"io_mode": "direct", "ioengine": "libaio"}, VIRTIOFS_OLD)
     assert trial["info"]["io_mode"] == "O_DIRECT asked, host page cache; host: virtiofsd cache=auto"
     assert trial["info"]["workload_io_mode"] == "direct" and trial["info"]["host_path"] == "virtiofsd cache=auto"
-    honest = {"info": {"io_mode": "direct"}}
-    mark_io_path(honest, validity.HostPath("virtiofsd cache=auto allow_direct_io", True))
+    honest = marked({"io_mode": "direct"}, validity.HostPath("virtiofsd cache=auto allow_direct_io", True))
     assert honest["info"]["io_mode"] == "direct; host: virtiofsd cache=auto allow_direct_io"
-    buffered = {"info": {"io_mode": "buffered+fsync"}}
-    mark_io_path(buffered, VIRTIOFS_OLD)  # not direct to begin with: the host's cache changes nothing to say
+    buffered = marked({"io_mode": "buffered+fsync"}, VIRTIOFS_OLD)  # not direct: the host's cache says nothing
     assert buffered["info"]["io_mode"] == "buffered+fsync; host: virtiofsd cache=auto"
-    cpu = {"info": {}}
-    mark_io_path(cpu, VIRTIOFS_OLD)
+    cpu = marked({}, VIRTIOFS_OLD)
     assert cpu["info"] == {}
     assert validity.io_mode_meaning(trial["info"]["io_mode"]) == validity.IO_MODES[validity.HOST_CACHED]
 
@@ -125,7 +128,7 @@ def test_io_mode_names_both_sides_and_the_comparable_part():
 def test_a_captured_fio_trial_gets_its_operation():
     execution = Execution((DATA / "runner" / "fio_randread.jsonl").read_text(), "", 0, 1.0)
     case = Case("rand-read", "io.fio", {"rw": "randread"}, EnvSpec("native"))
-    record = trial_record(execution, case, "r001", 1, 0, "t", {"psutil": {"read_bytes": 10**9}})
+    record = to_record(trial_record(execution, case, "r001", 1, 0, "t", {"psutil": {"read_bytes": 10**9}}))
     result = json.loads((DATA / "runner" / "fio_randread.jsonl").read_text())
     row = dict(zip(TRIAL_COLUMNS, trial_rows(record)[0]))
     assert row["operation"] == (f"engine={result['info']['ioengine']} qd={result['params']['iodepth']} "

@@ -215,11 +215,11 @@ def _run_inputs(args: argparse.Namespace):
         raise VBenchError(f"--vm-memory: {args.vm_memory} MiB must be at least 256")
     if args.cpus is not None and not 0 < args.cpus <= 1024:
         raise VBenchError(f"--cpus: {args.cpus} must be above 0")
+    if args.vm_disk_size is not None and not re.fullmatch(r"[1-9][0-9]*[KMGT]?", args.vm_disk_size):
+        raise VBenchError(f"--vm-disk-size: {args.vm_disk_size!r} is not a size such as 16G")
     results = Path(args.results)
     if results.exists() and not results.is_dir():
         raise VBenchError(f"--results: {results} is not a directory")
-    if args.vm_disk_size is not None and not re.fullmatch(r"[1-9][0-9]*[KMGT]?", args.vm_disk_size):
-        raise VBenchError(f"--vm-disk-size: {args.vm_disk_size!r} is not a size such as 16G")
     if args.agent_grace is not None and not 0 < args.agent_grace <= 86400:
         raise VBenchError(f"--agent-grace: {args.agent_grace} must be above 0 seconds")
     if args.boot_timeout is not None and not 0 < args.boot_timeout <= 86400:

@@ -11,28 +11,19 @@ from pathlib import Path
 import psutil
 
 from vbench import __version__
+from vbench.model import HostFingerprint
 
 
-def host_fingerprint(scratch_dir: str, proc_root: str = "/proc", sys_root: str = "/sys") -> dict:
-    memory = psutil.virtual_memory()
-    return {
-        "hostname": platform.node(),
-        "cpu_model": cpu_model(f"{proc_root}/cpuinfo"),
-        "cpu_logical": psutil.cpu_count(logical=True),
-        "cpu_physical": psutil.cpu_count(logical=False),
-        "memory_bytes": memory.total,
-        "kernel": platform.release(),
-        "os": os_release(),
-        "python": platform.python_version(),
-        "vbench": __version__,
-        "hypervisor": hypervisor(f"{proc_root}/cpuinfo"),
-        "cpu_governor": read_first(f"{sys_root}/devices/system/cpu/cpu0/cpufreq/scaling_governor") or "n/a",
-        "cgroup_version": cgroup_version(f"{sys_root}/fs/cgroup"),
-        "scratch_dir": scratch_dir,
-        "scratch_fs": filesystem_of(scratch_dir),
-        "fio": tool_version(["fio", "--version"]),
-        "steal_s_at_start": round(getattr(psutil.cpu_times(), "steal", 0.0), 2),
-    }
+def host_fingerprint(scratch_dir: str, proc_root: str = "/proc", sys_root: str = "/sys") -> HostFingerprint:
+    return HostFingerprint(
+        hostname=platform.node(), cpu_model=cpu_model(f"{proc_root}/cpuinfo"),
+        cpu_logical=psutil.cpu_count(logical=True), cpu_physical=psutil.cpu_count(logical=False),
+        memory_bytes=psutil.virtual_memory().total, kernel=platform.release(), os=os_release(),
+        python=platform.python_version(), vbench=__version__, hypervisor=hypervisor(f"{proc_root}/cpuinfo"),
+        cpu_governor=read_first(f"{sys_root}/devices/system/cpu/cpu0/cpufreq/scaling_governor") or "n/a",
+        cgroup_version=cgroup_version(f"{sys_root}/fs/cgroup"), scratch_dir=scratch_dir,
+        scratch_fs=filesystem_of(scratch_dir), fio=tool_version(["fio", "--version"]),
+        steal_s_at_start=round(getattr(psutil.cpu_times(), "steal", 0.0), 2))
 
 
 def cpu_model(cpuinfo: str) -> str:

@@ -106,3 +106,102 @@ class EnvOptions:
     @classmethod
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One figure of a trial: its value, unit and direction."""
+
+    value: float
+    unit: str
+    higher_is_better: bool
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trial as trials.jsonl keeps it (vbench/schema/trial.schema.json): built by the runner from the
+    runner's JSON line and the host's view, turned into and out of JSON by :mod:`vbench.store` alone."""
+
+    trial_id: str  # w<round>- for warmups, r<round>- for measured rounds, then case@environment
+    round: int  # negative for warmup rounds, 1.. for measured ones
+    warmup: bool
+    seq: int  # the trial's place in the run's order
+    case: str
+    workload: str
+    params: Mapping[str, Any]  # what the runner used
+    environment: str
+    env_kind: str
+    variant: str | None
+    status: str  # ok, failed or timeout
+    error: str | None
+    started_at: str
+    host_wall_s: float
+    guest_duration_s: float | None
+    metrics: Mapping[str, Metric]  # empty unless status is ok
+    primary: str | None
+    flags: tuple[str, ...]  # page-cache-read, clock-disagree, stdlib-fallback, ...
+    info: Mapping[str, Any]  # what the workload reports beside its metrics (io_mode, engine, ...)
+    guest_wall_s: float | None = None  # the guest agent's own timing (VMs)
+    guest: Mapping[str, Any] | None = None  # the runner's guest-side accounting
+    collectors: Mapping[str, Any] | None = None  # collector name -> its summary of the trial
+    stderr_tail: str | None = None
+    run_id: str | None = None
+    accelerator: str | None = None  # kvm or tcg for VM trials
+    emulation: bool | None = None  # true when a VM ran under TCG
+    samples: str | None = None  # the collectors' series, relative to the run directory
+
+    @property
+    def primary_metric(self) -> Metric | None:
+        return self.metrics.get(self.primary) if self.primary else None
+
+
+@dataclass(frozen=True)
+class HostFingerprint:
+    """What the host was when a run started (vbench.fingerprint.host_fingerprint); ``extra`` keeps what a
+    record names beyond these fields (the schema leaves the fingerprint open-ended)."""
+
+    hostname: str | None = None
+    cpu_model: str | None = None
+    cpu_logical: int | None = None
+    cpu_physical: int | None = None
+    memory_bytes: int | None = None
+    kernel: str | None = None
+    os: str | None = None
+    python: str | None = None
+    vbench: str | None = None
+    hypervisor: bool | None = None  # the host is itself a virtual machine (the 'hypervisor' CPU flag)
+    cpu_governor: str | None = None
+    cgroup_version: int | None = None
+    scratch_dir: str | None = None
+    scratch_fs: str | None = None
+    fio: str | None = None
+    steal_s_at_start: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """A run's run.json (vbench/schema/run.schema.json): built and updated by the runner, turned into and out of
+    JSON by :mod:`vbench.store` alone. None: not recorded (yet)."""
+
+    vbench_version: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    resumed_at: tuple[str, ...] | None = None
+    status: str | None = None  # running, complete, interrupted, failed: <why>
+    suite: Mapping[str, Any] | None = None  # Suite.to_dict()
+    seed: int | None = None
+    baseline: str | None = None
+    owner: Mapping[str, Any] | None = None  # the process that runs it (vbench.ledger.owner)
+    environments: tuple[str, ...] | None = None
+    named_environments: bool | None = None
+    skipped_environments: Mapping[str, str] | None = None  # label -> why it could not run here
+    env_options: EnvOptions | None = None
+    scratch_root: str | None = None
+    note: str | None = None
+    host: HostFingerprint | None = None
+    rounds: Mapping[str, Any] | None = None  # planned_min, max, done, stop_reason, decisions
+    slicing: Mapping[str, str | None] | None = None  # entry -> why it ran as whole trials, None when sliced
+    env_fingerprints: Mapping[str, Mapping[str, Any]] | None = None
+    lifecycles: Mapping[str, Mapping[str, Any]] | None = None
+    run_id: str | None = None  # written by the store: the run directory's name

@@ -6,6 +6,7 @@ This is the host side. Each trial asks an environment to execute the one guest-s
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -24,10 +25,9 @@ from vbench.envs.base import Availability, Context, Environment, describe
 from vbench.errors import Unavailable, VBenchError
 from vbench.fingerprint import host_fingerprint
 from vbench.ledger import owner, owner_alive
-from vbench.model import AA_CONTROL, BASELINE, Case, EnvOptions, EnvSpec, Execution, Handle
+from vbench.model import AA_CONTROL, BASELINE, Case, EnvOptions, EnvSpec, Execution, Handle, Metric, RunMeta, Trial
 from vbench.plan import build_cases, next_round, round_order, trial_id
-from vbench.store import (RUN_FILE, SCHEMA_VERSION, RunStore, env_options_from, env_options_record, iter_trials,
-                          new_run_id, run_dir)
+from vbench.store import RunStore, iter_trials, new_run_id, run_dir
 from vbench.suite import Suite, suite_from_dict
 from workloads.run import fill_params, result_record
 
@@ -59,7 +59,7 @@ class Progress(Protocol):
     def started(self, run_dir: Path, planned_trials: int) -> None: ...
     def skipped(self, count: int) -> None: ...
     def trial_started(self, case: Case, round_index: int, where: str | None = None) -> None: ...
-    def trial_finished(self, trial: dict) -> None: ...
+    def trial_finished(self, trial: Trial) -> None: ...
     def replanned(self, planned_trials: int, reason: str) -> None: ...
     def note(self, text: str) -> None: ...
 
@@ -84,15 +84,14 @@ class _Tally:
     higher_is_better: dict[str, bool] = field(default_factory=dict)
     operations: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
-    def add(self, trial: dict) -> None:
-        primary = trial.get("primary")
-        if trial["warmup"] or trial["status"] != "ok" or primary not in trial.get("metrics", {}):
+    def add(self, trial: Trial) -> None:
+        metric = trial.primary_metric
+        if trial.warmup or trial.status != "ok" or metric is None:
             return
-        metric = trial["metrics"][primary]
-        self.values.setdefault((trial["case"], trial["environment"]), {})[trial["round"]] = metric["value"]
-        self.higher_is_better[trial["case"]] = metric["higher_is_better"]
-        self.operations.setdefault((trial["case"], trial["environment"]), set()).add(
-            validity.operation(trial.get("info"), trial.get("params")))
+        self.values.setdefault((trial.case, trial.environment), {})[trial.round] = metric.value
+        self.higher_is_better[trial.case] = metric.higher_is_better
+        self.operations.setdefault((trial.case, trial.environment), set()).add(
+            validity.operation(trial.info, trial.params))
 
     def half_widths(self, cases: Sequence[Case]) -> dict[str, float]:
         widths = {}
@@ -158,15 +157,12 @@ def run_suite(suite: Suite, requested_envs: Sequence[str] | None, options: RunOp
     plan = suite.plan
     seed = options.seed if options.seed is not None else plan.seed
     seed = seed if seed is not None else secrets.randbits(32)
-    meta = {
-        "vbench_version": __version__, "started_at": _now(), "ended_at": None, "status": "running",
-        "suite": suite.to_dict(), "seed": seed, "baseline": BASELINE, "owner": owner(),
-        "environments": [s.label for s in specs], "skipped_environments": skipped,
-        "named_environments": requested_envs is not None,
-        "env_options": env_options_record(options.env_options), "scratch_root": options.scratch_root,
-        "host": host_fingerprint(options.scratch_root), "rounds": {"planned_min": plan.min_rounds,
-                                                                   "max": plan.max_rounds, "done": 0},
-    }
+    meta = RunMeta(
+        vbench_version=__version__, started_at=_now(), status="running", suite=suite.to_dict(), seed=seed,
+        baseline=BASELINE, owner=owner(), environments=tuple(s.label for s in specs), skipped_environments=skipped,
+        named_environments=requested_envs is not None, env_options=options.env_options,
+        scratch_root=options.scratch_root, host=host_fingerprint(options.scratch_root),
+        rounds={"planned_min": plan.min_rounds, "max": plan.max_rounds, "done": 0})
     store = RunStore.create(options.results_dir, new_run_id(suite.name), meta)
     return _execute(suite, specs, store, meta, options, progress, [])
 
@@ -175,15 +171,15 @@ def resume_run(run: str | Path, progress: Progress | None = None) -> Path:
     """Finish an interrupted run in place: the same suite, environments, seed and order; finished trials kept."""
     store = RunStore(run_dir(run))
     meta = store.read_meta()
-    if meta.get("status") == "complete":
+    if meta.status == "complete":
         raise VBenchError(f"{store.dir.name} is already complete; nothing to resume")
-    holder = meta.get("owner", {})
+    holder = meta.owner or {}
     if holder and owner_alive(holder):
         raise VBenchError(f"{store.dir.name} is still running (pid {holder.get('pid')})")
-    suite = suite_from_dict(meta["suite"])
-    specs = [registry.resolve(label)[0] for label in meta["environments"]]
-    options = RunOptions(store.dir.parent, meta.get("scratch_root", RunOptions.scratch_root),
-                         env_options=env_options_from(meta.get("env_options", {}), store.dir / RUN_FILE))
+    suite = suite_from_dict(meta.suite)
+    specs = [registry.resolve(label)[0] for label in meta.environments]
+    options = RunOptions(store.dir.parent, meta.scratch_root or RunOptions.scratch_root,
+                         env_options=meta.env_options or EnvOptions())
     progress = progress or Silent()
     for spec in specs:
         cls = registry.env_class(spec.kind)
@@ -192,52 +188,68 @@ def resume_run(run: str | Path, progress: Progress | None = None) -> Path:
             availability = _preflight(cls, spec, options.env_options, progress.note)
         if not availability.ok:
             raise VBenchError(f"cannot resume: environment {spec.label} is unavailable: {availability.reason}")
-    meta["named_environments"] = True  # resuming asks for exactly the run's environments
-    meta.update(status="running", owner=owner(), resumed_at=[*meta.get("resumed_at", []), _now()])
+    # resuming asks for exactly the run's environments
+    meta = dataclasses.replace(meta, named_environments=True, status="running", owner=owner(),
+                               resumed_at=(*(meta.resumed_at or ()), _now()))
     store.repair_tail()
     return _execute(suite, specs, store, meta, options, progress, list(iter_trials(store.dir)))
 
 
-def _execute(suite: Suite, specs: list[EnvSpec], store: RunStore, meta: dict, options: RunOptions,
-             progress: Progress, finished: list[dict]) -> Path:
+class _Record:
+    """The run's RunMeta as the run goes: the model is frozen, so each change replaces it; ``write`` stores it."""
+
+    def __init__(self, store: RunStore, meta: RunMeta):
+        self.store, self.meta = store, meta
+
+    def update(self, **changes) -> None:
+        self.meta = dataclasses.replace(self.meta, **changes)
+
+    def write(self) -> None:
+        self.store.write_meta(self.meta)
+
+
+def _execute(suite: Suite, specs: list[EnvSpec], store: RunStore, meta: RunMeta, options: RunOptions,
+             progress: Progress, finished: list[Trial]) -> Path:
     context = Context(store.dir.name, options.scratch_root, options.env_options)
     active: dict[str, Environment] = {}
+    record = _Record(store, meta)
     with contextlib.ExitStack() as stack:
         try:
             for spec in specs:
-                env = _provision(stack, spec, context, meta, progress)
+                env = _provision(stack, spec, context, record, progress)
                 if env is not None:
                     active[spec.label] = env
-            meta["environments"] = list(active)
-            meta["env_fingerprints"] = {label: _fingerprint(env) for label, env in active.items()}
-            store.write_meta(meta)
-            _Session(build_cases(suite, [s for s in specs if s.label in active]), active, suite.plan, meta["seed"],
-                     store, meta, options, progress, finished).run()
-            meta["status"] = "complete"
+            record.update(environments=tuple(active),
+                          env_fingerprints={label: _fingerprint(env) for label, env in active.items()})
+            record.write()
+            _Session(build_cases(suite, [s for s in specs if s.label in active]), active, suite.plan, meta.seed,
+                     store, record, options, progress, finished).run()
+            record.update(status="complete")
         except KeyboardInterrupt:
-            meta["status"] = "interrupted"
+            record.update(status="interrupted")
             raise
         except BaseException as exc:
-            meta["status"] = f"failed: {exc}"
+            record.update(status=f"failed: {exc}")
             raise
         finally:
             stack.close()  # tear down before the final meta, so teardown times are in it
-            meta["ended_at"] = _now()
-            meta["lifecycles"] = {label: env.lifecycle.to_dict() for label, env in active.items()}
-            store.write_meta(meta)
+            record.update(ended_at=_now(),
+                          lifecycles={label: env.lifecycle.to_dict() for label, env in active.items()})
+            record.write()
     return store.dir
 
 
-def _provision(stack: contextlib.ExitStack, spec: EnvSpec, context: Context, meta: dict,
+def _provision(stack: contextlib.ExitStack, spec: EnvSpec, context: Context, record: _Record,
                progress: Progress) -> Environment | None:
     """``spec`` provisioned, or None when it failed and was one of the suite's defaults (skipped, with why);
     a failure of the baseline or of an environment the user named ends the run with a one-line error."""
     try:
         return stack.enter_context(registry.env_class(spec.kind)(spec, context))
     except VBenchError as exc:
-        if spec.label == BASELINE or meta.get("named_environments"):
+        if spec.label == BASELINE or record.meta.named_environments:
             raise
-        meta.setdefault("skipped_environments", {})[spec.label] = f"failed to start: {exc}"
+        record.update(skipped_environments={**(record.meta.skipped_environments or {}),
+                                            spec.label: f"failed to start: {exc}"})
         progress.note(f"skipped {spec.label}: it failed to start: {exc}")
         return None
 
@@ -257,10 +269,10 @@ class _Session:
     resumed run continues exactly where the interrupted one stopped.
     """
 
-    def __init__(self, cases, active, plan, seed, store, meta, options, progress, finished: list[dict]):
+    def __init__(self, cases, active, plan, seed, store, record: _Record, options, progress, finished: list[Trial]):
         self.cases, self.active, self.plan, self.seed = cases, active, plan, seed
-        self.store, self.meta, self.options, self.progress = store, meta, options, progress
-        self.done_ids = {t["trial_id"] for t in finished}
+        self.store, self.record, self.options, self.progress = store, record, options, progress
+        self.done_ids = {t.trial_id for t in finished}
         self.seq = len(finished)
         self.tally = _Tally()
         for trial in finished:
@@ -270,7 +282,7 @@ class _Session:
         per_round, plan = len(self.cases), self.plan
         self.progress.started(self.store.dir, per_round * (plan.warmup_rounds + plan.min_rounds))
         self.progress.skipped(len(self.done_ids))
-        t0, round_seconds, decisions = time.monotonic(), [], self.meta["rounds"].get("decisions", [])
+        t0, round_seconds, decisions = time.monotonic(), [], list(self.record.meta.rounds.get("decisions", []))
         for warm in range(-plan.warmup_rounds, 0):
             self.run_round(warm)
         done = 0
@@ -280,14 +292,13 @@ class _Session:
             done += 1
             if ran:
                 round_seconds.append(time.monotonic() - start)
-            self.meta["rounds"]["done"] = done
             decision = next_round(plan, done, time.monotonic() - t0, round_seconds,
                                   self.tally.half_widths(self.cases))
             decisions.append({"after_round": done, "more": decision.more, "reason": decision.reason})
-            self.meta["rounds"]["decisions"] = decisions
-            self.store.write_meta(self.meta)
+            self.record.update(rounds={**self.record.meta.rounds, "done": done, "decisions": list(decisions)})
+            self.record.write()
             if not decision.more:
-                self.meta["rounds"]["stop_reason"] = decision.reason
+                self.record.update(rounds={**self.record.meta.rounds, "stop_reason": decision.reason})
                 return
             if done >= plan.min_rounds:
                 self.progress.replanned(per_round * (plan.warmup_rounds + done + 1), decision.reason)
@@ -310,9 +321,9 @@ class _Session:
             ran += 1
         return ran
 
-    def keep(self, trial: dict) -> None:
+    def keep(self, trial: Trial) -> None:
         """Store a finished trial (fsynced before the next starts), count it for the stopping rule, show it."""
-        trial["seq"] = self.seq
+        trial = dataclasses.replace(trial, seq=self.seq)
         self.store.append_trial(trial)
         self.tally.add(trial)
         self.progress.trial_finished(trial)
@@ -321,9 +332,11 @@ class _Session:
     def slicing(self, name: str) -> str | None:
         """None when the entry ``name`` runs as paired slices; else why it runs as whole trials (kept in the
         run's meta, ``slicing``)."""
-        table = self.meta.setdefault("slicing", {})
+        table = self.record.meta.slicing or {}
         if name not in table:
-            table[name] = slicing_reason([c for c in self.cases if c.name == name], self.active, self.options)
+            table = {**table, name: slicing_reason([c for c in self.cases if c.name == name], self.active,
+                                                   self.options)}
+            self.record.update(slicing=table)
         return table[name]
 
     def run_sliced(self, group: list[Case], round_index: int) -> int:
@@ -334,7 +347,7 @@ class _Session:
                                   self.options)
         ran = 0
         for trial in trials:
-            if trial["trial_id"] in self.done_ids:
+            if trial.trial_id in self.done_ids:
                 continue  # a resumed block: the baseline ran again for calibration, its stored trial stands
             self.keep(trial)
             ran += 1
@@ -419,17 +432,15 @@ def run_block_trials(group: list[Case], active: dict[str, Environment], round_in
         collected = {"psutil": summaries[label]} if label in summaries else {}
         trial = trial_record(execution, case, tid, round_index, seq, started_at, collected)
         if part is not None and part.rate is not None and active[label].kind == "vm":  # timed by a guest clock
-            trial["guest_wall_s"] = round(sum(part.times), 6)
             drift = slices.clock_drift(part)
-            trial["info"]["slices"]["clock_drift"] = None if drift is None else round(drift, 4)
-            if drift is not None and abs(drift) > CLOCK_TOLERANCE:
-                trial["flags"].append("clock-disagree")
-        trial["run_id"] = store.dir.name
-        trial.update(active[label].trial_tags())
-        mark_io_path(trial, active[label].host_path())
-        trial["samples"] = store.write_samples(tid, {"psutil": collectors[label].series}
-                                               if label in collectors else {})
-        trials.append(trial)
+            info = {**trial.info, "slices": {**trial.info["slices"],
+                                             "clock_drift": None if drift is None else round(drift, 4)}}
+            late = ("clock-disagree",) if drift is not None and abs(drift) > CLOCK_TOLERANCE else ()
+            trial = dataclasses.replace(trial, guest_wall_s=round(sum(part.times), 6), info=info,
+                                        flags=trial.flags + late)
+        samples = store.write_samples(tid, {"psutil": collectors[label].series} if label in collectors else {})
+        trials.append(dataclasses.replace(mark_io_path(trial, active[label].host_path()), run_id=store.dir.name,
+                                          samples=samples, **active[label].trial_tags()))
     return trials
 
 
@@ -504,21 +515,19 @@ def run_trial(env: Environment, case: Case, round_index: int, seq: int, timeout:
         summaries["engine"] = engine
     trial = trial_record(execution, case, tid, round_index, seq, started_at,
                          {k: v for k, v in summaries.items() if v is not None})
-    trial["run_id"] = store.dir.name
-    trial.update(env.trial_tags())
-    mark_io_path(trial, env.host_path())
-    trial["samples"] = store.write_samples(tid, {c.name: c.series for c in collectors if c.series})
-    return trial
+    samples = store.write_samples(tid, {c.name: c.series for c in collectors if c.series})
+    return dataclasses.replace(mark_io_path(trial, env.host_path()), run_id=store.dir.name, samples=samples,
+                               **env.trial_tags())
 
 
 def failure_of(run: Path) -> str | None:
     """Why the run measured nothing, when every measured trial failed (or none ran); None when any succeeded."""
-    measured = [t for t in iter_trials(run) if not t["warmup"]]
-    if any(t["status"] == "ok" for t in measured):
+    measured = [t for t in iter_trials(run) if not t.warmup]
+    if any(t.status == "ok" for t in measured):
         return None
     if not measured:
         return "no measured trial ran"
-    reason, count = Counter(t.get("error") or t["status"] for t in measured).most_common(1)[0]
+    reason, count = Counter(t.error or t.status for t in measured).most_common(1)[0]
     return f"every measured trial failed ({len(measured)}); the most common reason ({count}): {reason}"
 
 
@@ -530,7 +539,7 @@ def _engine_delta(before: dict | None, after: dict | None) -> dict | None:
 
 
 def trial_record(execution: Execution, case: Case, tid: str, round_index: int, seq: int, started_at: str,
-                 collected: dict) -> dict:
+                 collected: dict) -> Trial:
     """Join the runner's JSON line with the host's view into one trial record (pure)."""
     result = execution.result() or {}
     status, error = _status(execution, result)
@@ -541,29 +550,27 @@ def trial_record(execution: Execution, case: Case, tid: str, round_index: int, s
                  disturbance_flag(case.workload, psutil_summary.get("disturbance"))):
         if flag:
             flags.append(flag)
-    return {
-        "schema_version": SCHEMA_VERSION, "trial_id": tid, "round": round_index, "warmup": round_index < 0,
-        "seq": seq, "case": case.name, "workload": case.workload, "params": result.get("params", dict(case.params)),
-        "environment": case.env.label, "env_kind": case.env.kind, "variant": case.env.variant,
-        "status": status, "error": error, "started_at": started_at,
-        "host_wall_s": round(execution.host_wall_s, 6), "guest_duration_s": result.get("duration_s"),
-        "guest_wall_s": execution.far_wall_s,
-        "metrics": result.get("metrics", {}) if status == "ok" else {}, "primary": result.get("primary"),
-        "flags": flags, "info": info,
-        "guest": {k: result.get(k) for k in ("cpu", "rusage", "diskstats", "guest")},
-        "collectors": collected,
-        "stderr_tail": execution.stderr[-2000:] if status != "ok" else "",
-    }
+    metrics = result.get("metrics", {}) if status == "ok" else {}
+    return Trial(
+        trial_id=tid, round=round_index, warmup=round_index < 0, seq=seq, case=case.name, workload=case.workload,
+        params=result.get("params", dict(case.params)), environment=case.env.label, env_kind=case.env.kind,
+        variant=case.env.variant, status=status, error=error, started_at=started_at,
+        host_wall_s=round(execution.host_wall_s, 6), guest_duration_s=result.get("duration_s"),
+        guest_wall_s=execution.far_wall_s,
+        metrics={name: Metric(m["value"], m["unit"], m["higher_is_better"]) for name, m in metrics.items()},
+        primary=result.get("primary"), flags=tuple(flags), info=info,
+        guest={k: result.get(k) for k in ("cpu", "rusage", "diskstats", "guest")}, collectors=collected,
+        stderr_tail=execution.stderr[-2000:] if status != "ok" else "")
 
 
-def mark_io_path(trial: dict, path: validity.HostPath | None) -> None:
-    """Make the trial's io_mode say what happened end to end: the workload's own mode (kept as
+def mark_io_path(trial: Trial, path: validity.HostPath | None) -> Trial:
+    """The trial with an io_mode that says what happened end to end: the workload's own mode (kept as
     ``workload_io_mode``) joined with what the environment knows the host does with it (``host_path``)."""
-    info = trial["info"]
+    info = trial.info
     if path is None or not info.get("io_mode"):
-        return
-    info["workload_io_mode"], info["host_path"] = info["io_mode"], path.what
-    info["io_mode"] = validity.end_to_end(info["io_mode"], path)
+        return trial
+    return dataclasses.replace(trial, info={**info, "workload_io_mode": info["io_mode"], "host_path": path.what,
+                                            "io_mode": validity.end_to_end(info["io_mode"], path)})
 
 
 def own_read_bytes(collected: dict) -> int | None:

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator
 import orjson
 
 from vbench.errors import VBenchError
-from vbench.model import EnvOptions
+from vbench.model import EnvOptions, HostFingerprint, Metric, RunMeta, Trial
 from vbench.validity import operation
 
 SCHEMA_VERSION = 1
@@ -57,7 +57,7 @@ class RunStore:
         self.dir = Path(directory)
 
     @classmethod
-    def create(cls, results_dir: Path, run_id: str, meta: dict) -> "RunStore":
+    def create(cls, results_dir: Path, run_id: str, meta: RunMeta) -> "RunStore":
         directory = Path(results_dir) / run_id
         try:
             directory.mkdir(parents=True, exist_ok=False, mode=0o755)
@@ -69,15 +69,15 @@ class RunStore:
         store.write_meta(meta)
         return store
 
-    def write_meta(self, meta: dict) -> None:
-        record = {**meta, "schema_version": SCHEMA_VERSION, "run_id": self.dir.name}
+    def write_meta(self, meta: RunMeta) -> None:
+        record = {**meta_record(meta), "schema_version": SCHEMA_VERSION, "run_id": self.dir.name}
         _atomic_write(self.dir / RUN_FILE, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
 
-    def read_meta(self) -> dict:
-        return read_run(self.dir)
+    def read_meta(self) -> RunMeta:
+        return read_meta(self.dir)
 
-    def append_trial(self, trial: dict) -> None:
-        line = json.dumps(trial, sort_keys=True, default=str) + "\n"
+    def append_trial(self, trial: Trial) -> None:
+        line = json.dumps(to_record(trial), sort_keys=True, default=str) + "\n"
         fd = os.open(self.dir / TRIALS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line.encode())
@@ -131,6 +131,55 @@ def read_run(path: str | Path) -> dict:
     return migrate("run", meta, file)
 
 
+def read_meta(path: str | Path) -> RunMeta:
+    """run.json of a run as the model holds it (read_run gives the record itself)."""
+    return meta_from(read_run(path), run_dir(path) / RUN_FILE)
+
+
+# Written even when unset: a run that has not ended says so with null.
+META_ALWAYS = ("ended_at",)
+META_FIELDS = tuple(f.name for f in dataclasses.fields(RunMeta))
+
+
+def meta_record(meta: RunMeta) -> dict:
+    """run.json's record of ``meta``: its fields that are set (and ended_at)."""
+    record = {name: getattr(meta, name) for name in META_FIELDS}
+    record.update(env_options=env_options_record(meta.env_options) if meta.env_options else None,
+                  host=host_record(meta.host) if meta.host else None)
+    for name in ("environments", "resumed_at"):
+        record[name] = list(record[name]) if record[name] is not None else None
+    return {k: v for k, v in record.items() if v is not None or k in META_ALWAYS}
+
+
+def meta_from(record: dict, where: str | Path = RUN_FILE) -> RunMeta:
+    """The model of run.json's record (at this version); a clear error for one of the wrong shape."""
+    unknown = sorted(set(record) - set(META_FIELDS) - {"schema_version"})
+    if unknown:
+        raise VBenchError(f"{where}: not a run file of this vbench (it has {', '.join(unknown)})")
+    fields = {name: record[name] for name in META_FIELDS if name in record}
+    for name in ("environments", "resumed_at"):
+        if fields.get(name) is not None:
+            fields[name] = tuple(fields[name])
+    if fields.get("env_options") is not None:
+        fields["env_options"] = env_options_from(fields["env_options"], where)
+    if fields.get("host") is not None:
+        fields["host"] = host_from(fields["host"])
+    return RunMeta(**fields)
+
+
+HOST_FIELDS = tuple(f.name for f in dataclasses.fields(HostFingerprint) if f.name != "extra")
+
+
+def host_record(host: HostFingerprint) -> dict:
+    """run.json's ``host``: the fingerprint's fields and whatever else it was given."""
+    return {**{name: getattr(host, name) for name in HOST_FIELDS}, **host.extra}
+
+
+def host_from(record: dict) -> HostFingerprint:
+    return HostFingerprint(**{k: v for k, v in record.items() if k in HOST_FIELDS},
+                           extra={k: v for k, v in record.items() if k not in HOST_FIELDS})
+
+
 def migrate(kind: str, record: dict, where: str | Path) -> dict:
     """``record`` ("run" or "trial") brought to SCHEMA_VERSION through MIGRATIONS, in memory; errors name
     ``where``."""
@@ -152,8 +201,19 @@ def migrate(kind: str, record: dict, where: str | Path) -> dict:
     return record
 
 
-def iter_trials(path: str | Path) -> Iterator[dict]:
-    """The trial records of a run; a truncated last line (a crash mid-write) is skipped with a warning."""
+def iter_trials(path: str | Path) -> Iterator[Trial]:
+    """The trials of a run; a truncated last line (a crash mid-write) is skipped with a warning."""
+    for where, record in _records(path):
+        yield from_record(record, where)
+
+
+def iter_records(path: str | Path) -> Iterator[dict]:
+    """The trial records of a run as JSON holds them (migrated to this version): the tidy table reads them."""
+    for _, record in _records(path):
+        yield record
+
+
+def _records(path: str | Path) -> Iterator[tuple[str, dict]]:
     file = run_dir(path) / TRIALS_FILE
     if not file.exists():
         return
@@ -178,7 +238,35 @@ def iter_trials(path: str | Path) -> Iterator[dict]:
         missing = [key for key in TRIAL_KEYS if key not in record]
         if missing:
             raise VBenchError(f"{where}: not a trial record (no {', '.join(missing)})")
-        yield record
+        yield where, record
+
+
+# Written only when set: a VM's trials carry their accelerator, other environments' do not.
+UNSET_LEFT_OUT = ("accelerator", "emulation", "run_id", "samples", "guest", "collectors", "stderr_tail")
+TRIAL_FIELDS = tuple(f.name for f in dataclasses.fields(Trial))
+
+
+def to_record(trial: Trial) -> dict:
+    """A trial as one line of trials.jsonl holds it."""
+    record = {name: getattr(trial, name) for name in TRIAL_FIELDS}
+    record.update(schema_version=SCHEMA_VERSION, flags=list(trial.flags), params=dict(trial.params),
+                  info=dict(trial.info), metrics={name: dataclasses.asdict(m) for name, m in trial.metrics.items()})
+    return {k: v for k, v in record.items() if v is not None or k not in UNSET_LEFT_OUT}
+
+
+def from_record(record: dict, where: str | Path = "a trial") -> Trial:
+    """The trial a record of trials.jsonl holds (at this version); a clear error for one of the wrong shape."""
+    try:
+        metrics = {name: Metric(float(m["value"]), m["unit"], bool(m["higher_is_better"]))
+                   for name, m in (record.get("metrics") or {}).items()}
+        fields = {name: record.get(name) for name in TRIAL_FIELDS if name in record}
+        return Trial(**{"guest_duration_s": None, "seq": None, "params": {}, "variant": None, "error": None,
+                        "started_at": None, "host_wall_s": None, "primary": None, **fields,
+                        "metrics": metrics, "flags": tuple(record.get("flags") or ()),
+                        "info": record.get("info") or {}})
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # right fields, wrong shapes
+        raise VBenchError(f"{where}: trial {record.get('trial_id')!r} is malformed "
+                          f"({type(exc).__name__}: {exc})") from None
 
 
 def _parse_json(data: bytes) -> Any:
@@ -223,7 +311,7 @@ def load_trials(path: str | Path):
     """A run's trials as a tidy pandas DataFrame (one row per trial and metric)."""
     meta = read_run(path)
     rows = []
-    for trial in iter_trials(path):
+    for trial in iter_records(path):
         try:
             rows += trial_rows(trial)
         except (AttributeError, KeyError, TypeError) as exc:  # right fields, wrong shapes: see trial.schema.json

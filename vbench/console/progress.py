@@ -8,6 +8,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
                            TimeRemainingColumn)
 
 from vbench.console import err
+from vbench.model import Trial
 
 
 class RichProgress:
@@ -33,15 +34,15 @@ class RichProgress:
         kind = "warmup" if round_index < 0 else f"round {round_index}"
         self._bar.update(self._task, description=f"{kind} {case.name} @ {where or case.env.label}")
 
-    def trial_finished(self, trial: dict) -> None:
+    def trial_finished(self, trial: Trial) -> None:
         self._bar.advance(self._task)
         if not err.is_terminal:  # a log (CI, a pipe) gets one line per trial instead of a live bar
             task = self._bar.tasks[0]
-            err.print(f"[{task.completed:.0f}/{task.total:.0f}] {trial['trial_id']}: {trial['status']} "
+            err.print(f"[{task.completed:.0f}/{task.total:.0f}] {trial.trial_id}: {trial.status} "
                       f"{_primary_text(trial)}", markup=False, highlight=False)
-        if trial["status"] != "ok":
-            self._bar.console.print(f"[yellow]{trial['status']}[/]: {trial['case']} @ {trial['environment']}: "
-                                    f"{escape(trial.get('error') or '')}", markup=True, highlight=False)
+        if trial.status != "ok":
+            self._bar.console.print(f"[yellow]{trial.status}[/]: {trial.case} @ {trial.environment}: "
+                                    f"{escape(trial.error or '')}", markup=True, highlight=False)
 
     def replanned(self, planned_trials: int, reason: str) -> None:
         self._bar.update(self._task, total=planned_trials)
@@ -55,6 +56,6 @@ class RichProgress:
             self._bar.stop()
 
 
-def _primary_text(trial: dict) -> str:
-    metric = trial.get("metrics", {}).get(trial.get("primary") or "")
-    return f"{trial['primary']}={metric['value']:.4g} {metric['unit']}" if metric else ""
+def _primary_text(trial: Trial) -> str:
+    metric = trial.primary_metric
+    return f"{trial.primary}={metric.value:.4g} {metric.unit}" if metric else ""

@@ -114,7 +114,7 @@ def timeseries_section(run_dir: Path, measured: "pd.DataFrame", cases: list[str]
 
     chosen = timeseries.typical_trials(measured, cases, envs)
     wanted = {c["trial_id"] for c in chosen}
-    paths = {t.get("trial_id"): t.get("samples") for t in iter_trials(run_dir) if t.get("trial_id") in wanted}
+    paths = {t.trial_id: t.samples for t in iter_trials(run_dir) if t.trial_id in wanted}
     for entry in chosen:
         series, note = timeseries.load_samples(run_dir, paths.get(entry["trial_id"]))
         entry["figure"] = timeseries.collector_figure(series) if series else None
