@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from vbench import fmt, rankstats, stats
-from vbench.model import BASELINE
+from vbench.model import BASELINE, TCG
 
 HOLDS, REFUTED, INCONCLUSIVE, EMULATION, NOT_RUN = "holds", "refuted", "inconclusive", "emulation", "not run"
 RULES = ("at_most", "slower_than", "near")
@@ -84,11 +84,11 @@ def _evaluate(claim: Claim, measured) -> Verdict:
 
 
 def _evaluate_rows(claim: Claim, rows: list[dict]) -> Verdict:
-    if claim.kvm_only and all(r["accelerator"] == "tcg" for r in rows):
+    if claim.kvm_only and all(r["accelerator"] == TCG for r in rows):
         envs = ", ".join(sorted({r["environment"] for r in rows}))
         return _verdict(claim, EMULATION, f"{envs} ran under TCG software emulation: that measures emulation, "
                                           "not the hardware virtualization the claim is about", rows)
-    rows = [r for r in rows if not (claim.kvm_only and r["accelerator"] == "tcg")]
+    rows = [r for r in rows if not (claim.kvm_only and r["accelerator"] == TCG)]
     return _verdict(claim, _decide(rows), _reason(claim, rows), rows)
 
 

@@ -9,6 +9,8 @@ BASELINE = "native"  # what every environment is compared with
 # The A/A control: a second native environment, identical to the baseline and measured like any other; its
 # "overhead" is the run's noise floor.
 AA_CONTROL = "native:aa"
+TCG = "tcg"  # the accelerator that is software emulation, not virtualization: its rows are labelled so
+EMULATION_SUFFIX = " (TCG emulation)"  # what every label of an environment that ran under TCG carries
 GUEST_ROOT = "/opt/vbench"  # vbench's files inside a container or VM: workloads/, plugins/, user/
 GUEST_PLUGINS = f"{GUEST_ROOT}/plugins"  # the third-party workloads' packages there, one directory each
 SERVER_PORT = 5201  # the network workloads' server inside an environment

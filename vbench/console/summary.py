@@ -8,7 +8,8 @@ from rich.table import Table
 
 from vbench import fmt
 from vbench.console import out
-from vbench.model import BASELINE
+from vbench.model import BASELINE, EMULATION_SUFFIX
+from vbench.report.labels import emulated_environments
 
 
 def print_summary(run_dir: Path, frame=None, table=None) -> None:
@@ -32,12 +33,12 @@ def print_summary(run_dir: Path, frame=None, table=None) -> None:
                       f"boot {fp.get('boot_s')}s")
     primary = frame[frame["primary"]]
     table = table[table["primary"].astype(bool)]
-    emulated = set(frame.loc[frame["accelerator"] == "tcg", "environment"])
+    emulated = emulated_environments(frame)
     view = Table(title="overhead vs native (primary metric; positive = slower; paired by round)", show_lines=False)
     for column in ("case", "environment", "metric", "native", "env", "overhead", "95% CI", "p", "pairs", "verdict"):
         view.add_column(column, justify="right" if column in ("native", "env", "overhead", "pairs", "p") else "left")
     for row in table.itertuples(index=False):
-        environment = f"{row.environment} (TCG emulation)" if row.environment in emulated else row.environment
+        environment = row.environment + (EMULATION_SUFFIX if row.environment in emulated else "")
         view.add_row(row.case, environment, f"{row.metric} ({row.unit})", fmt.sig(row.baseline_median),
                      fmt.sig(row.env_median), fmt.signed_pct(row.overhead_pct),
                      fmt.signed_interval(row.ci_low, row.ci_high), fmt.sig(row.p_value, 3), _pairs(row), row.verdict)

@@ -10,21 +10,21 @@ from typing import TYPE_CHECKING, Iterable
 
 # re-exported for the report's modules: BASELINE, and vbench.fmt's formatters under the names they import
 from vbench.fmt import interval as fmt_ci, is_number, overhead_pct as fmt_pct, table_num as fmt_num  # noqa: F401
-from vbench.model import BASELINE  # noqa: F401
+from vbench.model import BASELINE, EMULATION_SUFFIX, TCG  # noqa: F401
 
 if TYPE_CHECKING:
     import pandas as pd
 
-TCG_SUFFIX = " (TCG emulation)"
+TCG_SUFFIX = EMULATION_SUFFIX
 
 
 def emulated_environments(frame: "pd.DataFrame") -> set[str]:
     """Environments that ran under TCG: from the trials' accelerator and, for runs whose trials do not record it,
     from the environment fingerprints in run.json."""
-    found = set(frame.loc[frame["accelerator"] == "tcg", "environment"])
+    found = set(frame.loc[frame["accelerator"] == TCG, "environment"])
     fingerprints = frame.attrs.get("run", {}).get("env_fingerprints") or {}
     for label, fingerprint in fingerprints.items():
-        if isinstance(fingerprint, dict) and fingerprint.get("accelerator") == "tcg":
+        if isinstance(fingerprint, dict) and fingerprint.get("accelerator") == TCG:
             found.add(str(label))
     return found
 
