@@ -10,9 +10,10 @@ cd "$(dirname "$0")"
 # the guest image and its VM disk; qemu-system-x86 and qemu-utils: the VM environment (virtiofsd comes with them);
 # iproute2: the VM's tap network (a bridge and a tap in a private network namespace);
 # chromium: the tests open the HTML report in it headless; iperf3 and sockperf: the network workloads' tools
-# (TCP stream, request/response latency) on the host, as in the guest image.
+# (TCP stream, request/response latency) on the host, as in the guest image; openssh-client: runs on other hosts
+# (vbench run --host); openssh-server: the tests' own sshd on a loopback port (the system's sshd is not started).
 PACKAGES=(fio python3 python3-venv python3-numpy python3-pytest python3-pytest-benchmark docker.io crun debootstrap
-          e2fsprogs qemu-system-x86 qemu-utils iproute2 chromium iperf3 sockperf)
+          e2fsprogs qemu-system-x86 qemu-utils iproute2 chromium iperf3 sockperf openssh-client openssh-server)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -27,6 +28,11 @@ if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Installing openssh-server enables the system's sshd where systemd runs: the tests start their own, so a
+    # machine that had no sshd before keeps none listening.
+    if [[ " ${missing[*]} " == *" openssh-server "* ]] && command -v systemctl >/dev/null; then
+        systemctl disable --now ssh >/dev/null 2>&1 || true
+    fi
 fi
 
 docker_answers() { docker info >/dev/null 2>&1; }
