@@ -58,48 +58,44 @@ def test_the_ssh_command_line_never_prompts_and_ends_options_before_the_host():
     assert argv[argv.index("-p") + 1] == "2" and argv[argv.index("-l") + 1] == "u"
 
 
-@needs_sshd
-def test_every_remote_argument_arrives_as_written(tmp_path):
-    server = start_sshd(tmp_path / "a", "vbench-test-a")
-    try:
-        ssh = SSH(config=str(server.config))
-        canary = tmp_path / "pwned"
-        tricky = ["a b", "$(touch " + str(canary) + ")", "`touch " + str(canary) + "`", "; touch " + str(canary),
-                  "it's", '"quoted"', "*", "~", "\\n"]
-        out = ssh.run(parse_host(server.alias), ["printf", "%s\\n", *tricky], timeout=60)
-        assert out.splitlines() == tricky
-        assert not canary.exists()
-        port = ssh.run(parse_host(f"127.0.0.1:{server.port}"), ["echo", "by address"], timeout=60)
-        assert port.strip() == "by address"
-    finally:
-        server.stop()
+@pytest.fixture
+def server(tmp_path):
+    """One sshd of the test's own, reached as vbench-test-a through its ssh config."""
+    started = start_sshd(tmp_path / "a", "vbench-test-a")
+    yield started
+    started.stop()
 
 
 @needs_sshd
-def test_ssh_never_prompts_a_host_that_would_ask_fails_with_sshs_words(tmp_path):
-    server = start_sshd(tmp_path / "a", "vbench-test-a")
-    try:
-        config = server.config.read_text()
-        keygen(tmp_path / "stranger")  # a key the server does not accept: ssh would ask for a password
-        (tmp_path / "stranger_config").write_text(config.replace(str(tmp_path / "a" / "id_ed25519"),
-                                                                 str(tmp_path / "stranger")))
-        with pytest.raises(VBenchError, match=r"vbench-test-a: cannot reach it: .*Permission denied"):
-            SSH(config=str(tmp_path / "stranger_config")).run(parse_host(server.alias), ["true"], timeout=60)
-        (tmp_path / "unknown_config").write_text(config.replace(str(tmp_path / "a" / "known_hosts"), "/dev/null"))
-        with pytest.raises(VBenchError, match=r"vbench-test-a: cannot reach it: .*[Hh]ost key verification failed"):
-            SSH(config=str(tmp_path / "unknown_config")).run(parse_host(server.alias), ["true"], timeout=60)
-    finally:
-        server.stop()
+def test_every_remote_argument_arrives_as_written(tmp_path, server):
+    ssh = SSH(config=str(server.config))
+    canary = tmp_path / "pwned"
+    tricky = ["a b", "$(touch " + str(canary) + ")", "`touch " + str(canary) + "`", "; touch " + str(canary),
+              "it's", '"quoted"', "*", "~", "\\n"]
+    out = ssh.run(parse_host(server.alias), ["printf", "%s\\n", *tricky], timeout=60)
+    assert out.splitlines() == tricky
+    assert not canary.exists()
+    port = ssh.run(parse_host(f"127.0.0.1:{server.port}"), ["echo", "by address"], timeout=60)
+    assert port.strip() == "by address"
 
 
 @needs_sshd
-def test_a_remote_command_that_fails_says_so_with_its_own_words(tmp_path):
-    server = start_sshd(tmp_path / "a", "vbench-test-a")
-    try:
-        with pytest.raises(VBenchError, match=r"vbench-test-a: ls: .*No such file or directory"):
-            SSH(config=str(server.config)).run(parse_host(server.alias), ["ls", "/no/such/dir"], timeout=60)
-    finally:
-        server.stop()
+def test_ssh_never_prompts_a_host_that_would_ask_fails_with_sshs_words(tmp_path, server):
+    config = server.config.read_text()
+    keygen(tmp_path / "stranger")  # a key the server does not accept: ssh would ask for a password
+    (tmp_path / "stranger_config").write_text(config.replace(str(tmp_path / "a" / "id_ed25519"),
+                                                             str(tmp_path / "stranger")))
+    with pytest.raises(VBenchError, match=r"vbench-test-a: cannot reach it: .*Permission denied"):
+        SSH(config=str(tmp_path / "stranger_config")).run(parse_host(server.alias), ["true"], timeout=60)
+    (tmp_path / "unknown_config").write_text(config.replace(str(tmp_path / "a" / "known_hosts"), "/dev/null"))
+    with pytest.raises(VBenchError, match=r"vbench-test-a: cannot reach it: .*[Hh]ost key verification failed"):
+        SSH(config=str(tmp_path / "unknown_config")).run(parse_host(server.alias), ["true"], timeout=60)
+
+
+@needs_sshd
+def test_a_remote_command_that_fails_says_so_with_its_own_words(server):
+    with pytest.raises(VBenchError, match=r"vbench-test-a: ls: .*No such file or directory"):
+        SSH(config=str(server.config)).run(parse_host(server.alias), ["ls", "/no/such/dir"], timeout=60)
 
 
 @needs_sshd
