@@ -9,8 +9,10 @@ __all__ = ["__version__", "load"]
 def load(path):
     """The trials of a run as a tidy pandas DataFrame: one row per trial and metric.
 
-    ``path`` is a run directory (``results/<run-id>``) or its ``trials.jsonl``.
+    ``path`` is a run directory (``results/<run-id>``) or its ``trials.jsonl``, or a fleet's directory
+    (``vbench run --host``), whose hosts' trials come together with the host as a column.
     """
+    from vbench.fleet import load_fleet, read_fleet
     from vbench.store import load_trials
 
-    return load_trials(path)
+    return load_fleet(path) if read_fleet(path) is not None else load_trials(path)

@@ -12,7 +12,9 @@ from vbench.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError, VBe
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(_compare_groups(sys.argv[1:] if argv is None else argv))
+    argv = _compare_groups(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.run_argv = argv[argv.index("run") + 1:] if args.command == "run" else []  # a fleet forwards them
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.func(args) or EXIT_OK
@@ -60,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pytest-benchmark", metavar="PATH",
                      help="run your own pytest-benchmark suite (a directory or file) in each environment: every "
                           "benchmark becomes a case")
+    run.add_argument("--host", action="append", metavar="HOST",
+                     help="run the suite on HOST too ([user@]name[:port], an ssh alias, or local for this "
+                          "machine); repeat for a fleet, read side by side (through ssh, never prompting)")
+    run.add_argument("--ssh-config", metavar="FILE", help="the ssh config file for --host (as ssh -F)")
+    run.add_argument("--setup", action="store_true",
+                     help="with --host: install this vbench on a host that has another build of it")
     run.add_argument("--env", help="comma-separated environments, e.g. native,docker:volume (default: the "
                                    "suite's defaults that are available here)")
     run.add_argument("--quick", action="store_true", help="the suite's quick size: fewer rounds, smaller jobs")
@@ -83,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default="results", help="results directory (default: ./results)")
     run.add_argument("--scratch", default="/var/tmp/vbench", help="host scratch root for the storage under test")
     run.add_argument("--interval", type=float, default=0.1, help="collector sampling interval in seconds")
+    # for a fleet run's own vbench on each host (vbench.fleet): the run's id, and its progress as JSON lines
+    run.add_argument("--run-id", help=argparse.SUPPRESS)
+    run.add_argument("--stream", action="store_true", help=argparse.SUPPRESS)
     box = run.add_argument_group("containers")
     box.add_argument("--image", help="container image with python3 and fio to use instead of vbench's guest image")
     box.add_argument("--docker-runtime", help="OCI runtime for containers: runc (default), crun, runsc")
@@ -150,9 +161,56 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(args: argparse.Namespace) -> int:
     from vbench.reaper import reap
 
+    if args.host or (args.resume and (Path(args.resume) / "fleet.json").is_file()):
+        return _fleet(args)
+    if args.ssh_config or args.setup:
+        raise VBenchError("--ssh-config and --setup go with --host")
     job = _resume_job(args) if args.resume else _suite_job(args)  # every input checked before anything happens
     reap(lambda text: print(f"vbench: {text}", file=sys.stderr))  # what killed runs left behind
-    return _carry_out(job)
+    return _carry_out(job, args.stream)
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    """``vbench run --host ...``: every input checked here first, then the fleet (vbench.fleet)."""
+    from vbench.hosts import SSH, parse_hosts
+
+    ssh = SSH(config=args.ssh_config)
+    if args.ssh_config and not Path(args.ssh_config).is_file():
+        raise VBenchError(f"--ssh-config: {args.ssh_config} is not a file")
+    if args.resume:
+        if args.host or args.suite:
+            raise VBenchError("--resume of a fleet takes its hosts and suite from it; drop --host and --suite")
+        return _fleet_end(lambda show: _fleet_module().resume_fleet(Path(args.resume), ssh, show))
+    hosts = parse_hosts(args.host)
+    if args.pytest_benchmark:
+        raise VBenchError("--pytest-benchmark runs on this machine only; drop --host")
+    if not args.suite:
+        raise VBenchError("--suite is required")
+    if args.run_id or args.stream:
+        raise VBenchError("--run-id and --stream are each host's own; drop them")
+    suite, _, _ = _run_inputs(args)  # the same checks as a run here, before any host is touched
+    from vbench.suite import builtin_names
+
+    suite_file = None if args.suite in builtin_names() else Path(args.suite)
+    return _fleet_end(lambda show: _fleet_module().run_fleet(hosts, ssh, Path(args.results), suite.name,
+                                                               suite_file, args.run_argv, args.setup, show))
+
+
+def _fleet_module():
+    from vbench import fleet
+
+    return fleet
+
+
+def _fleet_end(run) -> int:
+    from vbench.console.fleet import FleetProgress, print_fleet_summary
+
+    directory = run(FleetProgress())
+    print_fleet_summary(directory)
+    failure = _fleet_module().failures(directory)
+    if failure:
+        raise VBenchError(failure)
+    return EXIT_OK
 
 
 def _resume_job(args: argparse.Namespace):
@@ -231,19 +289,25 @@ def _run_inputs(args: argparse.Namespace):
                              blkio_accounting=args.blkio_accounting or None, accel=args.accel, vcpus=args.vcpus,
                              memory_mb=args.vm_memory, disk_size=args.vm_disk_size, agent_grace=args.agent_grace,
                              boot_timeout=args.boot_timeout, user_dir=user_dir)
-    options = RunOptions(results, args.scratch, args.seed, args.interval, env_options, aa_control=not args.no_aa,
+    if args.run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}", args.run_id):
+        raise VBenchError(f"--run-id: {args.run_id!r} is not a run id (letters, digits, '.', '_', '-')")
+    options = RunOptions(results, args.scratch, args.seed, args.interval, env_options, run_id=args.run_id,
+                         aa_control=not args.no_aa,
                          slices=not args.no_slices, pin=not args.no_pin)
     return suite, requested, options
 
 
-def _carry_out(run) -> int:
-    """Run with a progress bar, then print the summary and write the report."""
-    from vbench.console.progress import RichProgress
+def _carry_out(run, stream: bool = False) -> int:
+    """Run with a progress bar (or, with ``stream``, JSON events on stdout), then print the summary and write the
+    report."""
+    from vbench.console.progress import RichProgress, StreamProgress
     from vbench.console.summary import print_summary
     from vbench.report import build_report
     from vbench.runner import failure_of
 
-    progress = RichProgress()
+    progress = StreamProgress() if stream else RichProgress()
+    if stream:
+        progress.watch_stdin()
     try:
         run_dir = run(progress)
     finally:
@@ -252,8 +316,13 @@ def _carry_out(run) -> int:
     from vbench.summary import write_overheads
 
     frame = vbench.load(run_dir)
-    print_summary(run_dir, frame, write_overheads(run_dir, frame))
-    print(f"report: {build_report(run_dir)}")
+    overheads = write_overheads(run_dir, frame)
+    report = build_report(run_dir)
+    if stream:
+        progress.emit("finished", run_dir=str(run_dir), failure=failure_of(run_dir))
+    else:
+        print_summary(run_dir, frame, overheads)
+        print(f"report: {report}")
     failure = failure_of(run_dir)
     if failure:
         raise VBenchError(f"{failure} (results kept in {run_dir})")

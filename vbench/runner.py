@@ -50,6 +50,7 @@ class RunOptions:
     seed: int | None = None
     collect_interval: float = 0.1
     env_options: EnvOptions = field(default_factory=EnvOptions)  # the containers' and VMs' options
+    run_id: str | None = None  # the run's id (its directory's name); by default a new one from the suite and time
     aa_control: bool = True  # measure native:aa, the A/A control, beside the baseline
     slices: bool = True  # sliceable workloads run as paired slices (vbench.slices) where every environment can
     pin: bool = True  # a sliced block pins every worker to one CPU (rotated by round) and vbench to the others
@@ -163,7 +164,7 @@ def run_suite(suite: Suite, requested_envs: Sequence[str] | None, options: RunOp
         named_environments=requested_envs is not None, env_options=options.env_options,
         scratch_root=options.scratch_root, host=host_fingerprint(options.scratch_root),
         rounds={"planned_min": plan.min_rounds, "max": plan.max_rounds, "done": 0})
-    store = RunStore.create(options.results_dir, new_run_id(suite.name), meta)
+    store = RunStore.create(options.results_dir, options.run_id or new_run_id(suite.name), meta)
     return _execute(suite, specs, store, meta, options, progress, [])
 
 

@@ -1,6 +1,12 @@
 """The progress of a run on stderr: trials done of planned, elapsed, ETA, the trial in flight."""
 from __future__ import annotations
 
+import json
+import os
+import signal
+import stat
+import sys
+import threading
 from pathlib import Path
 
 from rich.markup import escape
@@ -59,3 +65,56 @@ class RichProgress:
 def _primary_text(trial: Trial) -> str:
     metric = trial.primary_metric
     return f"{trial.primary}={metric.value:.4g} {metric.unit}" if metric else ""
+
+
+class StreamProgress:
+    """A run's progress as JSON lines on stdout, one event each, for the vbench that started this one on another
+    host (``vbench run --stream``, see vbench.fleet): started, skipped, each finished trial's record, replanned,
+    note. The run stops, keeping what it finished, when its stdin closes: the connection to that vbench is
+    gone, and nobody would read what it measures next."""
+
+    def __init__(self, out=None):
+        self._out = out or sys.stdout
+        self._lock = threading.Lock()
+
+    def watch_stdin(self) -> None:
+        """Interrupt this process (as SIGTERM does) when stdin, a pipe or socket, reaches its end."""
+        fd = sys.stdin.fileno()
+        if not (stat.S_ISFIFO(os.fstat(fd).st_mode) or stat.S_ISSOCK(os.fstat(fd).st_mode)):
+            return
+
+        def wait() -> None:
+            while os.read(fd, 4096):  # the raw descriptor: a daemon thread must hold no lock at exit
+                pass
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=wait, name="vbench-stdin-watch", daemon=True).start()
+
+    def emit(self, event: str, **fields) -> None:
+        with self._lock:
+            self._out.write(json.dumps({"event": event, **fields}, sort_keys=True, default=str) + "\n")
+            self._out.flush()
+
+    def started(self, run_dir: Path, planned_trials: int) -> None:
+        self.emit("started", run_dir=str(run_dir), planned=planned_trials)
+
+    def skipped(self, count: int) -> None:
+        self.emit("skipped", count=count)
+
+    def trial_started(self, case, round_index: int, where: str | None = None) -> None:
+        kind = "warmup" if round_index < 0 else f"round {round_index}"
+        self.emit("trial_started", what=f"{kind} {case.name} @ {where or case.env.label}")
+
+    def trial_finished(self, trial: Trial) -> None:
+        from vbench.store import to_record
+
+        self.emit("trial", record=to_record(trial))
+
+    def replanned(self, planned_trials: int, reason: str) -> None:
+        self.emit("replanned", planned=planned_trials, reason=reason)
+
+    def note(self, text: str) -> None:
+        self.emit("note", text=text)
+
+    def close(self) -> None:
+        pass

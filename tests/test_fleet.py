@@ -1,0 +1,163 @@
+"""A fleet over real SSH: an sshd of the test's own on a loopback port (with a fleet cache of its own, through
+sshd's SetEnv) stands in for a remote host, ``local`` is the other. Bootstrap from a wheel, a run on both, a host
+lost mid-run and resumed, a build mismatch, and a host name a shell would misread; no traffic leaves loopback."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+import vbench
+from conftest import ROOT, TINY_SUITE, VBENCH
+from sshd import SSHD, start_sshd
+from test_hosts import HAVE_OPENSSH
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not HAVE_OPENSSH, reason=f"ssh or {SSHD} is missing")]
+
+LONGER = TINY_SUITE.replace("min_rounds = 2\nmax_rounds = 2", "min_rounds = 5\nmax_rounds = 5")
+
+
+@pytest.fixture(scope="module")
+def place(tmp_path_factory):
+    """A directory for the module: the suites, the local host's fleet cache, the sshd's cache (shared by every
+    sshd of the module, so vbench is installed there once)."""
+    base = tmp_path_factory.mktemp("fleet")
+    (base / "tiny.toml").write_text(TINY_SUITE)
+    (base / "longer.toml").write_text(LONGER)
+    return base
+
+
+def fleet(place: Path, *args: str, config: Path | None = None, timeout: float = 900, **popen):
+    env = {**os.environ, "VBENCH_FLEET_HOME": str(place / "home-local"), "COLUMNS": "200"}
+    argv = [*VBENCH, "run", *args, *(["--ssh-config", str(config)] if config else [])]
+    if popen:
+        return subprocess.Popen(argv, cwd=ROOT, env=env, **popen)
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def sshd(place: Path, name: str, alias: str = "bench-b"):
+    return start_sshd(place / name, alias, env={"VBENCH_FLEET_HOME": str(place / "home-b")})
+
+
+@pytest.fixture(scope="module")
+def first(place):
+    """One fleet of local and the loopback host: the loopback host gets vbench from a wheel on the way."""
+    server = sshd(place, "sshd-first")
+    try:
+        done = fleet(place, "--host", "local", "--host", "bench-b", "--suite", str(place / "tiny.toml"),
+                     "--results", str(place / "results"), config=server.config)
+    finally:
+        server.stop()
+    return done, place
+
+
+def the_fleet(results: Path) -> Path:
+    (directory,) = [p for p in results.iterdir() if (p / "fleet.json").is_file()]
+    return directory
+
+
+def test_a_host_without_vbench_gets_it_and_both_hosts_run(first):
+    done, place = first
+    assert done.returncode == 0, done.stderr
+    assert "bench-b: installing vbench" in done.stderr
+    assert "reach one machine" in done.stderr  # the loopback sshd is this machine: one after the other
+    directory = the_fleet(place / "results")
+    record = json.loads((directory / "fleet.json").read_text())
+    assert record["status"] == "complete" and [h["status"] for h in record["hosts"]] == ["complete", "complete"]
+    assert record["machines"] == [["local", "bench-b"]]
+    trials = vbench.load(directory)
+    assert set(trials["host"]) == {"local", "bench-b"} and set(trials["status"]) == {"ok"}
+    assert trials.groupby("host")["trial_id"].nunique().to_dict() == {"local": 12, "bench-b": 12}
+    for host in ("local", "bench-b"):  # every host's directory is a run any vbench command reads
+        run = json.loads((directory / "hosts" / host / "run.json").read_text())
+        assert run["status"] == "complete" and run["host"]["cpu_model"]
+        assert (directory / "hosts" / host / "report.html").is_file()
+    assert "fleet" in done.stdout and "local" in done.stdout and "bench-b" in done.stdout
+    # what the loopback host keeps: its cache only (vbench, the suite's copy, its run)
+    assert sorted(p.name for p in (place / "home-b").iterdir()) == ["build", "results", "suites", "venv"]
+
+
+def test_two_hosts_of_a_fleet_compare(first):
+    _, place = first
+    hosts = the_fleet(place / "results") / "hosts"
+    done = subprocess.run([*VBENCH, "compare", str(hosts / "local"), str(hosts / "bench-b")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "sha" in done.stdout and "loop" in done.stdout
+
+
+def test_a_host_lost_mid_run_fails_alone_and_resume_completes_it(first, tmp_path):
+    """The loopback host's sshd and its sessions are killed while it runs: its part fails with why, local's
+    stands; --resume resumes it on the host, keeping the trials it had streamed."""
+    _, place = first
+    server = sshd(place, "sshd-lost")
+    results = tmp_path / "results"
+    proc = fleet(place, "--host", "local", "--host", "bench-b", "--suite", str(place / "longer.toml"), "--results",
+                 str(results), config=server.config, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 600
+        streamed = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            found = list(results.glob("*/hosts/bench-b/trials.jsonl"))
+            if found and len(found[0].read_text().splitlines()) >= 4:
+                streamed = found[0]
+                break
+            time.sleep(0.1)
+        assert streamed is not None, "the loopback host never streamed its trials"
+        gone = psutil.Process(server.proc.pid)  # the host is gone: the listener, the connection, its vbench
+        for process in [gone, *gone.children(recursive=True)]:
+            process.kill()
+        out, err = proc.communicate(timeout=300)
+    finally:
+        server.stop()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err
+    assert "bench-b: failed: bench-b was lost" in err
+    directory = the_fleet(results)
+    record = json.loads((directory / "fleet.json").read_text())
+    assert [h["status"] for h in record["hosts"]][0] == "complete"
+    kept = len(streamed.read_text().splitlines())
+    assert kept >= 4
+
+    revived = sshd(place, "sshd-revived")  # the host is back (on another port: the alias follows it)
+    try:
+        done = fleet(place, "--resume", str(directory), config=revived.config)
+    finally:
+        revived.stop()
+    assert done.returncode == 0, done.stderr
+    record = json.loads((directory / "fleet.json").read_text())
+    assert [h["status"] for h in record["hosts"]] == ["complete", "complete"]
+    trials = vbench.load(directory)
+    per_host = trials.groupby("host")["trial_id"].nunique().to_dict()
+    assert per_host == {"local": 24, "bench-b": 24}  # 2 cases x (1 warmup + 5 rounds) x 2 environments
+
+
+def test_a_host_with_another_build_is_refused_unless_setup(place, tmp_path):
+    home = tmp_path / "home-other"
+    home.mkdir()
+    (home / "build").write_text("0.0.1+000000000000\n")
+    server = start_sshd(tmp_path / "sshd", "bench-c", env={"VBENCH_FLEET_HOME": str(home)})
+    try:
+        done = fleet(place, "--host", "bench-c", "--suite", str(place / "tiny.toml"), "--results",
+                     str(tmp_path / "results"), config=server.config)
+    finally:
+        server.stop()
+    assert done.returncode == 1
+    assert "bench-c has vbench 0.0.1+000000000000" in done.stderr and "give --setup" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "results").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize("host", ["bench;touch {canary}", "$(touch {canary})", "-oProxyCommand=touch {canary}"])
+def test_a_host_name_with_shell_metacharacters_never_reaches_a_shell(place, tmp_path, host):
+    canary = tmp_path / "pwned"
+    done = fleet(place, "--host", host.format(canary=canary), "--suite", str(place / "tiny.toml"), "--results",
+                 str(tmp_path / "results"))
+    assert done.returncode == 1 and "expected local or [user@]name[:port]" in done.stderr
+    assert not canary.exists() and not (tmp_path / "results").exists()

@@ -1,0 +1,472 @@
+"""A fleet run: the same suite on several hosts (``vbench run --host A --host B ...``), read side by side.
+
+Each host runs its own vbench: ``local`` this one, any other the one in its private cache (``~/.cache/vbench/
+fleet``, or ``$VBENCH_FLEET_HOME``), put there from a wheel of this vbench when it is missing. Hosts on different
+machines run at once; names that reach one machine (the same boot id) run one after the other. Each host's vbench
+streams its trials back as they finish (``vbench run --stream``), so an interrupted fleet keeps what every host
+finished, and its run directory is fetched when it ends. The result is one directory:
+``results/<fleet-id>/fleet.json`` and ``hosts/<host>/``, each a run directory that every vbench command reads.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vbench import __version__
+from vbench.errors import VBenchError
+from vbench.hosts import SSH, SSH_FAILED, Host, _last_line
+from vbench.store import _atomic_write
+
+FLEET_FILE = "fleet.json"
+HOSTS_DIR = "hosts"
+HOME_ENV = "VBENCH_FLEET_HOME"
+STREAM_LOG = "stream.log"  # the host vbench's stderr, kept beside its run
+FLEET_VERSION = 1
+
+# Run on a host by its python3 (stdlib only): where the fleet's cache is there, what build of vbench it holds, and
+# which machine it is.
+PROBE = """
+import json, os, sys
+home = os.environ.get("VBENCH_FLEET_HOME") or os.path.expanduser("~/.cache/vbench/fleet")
+try:
+    build = open(os.path.join(home, "build")).read().strip()
+except OSError:
+    build = None
+runs = os.path.join(home, "results")
+print(json.dumps({"home": home, "build": build, "python": sys.version.split()[0],
+                  "boot_id": open("/proc/sys/kernel/random/boot_id").read().strip(),
+                  "runs": sorted(os.listdir(runs)) if os.path.isdir(runs) else []}))
+"""
+# The wheel arrives on stdin; a fresh virtualenv gets it (its dependencies from the host's package index).
+INSTALL = """
+import os, shutil, subprocess, sys
+home, build, name = sys.argv[1:4]
+os.makedirs(home, exist_ok=True)
+wheel = os.path.join(home, name)
+with open(wheel + ".part", "wb") as f:
+    f.write(sys.stdin.buffer.read())
+os.replace(wheel + ".part", wheel)
+venv = os.path.join(home, "venv")
+shutil.rmtree(venv, ignore_errors=True)
+for argv in ([sys.executable, "-m", "venv", venv],
+             [os.path.join(venv, "bin", "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+              wheel]):
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode:
+        said = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode
+        sys.exit(f"{argv[2]} failed: {said}")
+os.remove(wheel)
+with open(os.path.join(home, "build"), "w") as f:
+    f.write(build)
+"""
+# A suite file arrives on stdin and is kept in the cache for the host's vbench.
+SAVE = """
+import os, sys
+path = sys.argv[1]
+os.makedirs(os.path.dirname(path), exist_ok=True)
+with open(path, "wb") as f:
+    f.write(sys.stdin.buffer.read())
+"""
+# A finished (or stopped) run directory, as a tar on stdout.
+FETCH = """
+import os, sys, tarfile
+root, name = sys.argv[1:3]
+with tarfile.open(fileobj=sys.stdout.buffer, mode="w|") as tar:
+    tar.add(os.path.join(root, name), arcname=name)
+"""
+
+
+def python(script: str, *args: str) -> list[str]:
+    """A stdlib-only script for a host's python3, as an argument list (quoted by vbench.hosts for the shell)."""
+    return ["python3", "-c", script, *args]
+
+
+# -- this vbench as a wheel ---------------------------------------------------------------------------------------
+
+def source_root() -> Path:
+    """The source tree this vbench runs from (where pyproject.toml is): what the wheel is built from."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "pyproject.toml").is_file() or not (root / "workloads").is_dir():
+        raise VBenchError(f"vbench runs from {root}, not from its source tree: it cannot build itself for other "
+                          "hosts (install it with pip install -e from a clone)")
+    return root
+
+
+def build_id(root: Path | None = None) -> str:
+    """This vbench's build: its version and a hash of its source files, so a changed tree is another build."""
+    root = root or source_root()
+    digest = hashlib.sha256(__version__.encode())
+    for package in ("vbench", "workloads"):
+        for path in sorted((root / package).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    digest.update((root / "pyproject.toml").read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+def wheel(cache: Path) -> Path:
+    """A wheel of this vbench (built once per build, kept under ``cache``)."""
+    root, build = source_root(), build_id()
+    where = cache / "wheels" / build
+    found = sorted(where.glob("vbench-*.whl"))
+    if found:
+        return found[0]
+    with tempfile.TemporaryDirectory(prefix="vbench-wheel-") as tmp:
+        done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--disable-pip-version-check",
+                               "-w", tmp, str(root)], capture_output=True, text=True, timeout=600)
+        built = sorted(Path(tmp).glob("vbench-*.whl"))
+        if done.returncode or not built:
+            raise VBenchError(f"building a wheel of vbench for the other hosts failed: "
+                              f"{_last_line(done.stderr.encode()) or done.returncode}")
+        where.mkdir(parents=True, exist_ok=True)
+        target = where / built[0].name
+        os.replace(built[0], target)
+    return target
+
+
+# -- the hosts ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class HostState:
+    """One host of a fleet: where its vbench and cache are, and how its part went."""
+
+    host: Host
+    home: str = ""
+    build: str | None = None
+    boot_id: str = ""
+    runs: list[str] = field(default_factory=list)
+    status: str = "pending"  # pending, running, complete, interrupted, failed: <why>
+    done: int = 0
+    planned: int = 0
+    doing: str = ""
+
+    @property
+    def vbench(self) -> list[str]:
+        if self.host.is_local:
+            return [sys.executable, "-m", "vbench.cli"]
+        return [f"{self.home}/venv/bin/vbench"]
+
+    def record(self) -> dict:
+        return {"host": self.host.text, "label": self.host.label, "boot_id": self.boot_id, "build": self.build,
+                "status": self.status, "trials": self.done}
+
+
+class Fleet:
+    """Runs one suite on every host of ``hosts`` and gathers their runs under ``directory``."""
+
+    def __init__(self, hosts: list[Host], ssh: SSH, directory: Path, setup: bool = False):
+        self.ssh, self.dir, self.setup = ssh, directory, setup
+        self.states = [HostState(h) for h in hosts]
+        self.build = build_id()
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.lock = threading.Lock()
+        self.stopping = False
+
+    # what each host has
+    def probe(self, timeout: float = 120) -> None:
+        """Every host's cache, build and boot id; an unreachable host is an error now, before anything runs."""
+        for state in self.states:
+            facts = json.loads(self.call(state, python(PROBE), timeout))
+            state.home, state.build, state.boot_id, state.runs = (facts["home"], facts["build"], facts["boot_id"],
+                                                                   facts["runs"])
+            if state.host.is_local:
+                state.build = self.build
+
+    def call(self, state: HostState, argv: list[str], timeout: float, stdin: bytes | None = None) -> str:
+        return self.ssh.run(state.host, argv, timeout, stdin)
+
+    def machines(self) -> list[list[HostState]]:
+        """The hosts grouped by machine (boot id), in the order given."""
+        groups: dict[str, list[HostState]] = {}
+        for state in self.states:
+            groups.setdefault(state.boot_id, []).append(state)
+        return list(groups.values())
+
+    def check_builds(self) -> list[HostState]:
+        """The hosts that need this build installed; an error for one with another build unless ``setup``."""
+        needed = []
+        for state in self.states:
+            if state.host.is_local or state.build == self.build:
+                continue
+            if state.build is not None and not self.setup:
+                raise VBenchError(f"{state.host.text} has vbench {state.build} in {state.home}; this is "
+                                  f"{self.build}: give --setup to install this one there")
+            needed.append(state)
+        return needed
+
+    def install(self, state: HostState, cache: Path) -> None:
+        built = wheel(cache)
+        self.call(state, python(INSTALL, state.home, self.build, built.name), timeout=1800,
+                  stdin=built.read_bytes())
+        state.build = self.build
+
+    # running
+    def run_id(self, state: HostState) -> str:
+        return f"{self.dir.name}-{state.host.label}"
+
+    def host_dir(self, state: HostState) -> Path:
+        return self.dir / HOSTS_DIR / state.host.label
+
+    def run_host(self, state: HostState, forwarded: list[str], resume: bool) -> None:
+        """The host's part: its vbench run (or resumed), streamed into hosts/<host>/, then its directory fetched."""
+        results = f"{state.home}/results"
+        run_id = self.run_id(state)
+        if resume and run_id in state.runs:
+            argv = [*state.vbench, "run", "--resume", f"{results}/{run_id}", "--stream"]
+        else:
+            argv = [*state.vbench, "run", *forwarded, "--results", results, "--run-id", run_id, "--stream"]
+        target = self.host_dir(state)
+        target.mkdir(parents=True, exist_ok=True)
+        state.status = "running"
+        self.write()
+        with open(target / STREAM_LOG, "ab") as log:
+            command = argv if state.host.is_local else self.ssh.argv(state.host, argv)
+            proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                    start_new_session=True)
+            with self.lock:
+                self.procs[state.host.label] = proc
+            finished = self.follow(state, proc, target)
+            code = proc.wait()
+        with self.lock:
+            self.procs.pop(state.host.label, None)
+        if code == SSH_FAILED and not state.host.is_local:
+            said = _last_line((target / STREAM_LOG).read_bytes()) or "the connection was lost"
+            state.status = f"failed: {state.host.text} was lost: {said}"
+            return
+        try:
+            self.fetch(state, results, run_id)
+        except VBenchError as exc:
+            state.status = f"failed: {exc}"
+            return
+        if finished is not None:
+            state.status = f"failed: {finished}" if finished else "complete"
+        else:
+            said = _last_line((target / STREAM_LOG).read_bytes())
+            state.status = "interrupted" if self.stopping or code == 130 else f"failed: {said or f'exit {code}'}"
+
+    def follow(self, state: HostState, proc: subprocess.Popen, target: Path) -> str | None:
+        """Read the host's events until its vbench ends: its trials appended to hosts/<host>/trials.jsonl as they
+        come (fsynced); what the run's failure was ("" for none), or None when it did not finish."""
+        finished = None
+        with open(target / "trials.jsonl", "ab") as trials:
+            for raw in proc.stdout:
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    continue  # not an event (a library printing to stdout): the fetched run has the record
+                kind = event.get("event")
+                if kind == "trial":
+                    trials.write(json.dumps(event["record"], sort_keys=True).encode() + b"\n")
+                    trials.flush()
+                    os.fsync(trials.fileno())
+                    state.done += 1
+                elif kind == "started":
+                    state.planned = event["planned"]
+                elif kind == "skipped":
+                    state.done += event["count"]
+                elif kind == "replanned":
+                    state.planned = event["planned"]
+                elif kind == "trial_started":
+                    state.doing = event["what"]
+                elif kind == "finished":
+                    finished = event.get("failure") or ""
+        return finished
+
+    def fetch(self, state: HostState, results: str, run_id: str) -> None:
+        """The host's run directory, as its vbench left it, into hosts/<host>/ (the streamed trials replaced by
+        the host's own file)."""
+        data = subprocess.run(self.ssh.argv(state.host, python(FETCH, results, run_id)) if not state.host.is_local
+                              else python(FETCH, results, run_id), capture_output=True, timeout=600,
+                              stdin=subprocess.DEVNULL)
+        if data.returncode:
+            raise VBenchError(f"{state.host.text}: fetching its run failed: {_last_line(data.stderr)}")
+        target = self.host_dir(state)
+        with tempfile.TemporaryDirectory(prefix=".fetch-", dir=self.dir) as tmp:
+            with tarfile.open(fileobj=io.BytesIO(data.stdout), mode="r|") as tar:
+                tar.extractall(tmp, filter="data")
+            for item in (Path(tmp) / run_id).iterdir():
+                if (target / item.name).is_dir():
+                    shutil.rmtree(target / item.name)
+                os.replace(item, target / item.name)
+
+    def stop(self) -> None:
+        """Every host's vbench asked to stop (its stdin closed): each keeps what it finished."""
+        self.stopping = True
+        with self.lock:
+            for proc in self.procs.values():
+                try:
+                    proc.stdin.close()
+                except OSError:
+                    pass
+
+    def write(self, status: str = "running", extra: dict | None = None) -> None:
+        record = {"fleet_version": FLEET_VERSION, "fleet_id": self.dir.name, "vbench_version": __version__,
+                  "build": self.build, "status": status, "hosts": [s.record() for s in self.states],
+                  "machines": [[s.host.label for s in group] for group in self.machines()], **(extra or {})}
+        with self.lock:
+            _atomic_write(self.dir / FLEET_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def run_groups(fleet: Fleet, forwarded, resume: bool, on_tick=None) -> None:
+    """Every machine's hosts one after the other, the machines at once; ``forwarded(state)`` is the host's
+    ``vbench run`` options; ``on_tick`` is called while they run."""
+    def group_worker(group: list[HostState]) -> None:
+        for state in group:
+            if fleet.stopping:
+                break
+            if resume and state.status == "complete":
+                continue
+            try:
+                fleet.run_host(state, forwarded(state), resume)
+            except Exception as exc:  # one host's failure, whatever it is, is that host's part only
+                state.status = f"failed: {type(exc).__name__}: {exc}"
+            fleet.write()
+
+    threads = [threading.Thread(target=group_worker, args=(g,), name=f"vbench-fleet-{i}", daemon=True)
+               for i, g in enumerate(fleet.machines())]
+    for thread in threads:
+        thread.start()
+    try:
+        while any(t.is_alive() for t in threads):
+            if on_tick:
+                on_tick()
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        fleet.stop()
+        for thread in threads:
+            thread.join(120)
+        raise
+    finally:
+        if on_tick:
+            on_tick()
+
+
+def read_fleet(path: str | Path) -> dict | None:
+    """fleet.json of a fleet directory, or None when ``path`` is not one."""
+    file = Path(path) / FLEET_FILE
+    if not file.is_file():
+        return None
+    try:
+        return json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise VBenchError(f"cannot read {file}: {exc}") from None
+
+
+def load_fleet(path: str | Path):
+    """The trials of every host of a fleet as one tidy DataFrame, with the host as a column."""
+    import pandas as pd
+
+    from vbench.store import load_trials
+
+    fleet = read_fleet(path)
+    frames = []
+    for host in fleet["hosts"]:
+        directory = Path(path) / HOSTS_DIR / host["label"]
+        if (directory / "run.json").is_file():
+            frame = load_trials(directory)
+            frames.append(frame.assign(host=host["label"]))
+    if not frames:
+        raise VBenchError(f"{path}: no host of this fleet has a run yet")
+    frame = pd.concat(frames, ignore_index=True)
+    frame.attrs["fleet"] = fleet
+    return frame
+
+
+FLEET_ONLY = {"--host": 1, "--ssh-config": 1, "--setup": 0, "--results": 1}
+
+
+def forwarded_options(run_argv: list[str], suite_path: str | None = None) -> list[str]:
+    """``vbench run``'s own options for each host's vbench: the fleet's (--host, --ssh-config, --setup,
+    --results) left out, and the suite file, when it is one, replaced by ``suite_path`` (its copy there)."""
+    out, skip = [], 0
+    for arg in run_argv:
+        if skip:
+            skip -= 1
+            continue
+        name = arg.split("=", 1)[0]
+        if name in FLEET_ONLY:
+            skip = FLEET_ONLY[name] if "=" not in arg else 0
+            continue
+        if suite_path is not None and name == "--suite":
+            out += ["--suite", suite_path]
+            skip = 0 if "=" in arg else 1
+            continue
+        out.append(arg)
+    return out
+
+
+def run_fleet(hosts: list[Host], ssh: SSH, results: Path, suite_name: str, suite_file: Path | None,
+              run_argv: list[str], setup: bool, show) -> Path:
+    """The fleet run of ``run_argv`` on ``hosts`` under ``results``; ``show`` is the display (vbench.console.fleet).
+    Returns the fleet directory (:func:`failures` says which hosts did not finish)."""
+    from vbench.store import new_run_id
+
+    directory = Path(results) / new_run_id(suite_name)
+    fleet = Fleet(hosts, ssh, directory, setup)
+    fleet.probe()
+    needed = fleet.check_builds()  # every host reached and its build known before anything is written
+    directory.mkdir(parents=True)
+    show.note(f"fleet directory: {directory}")
+    for state in needed:
+        show.note(f"{state.host.text}: installing vbench {fleet.build} in {state.home} (a virtualenv; its "
+                  "packages from the host's index)")
+        fleet.install(state, Path(os.environ.get(HOME_ENV) or Path.home() / ".cache" / "vbench" / "fleet"))
+    copies = {}
+    if suite_file is not None:
+        for state in fleet.states:
+            if not state.host.is_local:
+                copies[state.host.label] = f"{state.home}/suites/{directory.name}.toml"
+                fleet.call(state, python(SAVE, copies[state.host.label]), 120, stdin=suite_file.read_bytes())
+    fleet.write(extra={"run_options": forwarded_options(run_argv)})
+    return execute(fleet, lambda state: forwarded_options(run_argv, copies.get(state.host.label)), False, show,
+                   {"run_options": forwarded_options(run_argv)})
+
+
+def resume_fleet(directory: Path, ssh: SSH, show) -> Path:
+    """Resume every host of an interrupted fleet that did not complete: its run resumed where the host has it,
+    started where it never began."""
+    from vbench.hosts import parse_host
+
+    record = read_fleet(directory)
+    fleet = Fleet([parse_host(h["host"]) for h in record["hosts"]], ssh, Path(directory))
+    fleet.probe()
+    for state, saved in zip(fleet.states, record["hosts"]):
+        state.status = saved["status"]
+        if state.status != "complete" and state.build != record["build"]:
+            raise VBenchError(f"{state.host.text} has vbench {state.build}; the fleet ran {record['build']}")
+    options = record.get("run_options", [])
+    return execute(fleet, lambda state: options, True, show, {"run_options": options})
+
+
+def execute(fleet: Fleet, forwarded, resume: bool, show, extra: dict) -> Path:
+    show.start(fleet)
+    try:
+        run_groups(fleet, forwarded, resume, on_tick=lambda: show.tick(fleet))
+    except KeyboardInterrupt:
+        fleet.write("interrupted", extra)
+        show.stop(fleet)
+        raise
+    failed = [s for s in fleet.states if s.status != "complete"]
+    fleet.write("complete" if not failed else "partial", extra)
+    show.stop(fleet)
+    return fleet.dir
+
+
+def failures(directory: Path) -> str | None:
+    """Why a fleet is not complete: each host that did not finish and why; None when every one did."""
+    record = read_fleet(directory) or {}
+    failed = [h for h in record.get("hosts", []) if h["status"] != "complete"]
+    if not failed:
+        return None
+    return "; ".join(f"{h['host']}: {h['status']}" for h in failed) + f" (every host's results are in {directory})"
