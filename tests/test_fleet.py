@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ import psutil
 import pytest
 
 import vbench
-from conftest import ROOT, TINY_SUITE, VBENCH
+from conftest import ROOT, TINY_SUITE, VBENCH, default_sigint
 from sshd import SSHD, start_sshd
 from test_hosts import HAVE_OPENSSH
 
@@ -139,19 +140,28 @@ def test_a_host_lost_mid_run_fails_alone_and_resume_completes_it(first, tmp_path
 
 
 def test_a_host_with_another_build_is_refused_unless_setup(place, tmp_path):
+    """Without --setup: one line, before anything is written. With it: this build replaces the other and the
+    host is set up (``vbench setup`` there: as root over loopback here, where it finds everything in place)."""
     home = tmp_path / "home-other"
     home.mkdir()
     (home / "build").write_text("0.0.1+000000000000\n")
     server = start_sshd(tmp_path / "sshd", "bench-c", env={"VBENCH_FLEET_HOME": str(home)})
     try:
-        done = fleet(place, "--host", "bench-c", "--suite", str(place / "tiny.toml"), "--results",
+        refused = fleet(place, "--host", "bench-c", "--suite", str(place / "tiny.toml"), "--results",
+                        str(tmp_path / "results"), config=server.config)
+        assert refused.returncode == 1
+        assert "bench-c has vbench 0.0.1+000000000000" in refused.stderr and "give --setup" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "results").exists()  # refused before anything was written
+        if os.geteuid() != 0:
+            pytest.skip("vbench setup on the host needs a root login")
+        done = fleet(place, "--host", "bench-c", "--setup", "--suite", str(place / "tiny.toml"), "--results",
                      str(tmp_path / "results"), config=server.config)
     finally:
         server.stop()
-    assert done.returncode == 1
-    assert "bench-c has vbench 0.0.1+000000000000" in done.stderr and "give --setup" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "results").exists()  # refused before anything was written
+    assert done.returncode == 0, done.stderr
+    assert "bench-c: installing vbench" in done.stderr and "bench-c: vbench setup" in done.stderr
+    assert (home / "build").read_text().strip() != "0.0.1+000000000000"
 
 
 @pytest.mark.parametrize("host", ["bench;touch {canary}", "$(touch {canary})", "-oProxyCommand=touch {canary}"])
@@ -161,3 +171,85 @@ def test_a_host_name_with_shell_metacharacters_never_reaches_a_shell(place, tmp_
                  str(tmp_path / "results"))
     assert done.returncode == 1 and "expected local or [user@]name[:port]" in done.stderr
     assert not canary.exists() and not (tmp_path / "results").exists()
+
+
+def test_the_fleet_report_shows_every_host_side_by_side(first):
+    _, place = first
+    directory = the_fleet(place / "results")
+    html = (directory / "report.html").read_text()
+    assert "<th>local</th>" in html and "<th>bench-b</th>" in html
+    assert "are one machine (the same boot id)" in html
+    assert 'href="hosts/local/report.html"' in html and 'href="hosts/bench-b/report.html"' in html
+    assert html.count("data:image/svg+xml;base64,") == 1  # one environment besides native: native:aa
+    (directory / "report.html").unlink()
+    done = subprocess.run([*VBENCH, "report", str(directory)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (directory / "report.html").read_text() == html  # written again the same (deterministic figures)
+
+
+def test_a_fleets_summary_is_each_hosts_own_table(first):
+    _, place = first
+    directory = the_fleet(place / "results")
+    done = subprocess.run([*VBENCH, "summary", str(directory), "--format", "csv"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("host,case,metric")
+    assert {line.split(",")[0] for line in lines[1:]} == {"local", "bench-b"}
+
+
+def test_an_interrupted_fleet_keeps_what_every_host_finished_and_leaves_nothing_running(first, tmp_path):
+    """Ctrl-C: every host's vbench is told to stop (its stdin closes), keeps what it finished, and its run comes
+    back; the fleet says interrupted and exits 130, and no vbench of the fleet is left running anywhere."""
+    _, place = first
+    server = sshd(place, "sshd-interrupted")
+    results = tmp_path / "results"
+    proc = fleet(place, "--host", "bench-b", "--suite", str(place / "longer.toml"), "--results", str(results),
+                 config=server.config, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                 preexec_fn=default_sigint)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and proc.poll() is None:
+            found = list(results.glob("*/hosts/bench-b/trials.jsonl"))
+            if found and len(found[0].read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=300)
+        left = [p for p in psutil.Process(server.proc.pid).children(recursive=True)
+                if "vbench" in " ".join(p.cmdline())]
+    finally:
+        server.stop()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert left == []
+    directory = the_fleet(results)
+    record = json.loads((directory / "fleet.json").read_text())
+    assert record["status"] == "interrupted" and record["hosts"][0]["status"] == "interrupted"
+    run = json.loads((directory / "hosts" / "bench-b" / "run.json").read_text())
+    assert run["status"] == "interrupted"
+    assert len((directory / "hosts" / "bench-b" / "trials.jsonl").read_text().splitlines()) >= 2
+
+
+def test_the_fleet_report_renders_offline_in_chromium(first, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from test_report_browser import ARGS, CHROMIUM
+
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (./setup.sh installs it)")
+    _, place = first
+    report = the_fleet(place / "results") / "report.html"
+    errors, requests = [], []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1400})
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("request", lambda req: requests.append(req.url))
+        page.goto(report.as_uri())
+        page.wait_for_load_state("networkidle")
+        assert page.get_by_text("Verdicts per host").first.is_visible()
+        widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
+        browser.close()
+    assert widths and all(w > 0 for w in widths)
+    assert errors == [] and [u for u in requests if not u.startswith(("file://", "data:"))] == []

@@ -140,3 +140,22 @@ def test_garbage_on_the_pipe_is_an_error_reply(worker):
 def test_the_worker_ends_when_its_pipe_closes(worker):
     worker.proc.stdin.close()
     assert worker.proc.wait(timeout=30) == 0
+
+
+def test_an_installed_vbench_s_packages_do_not_stand_in_for_the_interpreters_own(tmp_path):
+    """Installed from a wheel, the workloads live in a virtualenv's site-packages beside its numpy: the runner and
+    the worker, run by the system's python3, must import that python3's numpy, not the one beside them (the
+    fleet's hosts run vbench so; their native matmul once measured the wheel's OpenBLAS against Debian's BLAS)."""
+    python = "/usr/bin/python3"
+    probe = subprocess.run([python, "-c", "import numpy; print(numpy.__version__)"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"{python} has no numpy of its own to compare with")
+    site = tmp_path / "site-packages"
+    shutil.copytree(ROOT / "workloads", site / "workloads", ignore=shutil.ignore_patterns("__pycache__"))
+    (site / "numpy").mkdir()
+    (site / "numpy" / "__init__.py").write_text("__version__ = 'the one beside the workloads'\n")
+    invocation = json.dumps({"workload": "cpu.matmul", "params": {"seconds": 0.01, "n": 16}})
+    done = subprocess.run([python, str(site / "workloads" / "run.py"), invocation], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["info"]["numpy"] == probe.stdout.strip()

@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "machine); repeat for a fleet, read side by side (through ssh, never prompting)")
     run.add_argument("--ssh-config", metavar="FILE", help="the ssh config file for --host (as ssh -F)")
     run.add_argument("--setup", action="store_true",
-                     help="with --host: install this vbench on a host that has another build of it")
+                     help="with --host: install this vbench where a host has another build of it, and run vbench "
+                          "setup on every host (system packages, Docker engine, guest image; needs a root login)")
     run.add_argument("--env", help="comma-separated environments, e.g. native,docker:volume (default: the "
                                    "suite's defaults that are available here)")
     run.add_argument("--quick", action="store_true", help="the suite's quick size: fewer rounds, smaller jobs")
@@ -147,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     images.add_argument("action", choices=["build", "ls"])
     images.set_defaults(func=cmd_images)
 
+    setup = sub.add_parser("setup", help="install the system packages vbench runs and start the Docker engine (as "
+                                          "root), then build the guest image: setup.sh's system part")
+    setup.set_defaults(func=cmd_setup)
+
     lst = sub.add_parser("list", help="suites, workloads and environments")
     lst.set_defaults(func=cmd_list)
 
@@ -205,8 +210,11 @@ def _fleet_module():
 def _fleet_end(run) -> int:
     from vbench.console.fleet import FleetProgress, print_fleet_summary
 
+    from vbench.report.fleet import build_fleet_report
+
     directory = run(FleetProgress())
     print_fleet_summary(directory)
+    print(f"report: {build_fleet_report(directory)}")
     failure = _fleet_module().failures(directory)
     if failure:
         raise VBenchError(failure)
@@ -338,9 +346,17 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from vbench.fleet import read_fleet
     from vbench.report import build_report
 
     output = _output_file("-o/--output", args.output)
+    if read_fleet(args.run) is not None:  # a fleet: every host side by side (each host's own report stays)
+        from vbench.report.fleet import build_fleet_report
+
+        if output:
+            raise VBenchError("-o/--output: a fleet's report is written in its directory")
+        print(f"report: {build_fleet_report(args.run)}")
+        return EXIT_OK
     print(f"report: {build_report(args.run, output)}")
 
     import vbench
@@ -354,15 +370,26 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    from vbench.fleet import read_fleet
     from vbench.store import read_run
 
-    read_run(args.run)  # a run this vbench reads, or the error now
+    fleet = read_fleet(args.run)
+    if fleet is None:
+        read_run(args.run)  # a run this vbench reads, or the error now
 
     import vbench
     from vbench import summary
 
-    frame = vbench.load(args.run)
-    table = summary.overheads(frame)
+    if fleet is not None:
+        if args.format == "table":
+            from vbench.console.fleet import print_fleet_summary
+
+            print_fleet_summary(Path(args.run))
+            return EXIT_OK
+        table = _fleet_overheads(Path(args.run), fleet)
+    else:
+        frame = vbench.load(args.run)
+        table = summary.overheads(frame)
     if args.format == "csv":
         sys.stdout.write(table.to_csv(index=False, float_format="%.6g"))
     elif args.format == "json":
@@ -372,6 +399,25 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
         print_summary(Path(args.run), frame, table)
     return EXIT_OK
+
+
+def _fleet_overheads(directory: Path, fleet: dict):
+    """Every host's overhead table, each computed on its own trials, with the host as the first column."""
+    import pandas as pd
+
+    import vbench
+    from vbench import summary
+    from vbench.fleet import HOSTS_DIR
+
+    tables = []
+    for host in fleet["hosts"]:
+        run = directory / HOSTS_DIR / host["label"]
+        if (run / "run.json").is_file():
+            table = summary.overheads(vbench.load(run))
+            tables.append(table.assign(host=host["label"])[["host", *table.columns]])
+    if not tables:
+        raise VBenchError(f"{directory}: no host of this fleet has a run yet")
+    return pd.concat(tables, ignore_index=True)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -423,6 +469,20 @@ def cmd_images(args: argparse.Namespace) -> int:
     if args.action == "build":
         images.build(lambda text: err.print(f"images: {text}"))
     print_images(images.listing())
+    return EXIT_OK
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    """setup.sh's system part, for an installed vbench (a fleet's host with --setup)."""
+    import subprocess
+
+    from vbench import images
+    from vbench.console import err
+
+    script = Path(__file__).resolve().parent / "system-setup.sh"
+    if subprocess.run(["bash", str(script)], stdin=subprocess.DEVNULL).returncode != 0:
+        raise VBenchError("the system setup failed (its message is above)")
+    images.build(lambda text: err.print(f"images: {text}"))
     return EXIT_OK
 
 

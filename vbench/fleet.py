@@ -246,8 +246,9 @@ class Fleet:
             return
         try:
             self.fetch(state, results, run_id)
-        except VBenchError as exc:
-            state.status = f"failed: {exc}"
+        except VBenchError as exc:  # no run there: its vbench stopped before it began one, and said why
+            said = _last_line((target / STREAM_LOG).read_bytes()) if finished is None else ""
+            state.status = f"failed: {said or exc}"
             return
         if finished is not None:
             state.status = f"failed: {finished}" if finished else "complete"
@@ -417,11 +418,17 @@ def run_fleet(hosts: list[Host], ssh: SSH, results: Path, suite_name: str, suite
     fleet.probe()
     needed = fleet.check_builds()  # every host reached and its build known before anything is written
     directory.mkdir(parents=True)
+    fleet.write("starting")  # a fleet interrupted while it installs is still a fleet directory
     show.note(f"fleet directory: {directory}")
     for state in needed:
         show.note(f"{state.host.text}: installing vbench {fleet.build} in {state.home} (a virtualenv; its "
                   "packages from the host's index)")
         fleet.install(state, Path(os.environ.get(HOME_ENV) or Path.home() / ".cache" / "vbench" / "fleet"))
+    for state in fleet.states if setup else []:
+        if not state.host.is_local:
+            show.note(f"{state.host.text}: vbench setup (system packages and the Docker engine, which need a root "
+                      "login, then the guest image)")
+            fleet.call(state, [*state.vbench, "setup"], timeout=3600)
     copies = {}
     if suite_file is not None:
         for state in fleet.states:

@@ -76,7 +76,7 @@ def work(request: dict) -> dict:
     if not _WORKER:
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         if root not in sys.path:
-            sys.path.insert(0, root)
+            sys.path.append(root)  # last, as in run.py
         from workloads.worker import Worker
 
         _WORKER.append(Worker())

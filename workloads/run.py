@@ -21,9 +21,11 @@ import sys
 import time
 import traceback
 
+# The directory holding the workloads package, last: installed from a wheel, it is a virtualenv's site-packages,
+# whose numpy (say) must not stand in for the interpreter's own in a native trial.
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+    sys.path.append(_ROOT)
 
 from workloads.rules import check_workload  # noqa: E402  (importable only once _ROOT is on the path)
 

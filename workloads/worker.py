@@ -29,7 +29,7 @@ import time
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+    sys.path.append(_ROOT)  # last, as in run.py: a virtualenv's packages must not stand in for the interpreter's
 
 import platform  # noqa: E402
 import resource  # noqa: E402
