@@ -12,7 +12,7 @@ def load(path):
     ``path`` is a run directory (``results/<run-id>``) or its ``trials.jsonl``, or a fleet's directory
     (``vbench run --host``), whose hosts' trials come together with the host as a column.
     """
-    from vbench.fleet import load_fleet, read_fleet
+    from vbench.fleetdir import load_fleet, read_fleet
     from vbench.store import load_trials
 
     return load_fleet(path) if read_fleet(path) is not None else load_trials(path)

@@ -346,7 +346,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from vbench.fleet import read_fleet
+    from vbench.fleetdir import read_fleet
     from vbench.report import build_report
 
     output = _output_file("-o/--output", args.output)
@@ -370,7 +370,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from vbench.fleet import read_fleet
+    from vbench.fleetdir import read_fleet
     from vbench.store import read_run
 
     fleet = read_fleet(args.run)
@@ -407,7 +407,7 @@ def _fleet_overheads(directory: Path, fleet: dict):
 
     import vbench
     from vbench import summary
-    from vbench.fleet import HOSTS_DIR
+    from vbench.fleetdir import HOSTS_DIR
 
     tables = []
     for host in fleet["hosts"]:

@@ -25,11 +25,10 @@ from pathlib import Path
 
 from vbench import __version__
 from vbench.errors import VBenchError
+from vbench.fleetdir import FLEET_FILE, HOSTS_DIR, read_fleet  # noqa: F401 (the fleet's names)
 from vbench.hosts import SSH, SSH_FAILED, Host, _last_line
 from vbench.store import _atomic_write
 
-FLEET_FILE = "fleet.json"
-HOSTS_DIR = "hosts"
 HOME_ENV = "VBENCH_FLEET_HOME"
 STREAM_LOG = "stream.log"  # the host vbench's stderr, kept beside its run
 FLEET_VERSION = 1
@@ -351,37 +350,6 @@ def run_groups(fleet: Fleet, forwarded, resume: bool, on_tick=None) -> None:
     finally:
         if on_tick:
             on_tick()
-
-
-def read_fleet(path: str | Path) -> dict | None:
-    """fleet.json of a fleet directory, or None when ``path`` is not one."""
-    file = Path(path) / FLEET_FILE
-    if not file.is_file():
-        return None
-    try:
-        return json.loads(file.read_text())
-    except (OSError, ValueError) as exc:
-        raise VBenchError(f"cannot read {file}: {exc}") from None
-
-
-def load_fleet(path: str | Path):
-    """The trials of every host of a fleet as one tidy DataFrame, with the host as a column."""
-    import pandas as pd
-
-    from vbench.store import load_trials
-
-    fleet = read_fleet(path)
-    frames = []
-    for host in fleet["hosts"]:
-        directory = Path(path) / HOSTS_DIR / host["label"]
-        if (directory / "run.json").is_file():
-            frame = load_trials(directory)
-            frames.append(frame.assign(host=host["label"]))
-    if not frames:
-        raise VBenchError(f"{path}: no host of this fleet has a run yet")
-    frame = pd.concat(frames, ignore_index=True)
-    frame.attrs["fleet"] = fleet
-    return frame
 
 
 FLEET_ONLY = {"--host": 1, "--ssh-config": 1, "--setup": 0, "--results": 1}

@@ -52,7 +52,7 @@ class FleetProgress:
 def print_fleet_summary(directory: Path) -> None:
     """The primary metric's overhead and verdict of every case and environment, one column per host."""
     import vbench
-    from vbench.fleet import HOSTS_DIR, read_fleet
+    from vbench.fleetdir import HOSTS_DIR, read_fleet
     from vbench.summary import write_overheads
 
     record = read_fleet(directory)

@@ -29,7 +29,7 @@ def build_fleet_report(directory: str | Path) -> Path:
 def fleet_context(directory: Path) -> dict:
     import vbench
     from vbench.claims import evaluate
-    from vbench.fleet import HOSTS_DIR, read_fleet
+    from vbench.fleetdir import HOSTS_DIR, read_fleet
     from vbench.store import read_run
     from vbench.summary import overheads
 
