@@ -110,6 +110,8 @@ def test_a_host_lost_mid_run_fails_alone_and_resume_completes_it(first, tmp_path
                 break
             time.sleep(0.1)
         assert streamed is not None, "the loopback host never streamed its trials"
+        running = json.loads((streamed.parents[2] / "fleet.json").read_text())  # what a killed fleet would keep
+        assert running["status"] == "running" and running["run_options"] == ["--suite", str(place / "longer.toml")]
         gone = psutil.Process(server.proc.pid)  # the host is gone: the listener, the connection, its vbench
         for process in [gone, *gone.children(recursive=True)]:
             process.kill()

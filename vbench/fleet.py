@@ -171,6 +171,7 @@ class Fleet:
         self.procs: dict[str, subprocess.Popen] = {}
         self.lock = threading.Lock()
         self.stopping = False
+        self.extra: dict = {}  # what fleet.json keeps beside the hosts (the run's options, for --resume)
 
     # what each host has
     def probe(self, timeout: float = 120) -> None:
@@ -310,10 +311,10 @@ class Fleet:
                 except OSError:
                     pass
 
-    def write(self, status: str = "running", extra: dict | None = None) -> None:
+    def write(self, status: str = "running") -> None:
         record = {"fleet_version": FLEET_VERSION, "fleet_id": self.dir.name, "vbench_version": __version__,
                   "build": self.build, "status": status, "hosts": [s.record() for s in self.states],
-                  "machines": [[s.host.label for s in group] for group in self.machines()], **(extra or {})}
+                  "machines": [[s.host.label for s in group] for group in self.machines()], **self.extra}
         with self.lock:
             _atomic_write(self.dir / FLEET_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
@@ -386,6 +387,7 @@ def run_fleet(hosts: list[Host], ssh: SSH, results: Path, suite_name: str, suite
     fleet.probe()
     needed = fleet.check_builds()  # every host reached and its build known before anything is written
     directory.mkdir(parents=True)
+    fleet.extra = {"run_options": forwarded_options(run_argv)}
     fleet.write("starting")  # a fleet interrupted while it installs is still a fleet directory
     show.note(f"fleet directory: {directory}")
     for state in needed:
@@ -403,9 +405,8 @@ def run_fleet(hosts: list[Host], ssh: SSH, results: Path, suite_name: str, suite
             if not state.host.is_local:
                 copies[state.host.label] = f"{state.home}/suites/{directory.name}.toml"
                 fleet.call(state, python(SAVE, copies[state.host.label]), 120, stdin=suite_file.read_bytes())
-    fleet.write(extra={"run_options": forwarded_options(run_argv)})
-    return execute(fleet, lambda state: forwarded_options(run_argv, copies.get(state.host.label)), False, show,
-                   {"run_options": forwarded_options(run_argv)})
+    fleet.write()
+    return execute(fleet, lambda state: forwarded_options(run_argv, copies.get(state.host.label)), False, show)
 
 
 def resume_fleet(directory: Path, ssh: SSH, show) -> Path:
@@ -421,19 +422,20 @@ def resume_fleet(directory: Path, ssh: SSH, show) -> Path:
         if state.status != "complete" and state.build != record["build"]:
             raise VBenchError(f"{state.host.text} has vbench {state.build}; the fleet ran {record['build']}")
     options = record.get("run_options", [])
-    return execute(fleet, lambda state: options, True, show, {"run_options": options})
+    fleet.extra = {"run_options": options}
+    return execute(fleet, lambda state: options, True, show)
 
 
-def execute(fleet: Fleet, forwarded, resume: bool, show, extra: dict) -> Path:
+def execute(fleet: Fleet, forwarded, resume: bool, show) -> Path:
     show.start(fleet)
     try:
         run_groups(fleet, forwarded, resume, on_tick=lambda: show.tick(fleet))
     except KeyboardInterrupt:
-        fleet.write("interrupted", extra)
+        fleet.write("interrupted")
         show.stop(fleet)
         raise
     failed = [s for s in fleet.states if s.status != "complete"]
-    fleet.write("complete" if not failed else "partial", extra)
+    fleet.write("complete" if not failed else "partial")
     show.stop(fleet)
     return fleet.dir
 
