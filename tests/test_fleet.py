@@ -93,12 +93,13 @@ def test_two_hosts_of_a_fleet_compare(first):
 
 
 def test_a_host_lost_mid_run_fails_alone_and_resume_completes_it(first, tmp_path):
-    """The loopback host's sshd and its sessions are killed while it runs: its part fails with why, local's
-    stands; --resume resumes it on the host, keeping the trials it had streamed."""
+    """The loopback host's sshd and its sessions are killed while it runs: its part fails with why, and local,
+    next on the same machine, still runs and finishes; --resume resumes the lost one on the host, keeping the
+    trials it had streamed."""
     _, place = first
     server = sshd(place, "sshd-lost")
     results = tmp_path / "results"
-    proc = fleet(place, "--host", "local", "--host", "bench-b", "--suite", str(place / "longer.toml"), "--results",
+    proc = fleet(place, "--host", "bench-b", "--host", "local", "--suite", str(place / "longer.toml"), "--results",
                  str(results), config=server.config, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 600
@@ -124,7 +125,9 @@ def test_a_host_lost_mid_run_fails_alone_and_resume_completes_it(first, tmp_path
     assert "bench-b: failed: bench-b was lost" in err
     directory = the_fleet(results)
     record = json.loads((directory / "fleet.json").read_text())
-    assert [h["status"] for h in record["hosts"]][0] == "complete"
+    assert [h["host"] for h in record["hosts"]] == ["bench-b", "local"]
+    assert record["hosts"][0]["status"].startswith("failed: bench-b was lost")
+    assert record["hosts"][1]["status"] == "complete" and record["status"] == "partial"
     kept = len(streamed.read_text().splitlines())
     assert kept >= 4
 
@@ -135,7 +138,7 @@ def test_a_host_lost_mid_run_fails_alone_and_resume_completes_it(first, tmp_path
         revived.stop()
     assert done.returncode == 0, done.stderr
     record = json.loads((directory / "fleet.json").read_text())
-    assert [h["status"] for h in record["hosts"]] == ["complete", "complete"]
+    assert [h["status"] for h in record["hosts"]] == ["complete", "complete"] and record["status"] == "complete"
     trials = vbench.load(directory)
     per_host = trials.groupby("host")["trial_id"].nunique().to_dict()
     assert per_host == {"local": 24, "bench-b": 24}  # 2 cases x (1 warmup + 5 rounds) x 2 environments
