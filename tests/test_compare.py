@@ -87,12 +87,24 @@ def test_the_other_way_round_it_is_an_improvement():
     assert sha.verdict == IMPROVEMENT and sha.ci_high < 0
 
 
-def test_regressions_above_a_threshold_and_the_exit_code(slowed):
-    assert [c.case for c in regressions_above(slowed, 10)] == ["sha256"]
-    assert regressions_above(slowed, 60) == []
-    assert exit_code(slowed, 10) == EXIT_REGRESSION == 3
-    assert exit_code(slowed, 60) == exit_code(slowed, None) == 0
-    assert regressions_above(compare_runs(SLOWED, BASE), -100) == []  # an improvement is never a regression
+def test_one_run_a_side_cannot_gate(slowed):
+    """Run-to-run variation is unknown with one run a side, so --fail-above refuses rather than fire on it."""
+    assert by_case(slowed)["sha256"].verdict == REGRESSION  # the table still says what the trials show
+    assert regressions_above(slowed, 10) == []
+    with pytest.raises(VBenchError, match="needs run-to-run variation"):
+        exit_code(slowed, 10)
+    assert exit_code(slowed, None) == 0
+
+
+def test_regressions_above_a_threshold_against_a_baseline_set_and_the_exit_code():
+    gated = compare_runs([BASE, AGAIN], SLOWED)  # two baseline runs, tonight's slowed one
+    sha = by_case(gated)["sha256"]
+    assert sha.method == "runs" and (sha.runs_a, sha.runs_b) == (2, 1)
+    assert [c.case for c in regressions_above(gated, 10)] == ["sha256"] and sha.ci_low > 10
+    assert regressions_above(gated, 60) == []
+    assert exit_code(gated, 10) == EXIT_REGRESSION == 3
+    assert exit_code(gated, 60) == exit_code(gated, None) == 0
+    assert regressions_above(compare_runs(SLOWED, [BASE, AGAIN]), -100) == []  # an improvement never is
 
 
 def test_two_real_runs_of_the_same_suite_match_every_case():

@@ -66,11 +66,12 @@ def evaluate(frame, claims: list[Claim] | None = None) -> list[Verdict]:
     """A verdict for every claim on the run's tidy trials table (see vbench.load)."""
     rows = stats.measured(frame)
     rows = rows[rows["metric"].notna()]
-    return [_evaluate(claim, rows) for claim in (claims or load_claims())]
+    offsets = stats.offsets_by_kind(rows)  # the A/A control's offsets widen every interval, as in the table
+    return [_evaluate(claim, rows, offsets) for claim in (claims or load_claims())]
 
 
-def _evaluate(claim: Claim, measured) -> Verdict:
-    rows = _case_rows(claim, measured)
+def _evaluate(claim: Claim, measured, offsets: dict[str, stats.Offsets]) -> Verdict:
+    rows = _case_rows(claim, measured, offsets)
     apart = [r for r in rows if r.get("not_comparable")]  # another operation on each side: no claim counts it
     rows = [r for r in rows if not r.get("not_comparable")]
     if apart and not rows:
@@ -92,9 +93,9 @@ def _evaluate_rows(claim: Claim, rows: list[dict]) -> Verdict:
     return _verdict(claim, _decide(rows), _reason(claim, rows), rows)
 
 
-def _case_rows(claim: Claim, measured) -> list[dict]:
+def _case_rows(claim: Claim, measured, offsets: dict[str, stats.Offsets]) -> list[dict]:
     """Per matched (case, environment): the paired overhead that tests the claim, with its CI and the p-value of
-    the test that would refute it."""
+    the test that would refute it (both widened by the A/A offsets of the case's workload family)."""
     rows = []
     for case in sorted(set(measured["case"])):
         if not any(fnmatch.fnmatchcase(case, pattern) for pattern in claim.cases):
@@ -104,19 +105,20 @@ def _case_rows(claim: Claim, measured) -> list[dict]:
         trials = trials[trials["metric"] == metric]
         if trials.empty:
             continue
+        widen_by = stats.offsets_for(offsets, trials)
         for environment, base, other in _pairs(claim, trials):
             hib = bool(other["higher_is_better"].iloc[0])
             native, env = stats.by_round(base), stats.by_round(other)
-            o = stats.sides_overhead(base, other, hib)
+            o = stats.sides_overhead(base, other, hib, offsets=widen_by)
             accelerator = other["accelerator"].dropna()
             row = {"case": case, "environment": environment, "metric": metric,
                    "overhead_pct": o.point, "ci_low": o.low, "ci_high": o.high, "reason": o.reason,
-                   "n": o.n_pairs, "method": o.method, "published_pct": claim.published_pct,
+                   "n": o.n_pairs, "method": o.method_text, "published_pct": claim.published_pct,
                    "accelerator": accelerator.iloc[0] if len(accelerator) else None}
             if o.method == stats.NOT_COMPARABLE:
                 rows.append({**row, "not_comparable": True})
                 continue
-            rows.append({**row, **_tests(claim, native, env, hib, o)})
+            rows.append({**row, **_tests(claim, native, env, hib, o, widen_by)})
     return rows
 
 
@@ -136,20 +138,27 @@ def _pairs(claim: Claim, trials):
             yield environment, base, other
 
 
-def _tests(claim: Claim, native: dict, env: dict, hib: bool, o: stats.Overhead) -> dict:
+def _tests(claim: Claim, native: dict, env: dict, hib: bool, o: stats.Overhead,
+           offsets: stats.Offsets = stats.NO_OFFSETS) -> dict:
     """Whether this case holds at level ALPHA on its own, and the p-value of the test that would refute it (for
     Holm's procedure across the claim's cases)."""
     if o.reason or math.isnan(o.low):
         return {"holds": False, "refute_p": math.nan}
+
+    def beyond(limit: float, alternative: str) -> float:
+        return stats.exceeds_p(native, env, hib, limit, alternative, offsets)
+
     if claim.rule == "at_most":  # holds: the 95% CI's upper bound within the limit (one-sided alpha 0.025)
-        return {"holds": o.high <= claim.limit_pct,
-                "refute_p": stats.exceeds_p(native, env, hib, claim.limit_pct, "greater")}
+        return {"holds": o.high <= claim.limit_pct, "refute_p": beyond(claim.limit_pct, "greater")}
     if claim.rule == "slower_than":  # ordered regions: slower by more than the margin / no meaningful slowdown
-        below = stats.exceeds_p(native, env, hib, claim.margin_pct, "less") if o.low <= 0 else math.nan
+        below = beyond(claim.margin_pct, "less") if o.low <= 0 else math.nan
         return {"holds": o.low > claim.margin_pct, "refute_p": below}
     lo, hi = claim.published_pct - claim.tolerance_pct, claim.published_pct + claim.tolerance_pct
-    tost = stats.paired_overhead(native, env, hib, confidence=1 - 2 * ALPHA)  # TOST at ALPHA: the 90% CI
-    outside = min(stats.exceeds_p(native, env, hib, hi, "greater"), stats.exceeds_p(native, env, hib, lo, "less"))
+    tost = stats.paired_overhead(native, env, hib, 1 - 2 * ALPHA, offsets)  # TOST at ALPHA: the 90% CI
+    # Refuted when the effect is shown to be above the band or below it: either of two one-sided tests, so the
+    # smaller p-value is doubled (Bonferroni), or a true claim would be refuted up to twice as often as ALPHA.
+    sides = [q for q in (beyond(hi, "greater"), beyond(lo, "less")) if not math.isnan(q)]
+    outside = min(1.0, 2 * min(sides)) if sides else math.nan
     return {"holds": not tost.reason and lo <= tost.low and tost.high <= hi, "ci90_low": tost.low,
             "ci90_high": tost.high, "refute_p": outside}
 

@@ -135,8 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="A B, or the runs of A, then -- and the runs of B (the run is the unit)")
     compare.add_argument("--runs-b", nargs="+", help=argparse.SUPPRESS)  # what follows `--`, see main()
     compare.add_argument("--fail-above", type=float, metavar="PCT",
-                         help="exit 3 when a regression of B against A is shown to exceed PCT percent (the CI's "
-                              "lower bound above it, Holm-corrected across cases)")
+                         help="exit 3 when a regression of B against A is shown to exceed PCT percent (the 95%% "
+                              "CI's lower bound above it, Holm-corrected across cases); needs several runs on a "
+                              "side (a baseline set such as the last few nightly runs), since one run a side "
+                              "cannot show run-to-run variation")
     compare.add_argument("--html", metavar="FILE", help="also write the comparison as an HTML page")
     compare.set_defaults(func=cmd_compare)
 
@@ -429,6 +431,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     runs_a, runs_b = (args.runs, args.runs_b) if args.runs_b else (args.runs[:1], args.runs[1:])
     if not args.runs_b and len(args.runs) != 2:
         raise UsageError("compare takes two runs (A B), or the runs of A, then --, then the runs of B")
+    if args.fail_above is not None and len(runs_a) == 1 and len(runs_b) == 1:
+        from vbench.compare import ONE_RUN_GATE
+
+        raise VBenchError(ONE_RUN_GATE)
     for run in (*runs_a, *runs_b):
         read_run(run)  # readable, or the error now: before the statistics are imported
 
@@ -441,6 +447,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         Path(args.html).write_text(compare.format_html(comparison))
         out.print(f"html: {args.html}")
     if args.fail_above is not None:
+        if not compare.gate_ready(comparison):
+            raise VBenchError(compare.ONE_RUN_GATE)
         regressions = compare.regressions_above(comparison, args.fail_above)
         if regressions:
             names = ", ".join(f"{c.case}@{c.environment} {c.change_pct:+.1f}%" for c in regressions)

@@ -10,12 +10,16 @@ another page cache, another place on the disk), so trials of two runs are not on
 
 - **Several runs a side**: each run's level is the median of its trials (in logs); the change and its 95% CI come
   from those levels (Welch's t, the runs as the observations), so run-to-run variation is in the interval.
+- **Several runs on one side, one on the other** (a baseline set, such as the last few nightly runs, against
+  tonight's): the one run's level against the others' mean, with the t prediction interval of a new run from
+  their spread (``s * sqrt(1 + 1/k)``, k - 1 degrees of freedom).
 - **One run a side**: run-to-run variation is unknown, and the output says so. The interval is the two-sample
-  Hodges-Lehmann shift of the trials with its Mann-Whitney interval, widened by each run's A/A floor (native:aa
-  against native, for that case) where the run measured one.
+  Hodges-Lehmann shift of the trials with its Mann-Whitney interval: it holds the trials' noise only. (The runs'
+  A/A floors measure noise within a run, not between runs, so they do not stand in for it.)
 
-A change is significant when its CI excludes 0. ``--fail-above P`` fires only for a change whose CI's lower bound
-is above P, tested one-sided for every key and corrected across keys with Holm's procedure.
+A change is significant when its CI excludes 0. ``--fail-above P`` fires only for a change whose 95% CI's lower
+bound is above P: the one-sided test at ALPHA / 2 for every key, corrected across keys with Holm's procedure. It
+needs run-to-run variation, so it refuses one run a side (``ONE_RUN_GATE``).
 
 Cases measured in only one run are listed, not compared. Differences that make the comparison less like-for-like
 (the suite's parameters for a case, the host's CPU or kernel, the vbench version, a VM's accelerator, an
@@ -37,7 +41,6 @@ import numpy as np
 
 from vbench import fmt, rankstats, stats, validity
 from vbench.errors import EXIT_OK, VBenchError
-from vbench.model import AA_CONTROL, BASELINE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,8 +55,11 @@ TOO_FEW = "too few trials"
 HOST_KEYS = ("cpu_model", "cpu_logical", "kernel")
 KEY = ["case", "environment", "metric"]
 RUNS, TRIALS = "runs", "trials"  # the two methods: runs as the unit, or one run a side
-ONE_RUN_NOTE = ("one run a side: run-to-run variation is unknown, so each interval holds only the trials' noise "
-                "and each run's A/A floor; give several runs a side (A1 A2 -- B1 B2) to measure it")
+ONE_RUN_NOTE = ("one run a side: run-to-run variation is unknown, so each interval holds only the trials' noise; "
+                "give several runs on a side (A1 A2 A3 -- B) to measure it")
+ONE_RUN_GATE = ("--fail-above needs run-to-run variation, which one run a side cannot show (two runs of the same "
+                "code differ by more than their trials say): give several runs on a side, e.g. the last few "
+                "nightly runs as a baseline set: vbench compare A1 A2 A3 -- B --fail-above PCT")
 
 
 @dataclass(frozen=True)
@@ -121,10 +127,9 @@ def compare_runs(run_a: str | Path | Sequence[str | Path], run_b: str | Path | S
     if len(paths_a) == 1 or len(paths_b) == 1:
         notes.insert(0, ONE_RUN_NOTE)
     groups_a, groups_b = [dict(list(u.groupby(KEY))) for u in used_a], [dict(list(u.groupby(KEY))) for u in used_b]
-    floors_a, floors_b = [_aa_floors(f) for f in frames_a], [_aa_floors(f) for f in frames_b]
     changes = []
     for key in common:
-        change = _change(key, [g[key] for g in groups_a], [g[key] for g in groups_b], floors_a, floors_b)
+        change = _change(key, [g[key] for g in groups_a], [g[key] for g in groups_b])
         if isinstance(change, str):
             notes.append(change)
         else:
@@ -142,11 +147,17 @@ def _name(metas: list[dict]) -> str:
 
 
 def regressions_above(comparison: Comparison, pct: float) -> list[Change]:
-    """The changes whose regression is shown to exceed ``pct`` percent: the one-sided test that the change is
-    above ``pct``, Holm-corrected across every key at ALPHA (so the CI's lower bound is above ``pct``)."""
+    """The changes whose regression is shown to exceed ``pct`` percent: the one-sided test at ALPHA / 2 that the
+    change is above ``pct`` (with one key, exactly when the 95% CI's lower bound is above it), Holm-corrected
+    across every key. Only changes whose interval holds run-to-run variation (``RUNS``) can count."""
     limit = math.log1p(max(pct, 0.0) / 100.0)  # a regression is at least a slowdown
-    p_values = [_above_p(c, limit) for c in comparison.changes]
-    return [c for c, hit in zip(comparison.changes, rankstats.holm(p_values, ALPHA)) if hit]
+    p_values = [_above_p(c, limit) if c.method == RUNS else math.nan for c in comparison.changes]
+    return [c for c, hit in zip(comparison.changes, rankstats.holm(p_values, ALPHA / 2)) if hit]
+
+
+def gate_ready(comparison: Comparison) -> bool:
+    """Whether ``--fail-above`` can judge this comparison: some change's interval holds run-to-run variation."""
+    return any(c.method == RUNS for c in comparison.changes)
 
 
 def _above_p(change: Change, limit: float) -> float:
@@ -159,7 +170,10 @@ def _above_p(change: Change, limit: float) -> float:
 
 
 def exit_code(comparison: Comparison, fail_above: float | None) -> int:
-    """The CLI's exit code: ``EXIT_REGRESSION`` when ``--fail-above`` is given and exceeded, else 0."""
+    """The CLI's exit code: ``EXIT_REGRESSION`` when ``--fail-above`` is given and exceeded, else 0; a
+    VBenchError (``ONE_RUN_GATE``) when it is given and no interval holds run-to-run variation."""
+    if fail_above is not None and not gate_ready(comparison):
+        raise VBenchError(ONE_RUN_GATE)
     if fail_above is not None and regressions_above(comparison, fail_above):
         return EXIT_REGRESSION
     return EXIT_OK
@@ -178,17 +192,7 @@ def _labels(keys: set[tuple[str, str, str]]) -> list[str]:
     return [f"{case} @ {environment} ({metric})" for case, environment, metric in sorted(keys)]
 
 
-def _aa_floors(frame: "pd.DataFrame") -> dict[str, float]:
-    """case -> the run's A/A floor for that case in percent (only cases where the run measured the control)."""
-    measured = _measured(frame)
-    if AA_CONTROL not in set(measured["environment"]):
-        return {}
-    table = stats.overhead_table(measured[measured["environment"].isin([BASELINE, AA_CONTROL])])
-    return {r.case: r.aa_floor_pct for r in table.itertuples() if math.isfinite(r.aa_floor_pct)}
-
-
-def _change(key: tuple[str, str, str], a: list["pd.DataFrame"], b: list["pd.DataFrame"],
-            floors_a: list[dict], floors_b: list[dict]) -> Change | str:
+def _change(key: tuple[str, str, str], a: list["pd.DataFrame"], b: list["pd.DataFrame"]) -> Change | str:
     """The change for one key, or a note saying why the two cannot be compared."""
     case, environment, metric = key
     units = {(g["unit"].iloc[0], bool(g["higher_is_better"].iloc[0])) for g in [*a, *b]}
@@ -203,8 +207,10 @@ def _change(key: tuple[str, str, str], a: list["pd.DataFrame"], b: list["pd.Data
     logs_b = [sign * np.log(_positive(g)) for g in b]
     if len(a) > 1 and len(b) > 1:
         estimate = _between_runs(logs_a, logs_b)
+    elif len(a) > 1 or len(b) > 1:
+        estimate = _against_runs(logs_a, logs_b)
     else:
-        estimate = _within_runs(logs_a, logs_b, [f.get(case, 0.0) for f in [*floors_a, *floors_b]])
+        estimate = _within_runs(logs_a, logs_b)
     center, low, high, se, df, p = estimate
     significant = math.isfinite(low) and (low > 0 or high < 0)
     verdict = TOO_FEW if not math.isfinite(low) else NO_CHANGE if not significant else \
@@ -212,7 +218,7 @@ def _change(key: tuple[str, str, str], a: list["pd.DataFrame"], b: list["pd.Data
     return Change(case, environment, metric, unit, stats.median(np.concatenate([_positive(g) for g in a])),
                   stats.median(np.concatenate([_positive(g) for g in b])), stats.to_pct(center), stats.to_pct(low),
                   stats.to_pct(high), p, sum(len(g) for g in a), sum(len(g) for g in b), significant, verdict,
-                  len(a), len(b), RUNS if len(a) > 1 and len(b) > 1 else TRIALS, center, se, df)
+                  len(a), len(b), RUNS if len(a) > 1 or len(b) > 1 else TRIALS, center, se, df)
 
 
 def _positive(group: "pd.DataFrame") -> np.ndarray:
@@ -237,22 +243,32 @@ def _between_runs(logs_a: list[np.ndarray], logs_b: list[np.ndarray]) -> tuple:
     return center, center - half, center + half, se, df, p
 
 
-def _within_runs(logs_a: list[np.ndarray], logs_b: list[np.ndarray], floors_pct: list[float]) -> tuple:
-    """The trials' two-sample Hodges-Lehmann shift and Mann-Whitney interval, widened in quadrature by the runs'
-    A/A floors (their half-widths, in logs): (center, low, high, se, df, p)."""
-    from scipy.special import ndtr
+def _against_runs(logs_a: list[np.ndarray], logs_b: list[np.ndarray]) -> tuple:
+    """One run against a set of runs (either side): the one run's level minus the set's mean level, with the t
+    prediction interval of a new run from the set's spread: (center, low, high, se, df, p)."""
+    from scipy import stats as sps
 
+    sign = 1.0 if len(logs_a) > 1 else -1.0  # the change is B minus A whichever side is the set
+    many, one = (logs_a, logs_b) if len(logs_a) > 1 else (logs_b, logs_a)
+    levels = np.array([np.median(x) for x in many])
+    center = sign * float(np.median(one[0]) - levels.mean())
+    se = float(levels.std(ddof=1)) * math.sqrt(1 + 1 / levels.size)
+    df = float(levels.size - 1)
+    if se == 0:
+        return center, math.nan, math.nan, 0.0, df, math.nan
+    half = float(sps.t.ppf(1 - ALPHA / 2, df)) * se
+    p = float(2 * sps.t.sf(abs(center) / se, df))
+    return center, center - half, center + half, se, df, p
+
+
+def _within_runs(logs_a: list[np.ndarray], logs_b: list[np.ndarray]) -> tuple:
+    """The trials' two-sample Hodges-Lehmann shift and Mann-Whitney interval (the trials' noise only; the run
+    is not the unit here): (center, low, high, se, df, p)."""
     shift = rankstats.two_sample_shift(np.concatenate(logs_a), np.concatenate(logs_b), 1 - ALPHA)
     if not math.isfinite(shift.low):
         return shift.point, math.nan, math.nan, math.nan, math.inf, shift.p_value
-    z = 1.959963984540054
-    half = max(shift.point - shift.low, shift.high - shift.point)
-    half = math.sqrt(half ** 2 + sum(math.log1p(f / 100.0) ** 2 for f in floors_pct))
-    se = half / z
-    low, high = shift.point - half, shift.point + half
-    widened = any(f > 0 for f in floors_pct)
-    p = float(2 * ndtr(-abs(shift.point) / se)) if widened and se > 0 else shift.p_value
-    return shift.point, low, high, se, math.inf, p
+    se = max(shift.point - shift.low, shift.high - shift.point) / 1.959963984540054
+    return shift.point, shift.low, shift.high, se, math.inf, shift.p_value
 
 
 def _run_notes(meta_a: dict, meta_b: dict) -> list[str]:

@@ -71,6 +71,11 @@ def interval(low: Any, high: Any) -> str:
     return f"[{overhead_pct(low)}, {overhead_pct(high)}]"
 
 
+def correlation(value: Any) -> str:
+    """A correlation coefficient to two decimals with its sign, +0.31: the report's lag-1 column."""
+    return MISSING if not is_number(value) else f"{value:+.2f}"
+
+
 def p_value(value: Any) -> str:
     """A p-value to three decimals, or <0.001: the report."""
     if not is_number(value):

@@ -1,7 +1,8 @@
 """The overhead table as data: ``overheads.csv`` in the run directory, and ``vbench summary RUN --format ...``.
 
 One row per case, environment and metric (the primary metric of each case marked): the point estimate, the 95% CI,
-the number of pairs, the method, the A/A floor and the verdict or the reason there is none. The console table and
+the number of pairs, the method (and what widened the interval), the lag-1 autocorrelation of the per-round ratios,
+the A/A offsets that widened it, the A/A floor and the verdict or the reason there is none. The console table and
 the report are views of this table; tools and notebooks read the file.
 """
 from __future__ import annotations

@@ -50,9 +50,9 @@ def print_summary(run_dir: Path, frame=None, table=None) -> None:
             view.add_row(case, BASELINE, f"{metric} ({unit})", fmt.sig(group["value"].median()), "", "", "", "",
                          str(len(group)), "baseline only")
     out.print(view)
-    floor = aa_floor_line(table)
-    if floor:
-        out.print(floor)
+    for line in (aa_floor_line(table), widened_line(table)):
+        if line:
+            out.print(line)
     failed = frame[(frame["status"] != "ok")].drop_duplicates("trial_id")
     for (case, environment, status), group in failed.groupby(["case", "environment", "status"]):
         error = str(group["error"].iloc[0] or "")
@@ -97,6 +97,25 @@ def aa_floor_line(table) -> str | None:
         return None
     if floors.empty:
         return f"A/A noise floor ({AA_CONTROL} vs native): unknown ({control['verdict'].iloc[0]})"
-    return (f"A/A noise floor ({AA_CONTROL} vs native, the largest overhead its 95% CI allows): median "
-            f"{floors.median():.1f}%, from {floors.min():.1f}% to {floors.max():.1f}% over {len(floors)} case(s); "
-            "an effect inside its case's floor is marked so")
+    line = (f"A/A noise floor ({AA_CONTROL} vs native, the largest factor either way its 95% CI allows): median "
+            f"{floors.median():.1f}%, from {floors.min():.1f}% to {floors.max():.1f}% over {len(floors)} case(s)")
+    offsets = table.loc[table["environment"] != AA_CONTROL, "aa_offset_pct"].dropna() if "aa_offset_pct" in table \
+        else table.iloc[0:0]
+    if len(offsets) and offsets.max() > 0:
+        line += (f"; its cases differ by more than their noise explains (offsets of about {offsets.max():.1f}%), "
+                 "so every other interval is widened by that")
+    return line
+
+
+def widened_line(table) -> str | None:
+    """How many rows had their interval widened, and for what (the method column says which)."""
+    if "method" not in table or table.empty:
+        return None
+    methods = table["method"].astype(str)
+    lag1 = int(methods.str.contains("serial correlation").sum())
+    offsets = int(methods.str.contains("A/A offsets").sum())
+    if not lag1 and not offsets:
+        return None
+    parts = [f"{n} for {why}" for n, why in ((lag1, "serial correlation of their rounds (lag-1)"),
+                                             (offsets, "the A/A control's offsets")) if n]
+    return f"{int(methods.str.contains('widened').sum())} of {len(table)} interval(s) widened: " + ", ".join(parts)

@@ -40,6 +40,7 @@ def report_context(run_dir: Path, frame: "pd.DataFrame") -> dict:
         "environments": method.environment_cards(meta, envs, labels),
         "method": method.method(meta, trials, envs, labels),
         "raw": raw_rows(frame, labels),
+        "lag1_threshold": stats.LAG1_THRESHOLD,
     }
 
 
@@ -82,16 +83,15 @@ def overhead_rows(table: "pd.DataFrame", cases: list[str], envs: list[str], labe
     return [{"case": r.case, "environment": labels.get(r.environment, r.environment), "metric": r.metric,
              "unit": r.unit, "native": fmt.table_num(r.baseline_median), "env": fmt.table_num(r.env_median),
              "overhead": fmt.overhead_pct(r.overhead_pct), "ci": fmt.interval(r.ci_low, r.ci_high),
-             "p": fmt.p_value(r.p_value), "n": stats.pairs_text(r),
-             "aa_floor": fmt.overhead_pct(r.aa_floor_pct).lstrip("+"), **_finding(r.verdict)} for r in rows]
+             "p": fmt.p_value(r.p_value), "n": stats.pairs_text(r), "method": r.method,
+             "lag1": fmt.correlation(r.lag1_autocorr), "aa_floor": fmt.overhead_pct(r.aa_floor_pct).lstrip("+"),
+             **_finding(r.verdict)} for r in rows]
 
 
 def _finding(verdict: str) -> dict:
     """The stats label without its number (the table shows it already): slower, faster, or as given."""
     for direction in ("slower", "faster"):
         if f"({direction}" in verdict:
-            if "within the A/A floor" in verdict:
-                return {"verdict": f"{direction}, within the A/A floor", "css": "same"}
             return {"verdict": direction, "css": direction}
     return {"verdict": verdict, "css": "same"}
 
