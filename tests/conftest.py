@@ -80,7 +80,8 @@ def tiny_suite(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """One real native run of the tiny suite through the Python API (shared by read-only tests)."""
-    from vbench.runner import RunOptions, run_suite
+    from vbench.run.lifecycle import run_suite
+    from vbench.run.options import RunOptions
     from vbench.suite import parse_suite
     import tomllib
 

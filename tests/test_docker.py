@@ -14,9 +14,11 @@ import pytest
 from conftest import ROOT, VBENCH, default_sigint, require_environment
 from vbench import envs
 from vbench.envs.base import Context
-from vbench.runner import RunOptions, run_trial
-from vbench.model import Case, RunMeta
-from vbench.store import RunStore, to_record
+from vbench.run.options import Bench, RunOptions
+from vbench.run.record import to_trial
+from vbench.run.whole import measure
+from vbench.model import Case
+from vbench.store import to_record
 
 pytestmark = pytest.mark.docker
 
@@ -39,11 +41,10 @@ def assert_nothing_left(run_id: str) -> None:
 
 def test_cgroup_block_io_matches_what_fio_wrote(tmp_path):
     spec, cls = envs.resolve("docker:volume")
-    store = RunStore.create(tmp_path, "blkio-check", RunMeta())
     case = Case("w", "io.fio", {"rw": "write", "bs": "1M", "iodepth": 4, "size": "64M", "runtime": 1.0,
                                 "direct": "on"}, spec)
     with cls(spec, Context("blkio-check", str(tmp_path / "scratch"), {"blkio_accounting": True})) as env:
-        trial = to_record(run_trial(env, case, 1, 0, 120, store, RunOptions()))
+        trial = to_record(to_trial(measure(env, case, 1, Bench({case.env.label: env}, 120, RunOptions())), 0))
         assert env.fingerprint()["blkio_counting_rule"]["device"].startswith("/dev/")
     assert trial["status"] == "ok", trial["error"]
     mode = trial["info"]["io_mode"]

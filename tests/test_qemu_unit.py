@@ -9,7 +9,7 @@ from vbench.envs import qemu
 from vbench.envs.qemu_machine import VMConfig, qemu_argv
 from vbench.errors import VBenchError
 from vbench.model import Execution
-from vbench.runner import clock_flag
+from vbench.validity import clock_flag
 from workloads import agent
 
 BASE = dict(kernel="/k", initrd="/i", root_disk="/root.ext4", payload_disk="/p.ext4", agent_socket="/s/agent",
@@ -157,7 +157,7 @@ def test_tap_needs_root(monkeypatch):
     assert qemu.VM.available_variant("usernet").reason == qemu.VM.available().reason
     if not qemu.VM.available():
         pytest.skip(f"vm unavailable here ({qemu.VM.available().reason}): defaults cannot be told apart")
-    from vbench.runner import resolve_environments
+    from vbench.run.lifecycle import resolve_environments
     from vbench.suite import load_suite
 
     specs, skipped = resolve_environments(load_suite("net"), None)  # a default: skipped, with why

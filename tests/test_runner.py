@@ -8,13 +8,19 @@ import pytest
 
 import vbench
 from vbench.model import Case, EnvSpec, Execution
-from vbench.runner import (disturbance_flag, own_read_bytes, page_cache_flag, resolve_environments,
-                           trial_record)
+from vbench.run.lifecycle import resolve_environments
+from vbench.run.record import Measurement, own_read_bytes, to_trial
+from vbench.validity import disturbance_flag, page_cache_flag
 from vbench.store import iter_records, read_run, to_record
 from vbench.suite import load_suite
 from conftest import DATA
 
 CASE = Case("rand-read", "io.fio", {"rw": "randread"}, EnvSpec("native"))
+
+def trial_of(case, execution, collected, seq):
+    """The trial a whole execution of ``case`` in round 1 makes (vbench.run.record)."""
+    return to_trial(Measurement.of_execution(case, 1, "t", execution, collected), seq)
+
 
 
 def captured(name: str) -> str:
@@ -23,7 +29,7 @@ def captured(name: str) -> str:
 
 def test_ok_record_joins_runner_and_host_views():
     execution = Execution(captured("fio_randread.jsonl"), "", 0, 1.25)
-    record = to_record(trial_record(execution, CASE, "r001-x", 1, 4, "t", {"psutil": {"read_bytes": 10**9}}))
+    record = to_record(trial_of(CASE, execution, {"psutil": {"read_bytes": 10**9}}, 4))
     result = json.loads(captured("fio_randread.jsonl"))
     assert record["status"] == "ok" and record["error"] is None
     assert record["metrics"] == result["metrics"] and record["primary"] == "read_iops"
@@ -33,7 +39,7 @@ def test_ok_record_joins_runner_and_host_views():
 
 def test_read_served_from_page_cache_is_flagged():
     execution = Execution(captured("fio_randread.jsonl"), "", 0, 1.25)
-    record = to_record(trial_record(execution, CASE, "r001-x", 1, 4, "t", {"psutil": {"read_bytes": 0}}))
+    record = to_record(trial_of(CASE, execution, {"psutil": {"read_bytes": 0}}, 4))
     assert "page-cache-read" in record["flags"]
 
 
@@ -41,9 +47,9 @@ def test_page_cache_check_counts_the_trials_own_reads_not_the_hosts():
     execution = Execution(captured("fio_randread.jsonl"), "", 0, 1.25)
     # another process read 10 GB from the disk meanwhile: the host's counter must not vouch for the trial
     busy_host = {"psutil": {"read_bytes": 0, "disk_read_bytes": 10**10}}
-    assert "page-cache-read" in trial_record(execution, CASE, "r", 1, 4, "t", busy_host).flags
+    assert "page-cache-read" in trial_of(CASE, execution, busy_host, 4).flags
     unknown = {"psutil": {"read_bytes": None, "disk_read_bytes": 10**10}}  # no /proc/<pid>/io
-    assert "page-cache-unknown" in trial_record(execution, CASE, "r", 1, 4, "t", unknown).flags
+    assert "page-cache-unknown" in trial_of(CASE, execution, unknown, 4).flags
     assert own_read_bytes({"psutil": {"read_bytes": 10}, "helpers": {"read_bytes": 5}}) == 15  # virtiofsd's
     assert own_read_bytes({"psutil": {"read_bytes": 10}, "helpers": {"read_bytes": None}}) is None
     assert own_read_bytes({}) is None
@@ -60,7 +66,7 @@ def test_disturbance_flag_judges_cpu_and_mem_trials_only():
 
 
 def test_the_engine_apis_and_the_cgroups_block_io_are_checked_against_each_other():
-    from vbench.runner import counters_flag
+    from vbench.validity import counters_flag
 
     mib = 1 << 20
     assert counters_flag({"cgroup": {"io_write_bytes": 64 * mib}, "engine": {"io_write_bytes": 64 * mib}}) is None
@@ -80,14 +86,12 @@ def test_page_cache_flag_thresholds():
 
 
 def test_failed_and_timed_out_records_keep_the_reason():
-    failed = to_record(trial_record(Execution(captured("failed.jsonl"), "Traceback...", 1, 0.1), CASE, "id", 1, 0,
-                                    "t", {}))
+    failed = to_record(trial_of(CASE, Execution(captured("failed.jsonl"), "Traceback...", 1, 0.1), {}, 0))
     assert failed["status"] == "failed" and failed["error"].startswith("ValueError: rw must be one of")
     assert failed["metrics"] == {}
-    crashed = to_record(trial_record(Execution("", "Segmentation fault\n", -11, 0.1), CASE, "id", 1, 0, "t",
-                                     {}))
+    crashed = to_record(trial_of(CASE, Execution("", "Segmentation fault\n", -11, 0.1), {}, 0))
     assert crashed["status"] == "failed" and "Segmentation fault" in crashed["error"]
-    hung = to_record(trial_record(Execution("", "", -9, 60.0, timed_out=True), CASE, "id", 1, 0, "t", {}))
+    hung = to_record(trial_of(CASE, Execution("", "", -9, 60.0, timed_out=True), {}, 0))
     assert hung["status"] == "timeout" and "timeout" in hung["error"]
 
 
@@ -121,7 +125,7 @@ def test_scratch_is_removed_after_the_run(tiny_run):
 
 
 def test_in_a_block_the_other_sides_workers_are_not_a_disturbance():
-    from vbench.runner import block_disturbance
+    from vbench.run.sliced import block_disturbance
 
     def summary(tree, others):
         return {"cpu_user_s": tree, "cpu_system_s": 0.0,
@@ -167,7 +171,8 @@ def test_page_cache_check_is_right_while_another_process_works_the_same_disk(tmp
     import subprocess
     import tomllib
 
-    from vbench.runner import RunOptions, run_suite
+    from vbench.run.lifecycle import run_suite
+    from vbench.run.options import RunOptions
     from vbench.suite import parse_suite
     from workloads.io._direct import probe_direct
 

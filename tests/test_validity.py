@@ -2,6 +2,7 @@
 comparable", in the table and in the claims; the io_mode names both sides; every flag has a meaning."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -12,13 +13,19 @@ import pytest
 from vbench import validity
 from vbench.claims import HOLDS, NOT_RUN, Claim, evaluate
 from vbench.model import Case, EnvSpec, Execution
-from vbench.runner import mark_io_path, trial_record
+from vbench.run.record import Measurement, to_trial, with_io_path
 from vbench.stats import NOT_COMPARABLE, overhead_table
 from vbench.store import TRIAL_COLUMNS, from_record, to_record, trial_rows
 from conftest import DATA
 
 DIRECT_QD32 = {"ioengine": "libaio", "io_mode": "direct"}
 VIRTIOFS_OLD = validity.HostPath("virtiofsd cache=auto", honours_direct=False)
+
+
+def trial_of(case, execution, collected, seq):
+    """The trial a whole execution of ``case`` in round 1 makes (vbench.run.record)."""
+    return to_trial(Measurement.of_execution(case, 1, "t", execution, collected), seq)
+
 
 
 def fio_trial(env: str, rnd: int, value: float, info: dict, iodepth: int = 32) -> dict:
@@ -110,7 +117,8 @@ def marked(info: dict, path: validity.HostPath) -> dict:
     """The record of a trial with ``info``, after mark_io_path."""
     bare = {"trial_id": "r001-a@vm:virtiofs", "round": 1, "warmup": False, "case": "a", "workload": "io.fio",
             "environment": "vm:virtiofs", "env_kind": "vm", "status": "ok", "info": info}
-    return to_record(mark_io_path(from_record(bare), path))
+    trial = from_record(bare)
+    return to_record(dataclasses.replace(trial, info=with_io_path(dict(trial.info), path)))
 
 
 def test_io_mode_names_both_sides_and_the_comparable_part():
@@ -129,7 +137,7 @@ def test_io_mode_names_both_sides_and_the_comparable_part():
 def test_a_captured_fio_trial_gets_its_operation():
     execution = Execution((DATA / "runner" / "fio_randread.jsonl").read_text(), "", 0, 1.0)
     case = Case("rand-read", "io.fio", {"rw": "randread"}, EnvSpec("native"))
-    record = to_record(trial_record(execution, case, "r001", 1, 0, "t", {"psutil": {"read_bytes": 10**9}}))
+    record = to_record(trial_of(case, execution, {"psutil": {"read_bytes": 10**9}}, 0))
     result = json.loads((DATA / "runner" / "fio_randread.jsonl").read_text())
     row = dict(zip(TRIAL_COLUMNS, trial_rows(record)[0]))
     assert row["operation"] == (f"engine={result['info']['ioengine']} qd={result['params']['iodepth']} "

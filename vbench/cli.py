@@ -233,7 +233,7 @@ def _resume_job(args: argparse.Namespace):
         path = Path(args.results) / args.resume  # a bare run id
     read_run(path)  # a run this vbench reads, or the error now
 
-    from vbench.runner import resume_run
+    from vbench.run.lifecycle import resume_run
 
     return lambda progress: resume_run(path, progress)
 
@@ -245,7 +245,7 @@ def _suite_job(args: argparse.Namespace):
         raise VBenchError("--suite is required (or --pytest-benchmark PATH, or --resume RUN)")
     suite, requested, options = _run_inputs(args)
 
-    from vbench.runner import run_suite
+    from vbench.run.lifecycle import run_suite
 
     return lambda progress: run_suite(suite, requested, options, progress)
 
@@ -293,7 +293,7 @@ def _run_inputs(args: argparse.Namespace):
     if args.boot_timeout is not None and not 0 < args.boot_timeout <= 86400:
         raise VBenchError(f"--boot-timeout: {args.boot_timeout} must be above 0 seconds")
 
-    from vbench.runner import RunOptions  # after the checks: it imports scipy
+    from vbench.run.options import RunOptions
 
     env_options = EnvOptions(image=args.image, runtime=args.docker_runtime, cpus=args.cpus, memory=args.memory,
                              blkio_accounting=args.blkio_accounting or None, accel=args.accel, vcpus=args.vcpus,
@@ -313,7 +313,7 @@ def _carry_out(run, stream: bool = False) -> int:
     from vbench.console.progress import RichProgress, StreamProgress
     from vbench.console.summary import print_summary
     from vbench.report import build_report
-    from vbench.runner import failure_of
+    from vbench.run.lifecycle import failure_of
 
     progress = StreamProgress() if stream else RichProgress()
     if stream:

@@ -26,8 +26,8 @@ from pathlib import Path
 from vbench import __version__
 from vbench.errors import VBenchError
 from vbench.fleetdir import FLEET_FILE, HOSTS_DIR, read_fleet  # noqa: F401 (the fleet's names)
-from vbench.hosts import SSH, SSH_FAILED, Host, _last_line
-from vbench.store import _atomic_write
+from vbench.hosts import SSH, SSH_FAILED, Host, last_line
+from vbench.store import atomic_write
 
 HOME_ENV = "VBENCH_FLEET_HOME"
 STREAM_LOG = "stream.log"  # the host vbench's stderr, kept beside its run
@@ -127,7 +127,7 @@ def wheel(cache: Path) -> Path:
         built = sorted(Path(tmp).glob("vbench-*.whl"))
         if done.returncode or not built:
             raise VBenchError(f"building a wheel of vbench for the other hosts failed: "
-                              f"{_last_line(done.stderr.encode()) or done.returncode}")
+                              f"{last_line(done.stderr.encode()) or done.returncode}")
         where.mkdir(parents=True, exist_ok=True)
         target = where / built[0].name
         os.replace(built[0], target)
@@ -241,19 +241,19 @@ class Fleet:
         with self.lock:
             self.procs.pop(state.host.label, None)
         if code == SSH_FAILED and not state.host.is_local:
-            said = _last_line((target / STREAM_LOG).read_bytes()) or "the connection was lost"
+            said = last_line((target / STREAM_LOG).read_bytes()) or "the connection was lost"
             state.status = f"failed: {state.host.text} was lost: {said}"
             return
         try:
             self.fetch(state, results, run_id)
         except VBenchError as exc:  # no run there: its vbench stopped before it began one, and said why
-            said = _last_line((target / STREAM_LOG).read_bytes()) if finished is None else ""
+            said = last_line((target / STREAM_LOG).read_bytes()) if finished is None else ""
             state.status = f"failed: {said or exc}"
             return
         if finished is not None:
             state.status = f"failed: {finished}" if finished else "complete"
         else:
-            said = _last_line((target / STREAM_LOG).read_bytes())
+            said = last_line((target / STREAM_LOG).read_bytes())
             state.status = "interrupted" if self.stopping or code == 130 else f"failed: {said or f'exit {code}'}"
 
     def follow(self, state: HostState, proc: subprocess.Popen, target: Path) -> str | None:
@@ -291,7 +291,7 @@ class Fleet:
                               else python(FETCH, results, run_id), capture_output=True, timeout=600,
                               stdin=subprocess.DEVNULL)
         if data.returncode:
-            raise VBenchError(f"{state.host.text}: fetching its run failed: {_last_line(data.stderr)}")
+            raise VBenchError(f"{state.host.text}: fetching its run failed: {last_line(data.stderr)}")
         target = self.host_dir(state)
         with tempfile.TemporaryDirectory(prefix=".fetch-", dir=self.dir) as tmp:
             with tarfile.open(fileobj=io.BytesIO(data.stdout), mode="r|") as tar:
@@ -316,7 +316,7 @@ class Fleet:
                   "build": self.build, "status": status, "hosts": [s.record() for s in self.states],
                   "machines": [[s.host.label for s in group] for group in self.machines()], **self.extra}
         with self.lock:
-            _atomic_write(self.dir / FLEET_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
+            atomic_write(self.dir / FLEET_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def run_groups(fleet: Fleet, forwarded, resume: bool, on_tick=None) -> None:

@@ -111,7 +111,7 @@ class SSH:
         except OSError as exc:
             raise VBenchError(f"{host.text}: cannot run {argv[0]}: {exc.strerror}") from None
         if done.returncode != 0:
-            said = _last_line(done.stderr) or f"exit status {done.returncode}"
+            said = last_line(done.stderr) or f"exit status {done.returncode}"
             what = "cannot reach it" if done.returncode == SSH_FAILED and not host.is_local else remote[0]
             raise VBenchError(f"{host.text}: {what}: {said}")
         return done.stdout.decode(errors="replace")
@@ -123,7 +123,7 @@ def remote_command(argv: list[str]) -> str:
     return shlex.join(argv)
 
 
-def _last_line(data: bytes) -> str:
+def last_line(data: bytes) -> str:
     lines = [line.strip() for line in data.decode(errors="replace").splitlines() if line.strip()]
     return lines[-1][:300] if lines else ""
 

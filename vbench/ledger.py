@@ -10,7 +10,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import psutil
 
@@ -42,7 +42,7 @@ def ownership_labels() -> dict[str, str]:
     return {OWNER_LABEL: f"{me['boot_id']}/{me['pid']}/{me['create_time']:.3f}", STATE_LABEL: str(state_dir())}
 
 
-def _owner_label_alive(text: str) -> bool:
+def owner_label_alive(text: str) -> bool:
     boot, _, rest = text.partition("/")
     pid, _, created = rest.partition("/")
     try:
@@ -51,10 +51,10 @@ def _owner_label_alive(text: str) -> bool:
         return False
 
 
-def owner_alive(holder: dict) -> bool:
+def owner_alive(holder: Mapping[str, Any]) -> bool:
     if holder.get("boot_id") != boot_id():
         return False
-    return _same_process(holder.get("pid"), holder.get("create_time"))
+    return same_process(holder.get("pid"), holder.get("create_time"))
 
 
 def boot_id() -> str:
@@ -115,7 +115,7 @@ class Ledger:
                 self.path.unlink()
 
 
-def _same_process(pid: int | None, create_time: float | None) -> bool:
+def same_process(pid: int | None, create_time: float | None) -> bool:
     try:
         return pid is not None and abs(psutil.Process(pid).create_time() - (create_time or 0)) < 1.0
     except psutil.Error:

@@ -71,9 +71,10 @@ class Execution:
             line = line.strip()
             if line.startswith("{"):
                 try:
-                    return json.loads(line)
+                    record = json.loads(line)
                 except json.JSONDecodeError:
                     return None
+                return record if isinstance(record, dict) else None
         return None
 
 

@@ -15,7 +15,7 @@ import signal
 from typing import Callable
 
 # The ledger is a leaf every environment writes; the names reaping reads (and the tests ask of it) come from it.
-from vbench.ledger import (LABEL, OWNER_LABEL, STATE_LABEL, Ledger, _owner_label_alive, _same_process,  # noqa: F401
+from vbench.ledger import (LABEL, OWNER_LABEL, STATE_LABEL, Ledger, owner_label_alive, same_process,  # noqa: F401
                            default_state_dir, owner_alive, ownership_labels, state_dir)
 
 
@@ -43,7 +43,7 @@ def reap(say: Callable[[str], None] = lambda text: None) -> list[str]:
 def _reap_record(record: dict) -> list[str]:
     removed = []
     for proc in record.get("processes", []):
-        if _same_process(proc["pid"], proc["create_time"]):
+        if same_process(proc["pid"], proc["create_time"]):
             try:
                 os.kill(proc["pid"], signal.SIGKILL)
                 removed.append(f"process {proc['pid']}")
@@ -97,4 +97,4 @@ def is_orphan(labels: dict, live_runs: set[str]) -> bool:
     maker = labels.get(OWNER_LABEL)
     if maker is None:
         return run not in live_runs
-    return not _owner_label_alive(maker)
+    return not owner_label_alive(maker)

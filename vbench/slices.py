@@ -139,12 +139,12 @@ def run_block(workers: Mapping[str, WorkerPipe], invocation: dict, fields: Mappi
         reply = ask(label, {"op": "prepare", **invocation, **fields[label]})
         if reply:
             parts[label].prepared = reply
-    baseline = parts[baseline]
-    if baseline.error:
+    base = parts[baseline]
+    if base.error:
         for part in parts.values():
-            part.error = part.error or f"the baseline's worker failed: {baseline.error}"
+            part.error = part.error or f"the baseline's worker failed: {base.error}"
         return parts, 0
-    base_unit = float(baseline.prepared["unit_s"])
+    base_unit = float(base.prepared["unit_s"])
     for part in parts.values():
         if not part.error:
             unit = float(part.prepared["unit_s"])
@@ -158,7 +158,7 @@ def run_block(workers: Mapping[str, WorkerPipe], invocation: dict, fields: Mappi
     for part in parts.values():
         if not part.error and part.times:
             part.rate = part.prepared["amount"] * part.calls * len(part.times) / sum(part.times)
-    if baseline.error:
+    if base.error:
         for part in parts.values():
-            part.rate, part.error = None, part.error or f"the baseline's worker failed: {baseline.error}"
+            part.rate, part.error = None, part.error or f"the baseline's worker failed: {base.error}"
     return parts, cycles

@@ -22,13 +22,16 @@ import time
 import warnings
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import orjson
 
 from vbench.errors import VBenchError
 from vbench.model import EnvOptions, HostFingerprint, Metric, RunMeta, Trial
 from vbench.validity import operation
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA_VERSION = 1
 # from_version -> function(kind, record) giving the record ("run" for run.json, "trial" for a trials.jsonl line) in
@@ -41,9 +44,11 @@ TRIALS_FILE = "trials.jsonl"
 SAMPLES_DIR = "samples"
 
 
-def schema(record: str) -> dict:
+def schema(record: str) -> dict[str, Any]:
     """The JSON Schema of ``record`` ("run" or "trial") as SCHEMA_VERSION writes it (vbench/schema/)."""
-    return json.loads(resources.files("vbench").joinpath(f"schema/{record}.schema.json").read_text())
+    text = resources.files("vbench").joinpath(f"schema/{record}.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 def new_run_id(suite: str) -> str:
@@ -71,7 +76,7 @@ class RunStore:
 
     def write_meta(self, meta: RunMeta) -> None:
         record = {**meta_record(meta), "schema_version": SCHEMA_VERSION, "run_id": self.dir.name}
-        _atomic_write(self.dir / RUN_FILE, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+        atomic_write(self.dir / RUN_FILE, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
 
     def read_meta(self) -> RunMeta:
         return read_meta(self.dir)
@@ -259,11 +264,12 @@ def from_record(record: dict, where: str | Path = "a trial") -> Trial:
     try:
         metrics = {name: Metric(float(m["value"]), m["unit"], bool(m["higher_is_better"]))
                    for name, m in (record.get("metrics") or {}).items()}
-        fields = {name: record.get(name) for name in TRIAL_FIELDS if name in record}
-        return Trial(**{"guest_duration_s": None, "seq": None, "params": {}, "variant": None, "error": None,
-                        "started_at": None, "host_wall_s": None, "primary": None, **fields,
-                        "metrics": metrics, "flags": tuple(record.get("flags") or ()),
-                        "info": record.get("info") or {}})
+        fields: dict[str, Any] = {name: record.get(name) for name in TRIAL_FIELDS if name in record}
+        values: dict[str, Any] = {"guest_duration_s": None, "seq": None, "params": {}, "variant": None,
+                                  "error": None, "started_at": None, "host_wall_s": None, "primary": None, **fields,
+                                  "metrics": metrics, "flags": tuple(record.get("flags") or ()),
+                                  "info": record.get("info") or {}}
+        return Trial(**values)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:  # right fields, wrong shapes
         raise VBenchError(f"{where}: trial {record.get('trial_id')!r} is malformed "
                           f"({type(exc).__name__}: {exc})") from None
@@ -307,7 +313,7 @@ def trial_rows(trial: dict) -> list[tuple]:
             for name, m in metrics.items()]
 
 
-def load_trials(path: str | Path):
+def load_trials(path: str | Path) -> "pd.DataFrame":
     """A run's trials as a tidy pandas DataFrame (one row per trial and metric)."""
     meta = read_run(path)
     rows = []
@@ -343,7 +349,7 @@ def env_options_from(record: dict, where: str | Path) -> EnvOptions:
     return EnvOptions(**record)
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w") as f:
         f.write(text)

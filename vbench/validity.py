@@ -15,13 +15,16 @@ the environment knows the host does with that I/O (``HostPath``): an O_DIRECT th
 not direct, whatever the workload's probe says.
 
 The report and the summary take their words from ``FLAGS`` and ``io_mode_meaning``; who sets each flag is named
-beside it.
+beside it. The flags a trial gets from the host's view (``page_cache_flag``, ``counters_flag``, ``clock_flag``,
+``disturbance_flag``) are computed here, and their prose is written from the same thresholds.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from vbench.model import Execution
 
 DIRECT = "direct"
 HOST_CACHED = "O_DIRECT asked, host page cache"  # the guest asked for O_DIRECT; the host cached it anyway
@@ -36,28 +39,44 @@ class Flag:
     effect: str
 
 
+# A read figure is flagged when the trial's own processes fetched from storage less than this share of the bytes
+# the workload read.
+PAGE_CACHE_TOLERANCE = 0.9
+COUNTER_TOLERANCE = 0.05  # the Engine API's and the cgroup's block I/O bytes of one trial
+COUNTER_SLACK_BYTES = 1 << 20
+CLOCK_TOLERANCE = 0.05  # the guest's and the host's timing of one run
+CLOCK_SLACK_S = 0.05
+# A cpu or mem trial is flagged when other processes took more than this share of one CPU on average over it,
+# or the hypervisor stole more than this share of the host's CPU time: the trial then shared the machine.
+OTHERS_LIMIT_CORES = 0.25
+STEAL_LIMIT_PCT = 5.0
+DISTURBABLE_KINDS = ("cpu", "mem")
+
 KEPT = "kept in the analysis; the figure is read with this caveat"
 FLAGS: dict[str, Flag] = {
     "page-cache-read": Flag(
-        "the trial's own I/O delivered fewer bytes from the device than the workload read: part of the read came "
-        "from the page cache, so the figure measures memory rather than the disk",
-        "the runner, from the trial's own device counters (vbench.runner.page_cache_flag)", KEPT),
+        f"the trial's own I/O delivered fewer bytes from the device than {PAGE_CACHE_TOLERANCE:.0%} of what the "
+        "workload read: part of the read came from the page cache, so the figure measures memory rather than the "
+        "disk",
+        "the runner, from the trial's own device counters (vbench.validity.page_cache_flag)", KEPT),
     "page-cache-unknown": Flag(
         "the workload read from a file, but no counter of the trial's own device reads was available, so whether "
         "the page cache served it is unknown (not 'no')",
-        "the runner (vbench.runner.page_cache_flag)", KEPT),
+        "the runner (vbench.validity.page_cache_flag)", KEPT),
     "io-counters-disagree": Flag(
-        "the Engine API's block I/O bytes for the container's trial and its cgroup's differ by more than 5%: two "
-        "views of one counter, so the trial's I/O accounting is suspect",
-        "the runner (vbench.runner.counters_flag)", KEPT),
+        f"the Engine API's block I/O bytes for the container's trial and its cgroup's differ by more than "
+        f"{COUNTER_TOLERANCE:.0%} (and {COUNTER_SLACK_BYTES >> 20} MiB): two views of one counter, so the trial's "
+        "I/O accounting is suspect",
+        "the runner (vbench.validity.counters_flag)", KEPT),
     "clock-disagree": Flag(
-        "the guest's and the host's timing of the run differ by more than 5% (guest clocks drift under "
-        "emulation): a guest-timed figure is suspect",
-        "the runner, from the host's and the guest's clocks", KEPT),
+        f"the guest's and the host's timing of the run differ by more than {CLOCK_TOLERANCE:.0%} (and "
+        f"{CLOCK_SLACK_S * 1000:.0f} ms; guest clocks drift under emulation): a guest-timed figure is suspect",
+        "the runner, from the host's and the guest's clocks (vbench.validity.clock_flag)", KEPT),
     "host-disturbed": Flag(
-        "other processes took more than a quarter of a CPU, or the hypervisor stole more than 5% of the host's "
-        "CPU time, during this cpu or mem trial: it shared the machine",
-        "the runner, from the psutil collector's disturbance figures",
+        f"other processes took more than {OTHERS_LIMIT_CORES:g} of a CPU, or the hypervisor stole more than "
+        f"{STEAL_LIMIT_PCT:g}% of the host's CPU time, during this {' or '.join(DISTURBABLE_KINDS)} trial: it "
+        "shared the machine",
+        "the runner, from the psutil collector's disturbance figures (vbench.validity.disturbance_flag)",
         "kept in the analysis, since dropping it would break its round's pair; the summary counts them"),
     "python-fallback": Flag(
         "a pure-Python stand-in ran instead of the real tool or library (fio absent, or numpy absent for "
@@ -106,7 +125,7 @@ def flag_meaning(name: str) -> str:
 
 def io_mode_meaning(mode: str) -> str:
     """The meaning of an end-to-end mode ("<effective>; host: <what>") or a bare one."""
-    return IO_MODES.get(effective_mode(mode), "the workload's own I/O settings, as named")
+    return IO_MODES.get(effective_mode(mode) or "", "the workload's own I/O settings, as named")
 
 
 @dataclass(frozen=True)
@@ -184,3 +203,63 @@ def _fields(op: str) -> dict[str, str]:
     """The fields of an ``operation`` string (tool, engine and queue depth have no spaces; the mode is last)."""
     match = _OPERATION.fullmatch(op)
     return {k: v for k, v in match.groupdict().items() if v is not None} if match else {"mode": op}
+
+
+def page_cache_flag(info: Mapping[str, Any], storage_read_bytes: int | None) -> str | None:
+    """'page-cache-read' when a workload read more bytes than its own processes fetched from storage during the
+    trial; 'page-cache-unknown' when it read and that figure is unknown."""
+    requested = info.get("read_bytes") or 0
+    if requested <= 0:
+        return None
+    if storage_read_bytes is None:
+        return "page-cache-unknown"
+    if storage_read_bytes < PAGE_CACHE_TOLERANCE * requested:
+        return "page-cache-read"
+    return None
+
+
+def counters_flag(collected: Mapping[str, Any]) -> str | None:
+    """'io-counters-disagree' when the Engine API's block I/O figures for a container's trial and its cgroup's
+    differ by more than COUNTER_TOLERANCE (and COUNTER_SLACK_BYTES): two views of one counter, so one of them is
+    not what it seems."""
+    cgroup, engine = collected.get("cgroup") or {}, collected.get("engine") or {}
+    for key in ("io_read_bytes", "io_write_bytes"):
+        a, b = cgroup.get(key), engine.get(key)
+        if a is None or b is None:
+            continue
+        if abs(a - b) > max(COUNTER_TOLERANCE * max(a, b), COUNTER_SLACK_BYTES):
+            return "io-counters-disagree"
+    return None
+
+
+def disturbance_flag(workload: str, disturbance: Mapping[str, Any] | None) -> str | None:
+    """'host-disturbed' when a cpu or mem trial shared the host: others took more than OTHERS_LIMIT_CORES of a
+    CPU, or steal exceeded STEAL_LIMIT_PCT. I/O and network trials are not judged: kernel threads and daemons
+    (virtiofsd, docker-proxy, the block layer's workers) do their work for them outside their process tree."""
+    if not disturbance or workload.split(".")[0] not in DISTURBABLE_KINDS:
+        return None
+    others = disturbance.get("others_cores")
+    if (others is not None and others > OTHERS_LIMIT_CORES) or disturbance.get("steal_pct", 0) > STEAL_LIMIT_PCT:
+        return "host-disturbed"
+    return None
+
+
+def clock_flag(execution: Execution) -> str | None:
+    """'clock-disagree' when the guest's and the host's measure of one run differ by more than CLOCK_TOLERANCE
+    (and CLOCK_SLACK_S): guest clocks drift under emulation, so a guest-timed figure is then suspect."""
+    return clock_disagree(execution.far_wall_s, execution.host_wall_s)
+
+
+def clock_disagree(guest: float | None, host: float) -> str | None:
+    """``clock_flag`` on two figures: the guest's and the host's seconds for one run."""
+    if guest is None or host <= 0:
+        return None
+    if abs(host - guest) > max(CLOCK_TOLERANCE * host, CLOCK_SLACK_S):
+        return "clock-disagree"
+    return None
+
+
+def drift_flag(drift: float | None) -> str | None:
+    """'clock-disagree' for a sliced block whose guest clock strayed from the host's by more than CLOCK_TOLERANCE
+    of the host's time (vbench.slices.clock_drift)."""
+    return "clock-disagree" if drift is not None and abs(drift) > CLOCK_TOLERANCE else None

@@ -155,6 +155,7 @@ class Environment(ABC):
     variants: ClassVar[tuple[str, ...]] = ()
     default_variant: ClassVar[str | None] = None
     guest_workloads: ClassVar[bool] = True  # False: an environment only for network (client/server) workloads
+    keeps_workers: ClassVar[bool] = False  # True where open_worker gives a warm worker (paired slices can run)
 
     def __init__(self, spec: EnvSpec, context: Context):
         self.spec = spec
@@ -266,7 +267,7 @@ class Environment(ABC):
 
     def open_worker(self) -> WorkerPipe:
         """A warm worker (workloads/worker.py) in this environment, for sliced trials (vbench.slices); the
-        environment closes it at teardown. Unavailable where the backend cannot keep one."""
+        environment closes it at teardown. Unavailable where the backend cannot keep one (``keeps_workers``)."""
         raise Unavailable(f"{self.spec.label} cannot keep a warm worker")
 
     def worker(self) -> WorkerPipe:

@@ -50,6 +50,7 @@ class Docker(Environment):
     summary = "a long-lived container; the storage under test is its writable layer, a volume, a bind mount or tmpfs"
     variants = ("layer", "volume", "bind", "tmpfs")
     default_variant = "volume"
+    keeps_workers = True
 
     def __init__(self, spec, context):
         super().__init__(spec, context)
@@ -87,7 +88,7 @@ class Docker(Environment):
         self.client = docker_client()
         if self.client is None:
             raise Unavailable("the Docker engine stopped answering")
-        image = self.context.options.image or _default_tag()
+        image = self.context.options.image or default_tag()
         labels = {LABEL: self.context.run_id, "vbench.env": self.spec.label, **ownership_labels()}
         self.context.ledger.add_docker()  # before anything labelled exists, so a reaper knows its owner lives
         mounts, tmpfs = self._storage(labels)
@@ -233,7 +234,7 @@ class Docker(Environment):
         labels = {LABEL: self.context.run_id, "vbench.env": f"{self.spec.label}-startup", **ownership_labels()}
         start = time.perf_counter()
         container = self.client.containers.create(
-            self.context.options.image or _default_tag(), ["python3", "-c", "print('ready', flush=True)"],
+            self.context.options.image or default_tag(), ["python3", "-c", "print('ready', flush=True)"],
             labels=labels, network_mode="none", runtime=self.runtime, cap_drop=["ALL"],
             security_opt=["no-new-privileges"])
         expired = threading.Event()
@@ -275,7 +276,7 @@ class Docker(Environment):
                 "storage_driver": info.get("Driver"),
                 "backing_filesystem": dict(info.get("DriverStatus") or []).get("Backing Filesystem"),
                 "cgroup_version": info.get("CgroupVersion"), "cgroup_driver": info.get("CgroupDriver"),
-                "runtime": self.runtime, "image": self.context.options.image or _default_tag(),
+                "runtime": self.runtime, "image": self.context.options.image or default_tag(),
                 "image_id": self.image_id, "container_id": self.container.id if self.container else None,
                 "blkio_counting_rule": {"device": self.throttle_device, "rate_bps": COUNTING_RATE_BPS}
                 if self.throttle_device else None,
@@ -367,7 +368,7 @@ def _block_device(path: str | None) -> str | None:
     return str(node) if node.exists() else None
 
 
-def _default_tag() -> str:
+def default_tag() -> str:
     from vbench.images import guest_image
 
     return guest_image().tag
@@ -377,7 +378,7 @@ def _image_present(client) -> bool:
     import docker.errors
 
     try:
-        client.images.get(_default_tag())
+        client.images.get(default_tag())
         return True
     except docker.errors.ImageNotFound:
         return False

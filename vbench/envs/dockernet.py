@@ -27,7 +27,7 @@ import psutil
 from vbench.dockerclient import docker_client, remove_labelled
 from vbench.dockerclient import first_line as _first_line
 from vbench.envs.base import TOOL_PORTS, Availability, Environment, OnStart, free_port, tool_servers_sh, wait_serving
-from vbench.envs.docker import _default_tag, shared_mounts
+from vbench.envs.docker import default_tag, shared_mounts
 from vbench.errors import Unavailable, VBenchError
 from vbench.ledger import LABEL, ownership_labels
 from vbench.model import GUEST_PLUGINS, GUEST_ROOT, SERVER_PORT, Execution, Handle
@@ -117,7 +117,7 @@ class DockerNet(Environment):
 
     def _start(self, command: list[str], labels: dict, network: str, publish: dict, role: str):
         return self.client.containers.run(
-            self.context.options.image or _default_tag(), command, detach=True, labels=labels,
+            self.context.options.image or default_tag(), command, detach=True, labels=labels,
             network=network if network not in ("host", "bridge") else None,
             network_mode=network if network in ("host", "bridge") else None, ports=publish or None,
             volumes=shared_mounts(),

@@ -23,6 +23,7 @@ class Native(Environment):
     kind = "native"
     summary = "a host subprocess in a scratch directory on the host filesystem (the baseline)"
     variants = ("aa",)  # native:aa, the A/A control: the same as native, measured as if it were another
+    keeps_workers = True
 
     def __init__(self, spec, context):
         super().__init__(spec, context)

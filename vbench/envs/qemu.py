@@ -32,7 +32,7 @@ from vbench import catalog
 from vbench.catalog import WORKLOADS_DIR
 from vbench.envs import netns
 from vbench.envs.base import TOOL_PORTS, Availability, Environment, OnStart, free_port, wait_serving
-from vbench.envs.qemu_machine import (GUEST_INIT_SH, QEMU, BootFailed, ChannelError, Guest, VMConfig, _tail,
+from vbench.envs.qemu_machine import (GUEST_INIT_SH, QEMU, BootFailed, ChannelError, Guest, VMConfig, log_tail,
                                        boot, exit_description, qemu_words, stderr_log, stop_process, virtiofsd)
 from vbench.envs.workers import WorkerLost, WorkerPipe
 from vbench.errors import Unavailable, VBenchError
@@ -62,6 +62,7 @@ class VM(Environment):
     summary = "a QEMU guest (KVM when a probe boot succeeds, else TCG emulation) with the agent on virtio-serial"
     variants = ("virtio", "qcow2", "virtiofs", "9p", "usernet", "tap")
     default_variant = "virtio"
+    keeps_workers = True
 
     def __init__(self, spec, context):
         super().__init__(spec, context)
@@ -216,7 +217,7 @@ class VM(Environment):
         wall = time.perf_counter() - start
         if reply is None:
             self.stop_with(f"the guest did not answer within {timeout + grace:.0f}s; it was killed")
-            console = _tail(self.config.console_log, 2000)
+            console = log_tail(self.config.console_log, 2000)
             stop_process(self.guest.proc)
             return Execution("", f"{self.stopped}; console: {console}", None, wall, timed_out=True)
         if not _well_formed(reply):
@@ -258,7 +259,7 @@ class VM(Environment):
             reason = f"{exit_description(proc.returncode, stderr_log(self.config), 'during a trial')} ({reason})"
         self.stop_with(reason)
         stop_process(proc)
-        console = _tail(self.config.console_log, 2000)
+        console = log_tail(self.config.console_log, 2000)
         return Execution("", f"console: {console}", None, wall, error=self.stopped)
 
     def endpoint(self) -> tuple[str, int]:

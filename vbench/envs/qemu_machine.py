@@ -318,7 +318,7 @@ def _console_said(console_log: str) -> str:
 
 
 def _console_suffix(console_log: str) -> str:
-    console = _tail(console_log)
+    console = log_tail(console_log)
     return f"; console: {console}" if console else ""
 
 
@@ -336,7 +336,7 @@ def stop_process(proc: subprocess.Popen, grace: float = 5.0) -> None:
         proc.wait()
 
 
-def _tail(path: str, chars: int = 400) -> str:
+def log_tail(path: str, chars: int = 400) -> str:
     try:
         return " | ".join(Path(path).read_text(errors="replace")[-chars:].splitlines())
     except OSError:

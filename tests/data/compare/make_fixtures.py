@@ -14,7 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from vbench.runner import RunOptions, run_suite
+from vbench.run.lifecycle import run_suite
+from vbench.run.options import RunOptions
 from vbench.suite import parse_suite
 
 HERE = Path(__file__).resolve().parent

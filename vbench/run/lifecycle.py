@@ -1,0 +1,187 @@
+"""A run's life: check the environments, provision them, write run.json, carry out the session, tear down.
+
+Starting and resuming share one environment check (``check_environment``): an environment the user named must be
+available and pass its preflight (a VM's KVM probe) before anything is provisioned; one of the suite's defaults
+that cannot run here is skipped with its reason.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import secrets
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from vbench import __version__
+from vbench import envs as registry
+from vbench.envs.base import Availability, Context, Environment, describe
+from vbench.errors import Unavailable, VBenchError
+from vbench.fingerprint import host_fingerprint
+from vbench.ledger import owner, owner_alive
+from vbench.model import AA_CONTROL, BASELINE, EnvOptions, EnvSpec, RunMeta, Trial
+from vbench.plan import build_cases
+from vbench.run.blocks import plan_blocks, slicing
+from vbench.run.options import Bench, Progress, RunOptions, Silent, now
+from vbench.run.session import RunRecord, Session
+from vbench.store import RunStore, iter_trials, new_run_id, run_dir
+from vbench.suite import Suite, suite_from_dict
+
+Say = Callable[[str], None]
+
+
+def check_environment(spec: EnvSpec, env_options: EnvOptions, say: Say) -> Availability:
+    """Whether ``spec`` can run here: its kind and variant available, then its preflight passed."""
+    cls = registry.env_class(spec.kind)
+    availability = cls.available_variant(spec.variant)
+    if not availability.ok:
+        return availability
+    try:
+        cls.preflight(spec, env_options, say)
+    except Unavailable as exc:
+        return Availability(False, str(exc))
+    return Availability(True, "preflight passed")
+
+
+def resolve_environments(suite: Suite, requested: Sequence[str] | None, env_options: EnvOptions | None = None,
+                         say: Say = lambda text: None,
+                         aa_control: bool = False) -> tuple[list[EnvSpec], dict[str, str]]:
+    """The environments to run and, for defaults that cannot run here, why they were skipped.
+
+    An environment the user asked for by name must be available; one from the suite's defaults is skipped with
+    its reason. The baseline always runs first in the list, then (with ``aa_control``) the A/A control. Each
+    environment's preflight (a VM's KVM probe) runs here, before anything is provisioned.
+    """
+    explicit = requested is not None
+    names = list(requested if requested is not None else suite.environments)
+    specs: list[EnvSpec] = []
+    skipped: dict[str, str] = {}
+    for name in names:
+        spec, _ = registry.resolve(name)
+        availability = check_environment(spec, env_options or EnvOptions(), say)
+        if not availability.ok:
+            if explicit:
+                raise VBenchError(f"environment {spec.label} is unavailable: {availability.reason}")
+            skipped[spec.label] = availability.reason
+            continue
+        if spec not in specs:
+            specs.append(spec)
+    if EnvSpec(BASELINE) not in specs:
+        specs.insert(0, EnvSpec(BASELINE))
+    control = EnvSpec.parse(AA_CONTROL)
+    if aa_control and control not in specs:
+        specs.insert(1, control)
+    specs.sort(key=lambda s: (s.label != BASELINE, s.label != AA_CONTROL))
+    return specs, skipped
+
+
+def run_suite(suite: Suite, requested_envs: Sequence[str] | None, options: RunOptions,
+              progress: Progress | None = None) -> Path:
+    """Run ``suite`` and return the run directory. KeyboardInterrupt stops it with every finished trial kept."""
+    progress = progress or Silent()
+    specs, skipped = resolve_environments(suite, requested_envs, options.env_options, progress.note,
+                                          options.aa_control)
+    plan = suite.plan
+    seed = options.seed if options.seed is not None else plan.seed
+    seed = seed if seed is not None else secrets.randbits(32)
+    meta = RunMeta(
+        vbench_version=__version__, started_at=now(), status="running", suite=suite.to_dict(), seed=seed,
+        baseline=BASELINE, owner=owner(), environments=tuple(s.label for s in specs), skipped_environments=skipped,
+        named_environments=requested_envs is not None, env_options=options.env_options,
+        scratch_root=options.scratch_root, host=host_fingerprint(options.scratch_root),
+        rounds={"planned_min": plan.min_rounds, "max": plan.max_rounds, "done": 0})
+    store = RunStore.create(options.results_dir, options.run_id or new_run_id(suite.name), meta)
+    return _execute(suite, specs, RunRecord(store, meta), options, progress, [])
+
+
+def resume_run(run: str | Path, progress: Progress | None = None) -> Path:
+    """Finish an interrupted run in place: the same suite, environments, seed and order; finished trials kept."""
+    store = RunStore(run_dir(run))
+    meta = store.read_meta()
+    if meta.status == "complete":
+        raise VBenchError(f"{store.dir.name} is already complete; nothing to resume")
+    holder = meta.owner or {}
+    if holder and owner_alive(holder):
+        raise VBenchError(f"{store.dir.name} is still running (pid {holder.get('pid')})")
+    suite = suite_from_dict(meta.suite or {})
+    specs = [registry.resolve(label)[0] for label in meta.environments or ()]
+    options = RunOptions(store.dir.parent, meta.scratch_root or RunOptions.scratch_root,
+                         env_options=meta.env_options or EnvOptions())
+    progress = progress or Silent()
+    for spec in specs:
+        availability = check_environment(spec, options.env_options, progress.note)
+        if not availability.ok:
+            raise VBenchError(f"cannot resume: environment {spec.label} is unavailable: {availability.reason}")
+    # resuming asks for exactly the run's environments
+    meta = dataclasses.replace(meta, named_environments=True, status="running", owner=owner(),
+                               resumed_at=(*(meta.resumed_at or ()), now()))
+    store.repair_tail()
+    return _execute(suite, specs, RunRecord(store, meta), options, progress, list(iter_trials(store.dir)))
+
+
+def _execute(suite: Suite, specs: list[EnvSpec], record: RunRecord, options: RunOptions, progress: Progress,
+             finished: list[Trial]) -> Path:
+    store = record.store
+    context = Context(store.dir.name, options.scratch_root, options.env_options)
+    active: dict[str, Environment] = {}
+    with contextlib.ExitStack() as stack:
+        try:
+            for spec in specs:
+                env = provision(stack, spec, context, record, progress)
+                if env is not None:
+                    active[spec.label] = env
+            cases = build_cases(suite, [s for s in specs if s.label in active])
+            blocks = plan_blocks(cases, active, options, record.meta.slicing)
+            record.update(environments=tuple(active), slicing=slicing(blocks),
+                          env_fingerprints={label: fingerprint(env) for label, env in active.items()})
+            record.write()  # how every block is measured, recorded before the first trial
+            seed = record.meta.seed if record.meta.seed is not None else 0
+            Session(cases, blocks, Bench(active, suite.plan.timeout_s, options), suite.plan, seed, record,
+                    progress, finished).run()
+            record.update(status="complete")
+        except KeyboardInterrupt:
+            record.update(status="interrupted")
+            raise
+        except BaseException as exc:
+            record.update(status=f"failed: {exc}")
+            raise
+        finally:
+            stack.close()  # tear down before the final meta, so teardown times are in it
+            record.update(ended_at=now(),
+                          lifecycles={label: env.lifecycle.to_dict() for label, env in active.items()})
+            record.write()
+    return store.dir
+
+
+def provision(stack: contextlib.ExitStack, spec: EnvSpec, context: Context, record: RunRecord,
+              progress: Progress) -> Environment | None:
+    """``spec`` provisioned, or None when it failed and was one of the suite's defaults (skipped, with why);
+    a failure of the baseline or of an environment the user named ends the run with a one-line error."""
+    try:
+        return stack.enter_context(registry.env_class(spec.kind)(spec, context))
+    except VBenchError as exc:
+        if spec.label == BASELINE or record.meta.named_environments:
+            raise
+        record.update(skipped_environments={**(record.meta.skipped_environments or {}),
+                                            spec.label: f"failed to start: {exc}"})
+        progress.note(f"skipped {spec.label}: it failed to start: {exc}")
+        return None
+
+
+def fingerprint(env: Environment) -> dict[str, Any]:
+    """The environment's fingerprint; one the backend cannot read (a daemon gone quiet) says why instead."""
+    try:
+        return env.fingerprint()
+    except Exception as exc:
+        return {"kind": env.kind, "variant": env.spec.variant, "fingerprint_error": describe(exc)}
+
+
+def failure_of(run: Path) -> str | None:
+    """Why the run measured nothing, when every measured trial failed (or none ran); None when any succeeded."""
+    measured = [t for t in iter_trials(run) if not t.warmup]
+    if any(t.status == "ok" for t in measured):
+        return None
+    if not measured:
+        return "no measured trial ran"
+    reason, count = Counter(t.error or t.status for t in measured).most_common(1)[0]
+    return f"every measured trial failed ({len(measured)}); the most common reason ({count}): {reason}"
