@@ -126,7 +126,7 @@ def test_a_host_lost_mid_run_fails_alone_and_resume_completes_it(first, tmp_path
     directory = the_fleet(results)
     record = json.loads((directory / "fleet.json").read_text())
     assert [h["host"] for h in record["hosts"]] == ["bench-b", "local"]
-    assert record["hosts"][0]["status"].startswith("failed: bench-b was lost")
+    assert record["hosts"][0]["status"] == "failed" and record["hosts"][0]["reason"].startswith("bench-b was lost")
     assert record["hosts"][1]["status"] == "complete" and record["status"] == "partial"
     kept = len(streamed.read_text().splitlines())
     assert kept >= 4

@@ -2,11 +2,15 @@
 what each host's vbench is asked to do."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 
+import pytest
+
 from vbench import fleet as fleet_module
-from vbench.fleet import Fleet, forwarded_options, run_groups
+from vbench.fleet import Fleet, run_groups
+from vbench.run.request import RunRequest
 from vbench.hosts import SSH, parse_hosts
 
 
@@ -60,14 +64,58 @@ def test_a_host_that_raises_fails_alone(tmp_path):
 
     fleet.run_host = run_host
     run_groups(fleet, lambda state: [], False)
-    assert [s.status for s in fleet.states] == ["failed: OSError: the disk is full", "complete"]
+    assert [s.said for s in fleet.states] == ["failed: OSError: the disk is full", "complete"]
+    assert [s.reason for s in fleet.states] == ["OSError: the disk is full", ""]
     assert "the disk is full" in fleet_module.failures(tmp_path / "f")
 
 
 def test_each_host_gets_the_runs_own_options_and_its_copy_of_the_suite():
+    from vbench.cli import build_parser
+
     argv = ["--host", "a", "--suite", "/home/me/mine.toml", "--quick", "--host=b", "--ssh-config", "cfg",
             "--setup", "--results", "out", "--env", "native,docker:volume"]
-    assert forwarded_options(argv) == ["--suite", "/home/me/mine.toml", "--quick", "--env", "native,docker:volume"]
-    assert forwarded_options(argv, "/remote/suites/x.toml") == ["--suite", "/remote/suites/x.toml", "--quick",
-                                                                "--env", "native,docker:volume"]
-    assert forwarded_options(["--suite=cpu", "--results=r"], "/x.toml") == ["--suite", "/x.toml"]
+    request = RunRequest.from_namespace(build_parser().parse_args(["run", *argv]))
+    assert request.to_argv() == ["--suite", "/home/me/mine.toml", "--quick", "--env", "native,docker:volume"]
+    assert request.with_suite("/remote/suites/x.toml").to_argv() == ["--suite", "/remote/suites/x.toml", "--quick",
+                                                                     "--env", "native,docker:volume"]
+    short = RunRequest.from_namespace(build_parser().parse_args(["run", "--suite=cpu", "--results=r"]))
+    assert short.with_suite("/x.toml").to_argv() == ["--suite", "/x.toml"]
+
+
+def test_a_request_round_trips_through_the_command_line():
+    from vbench.cli import build_parser
+
+    argv = ["--suite", "io", "--env", "native,vm:virtio", "--rounds", "7", "--ci-target", "2.5", "--seed", "0",
+            "--no-aa", "--scratch", "/srv/s", "--interval", "0.5", "--cpus", "1.5", "--blkio-accounting",
+            "--accel", "tcg", "--vm-memory", "1024", "--vm-disk-size", "16G", "--time-budget", "60"]
+    request = RunRequest.from_namespace(build_parser().parse_args(["run", *argv]))
+    again = RunRequest.from_namespace(build_parser().parse_args(["run", *request.to_argv()]))
+    assert again == request and request.seed == 0 and request.accel == "tcg"
+    assert RunRequest.from_namespace(build_parser().parse_args(["run", "--suite", "cpu"])).to_argv() == \
+        ["--suite", "cpu"]  # every default left out
+
+
+def test_progress_events_round_trip_and_other_lines_are_not_events():
+    from vbench.run.events import Event
+
+    for event in (Event("started", run_dir="/r", planned=12), Event("skipped", count=3),
+                  Event("trial", record={"trial_id": "r001-x@native", "status": "ok"}),
+                  Event("replanned", planned=20, reason="CI too wide"), Event("finished", run_dir="/r", failure=None)):
+        assert Event.from_json(event.to_json()) == event
+    assert Event.from_json('{"event": "finished", "failure": null, "run_dir": "/r"}').failure is None
+    assert Event.from_json("hello from a library") is None
+    assert Event.from_json('{"event": "started"}') is None  # its fields missing
+    assert Event.from_json('{"event": "exploded", "text": "x"}') is None
+    with pytest.raises(ValueError, match="unknown progress event"):
+        Event("exploded")
+
+
+def test_a_version_1_fleet_reads_with_status_and_reason_apart(tmp_path):
+    from vbench.fleetdir import read_fleet
+
+    old = {"fleet_version": 1, "hosts": [{"host": "a", "status": "failed: a was lost: reset"},
+                                         {"host": "b", "status": "complete"}]}
+    (tmp_path / "fleet.json").write_text(json.dumps(old))
+    hosts = read_fleet(tmp_path)["hosts"]
+    assert [(h["status"], h.get("reason")) for h in hosts] == [("failed", "a was lost: reset"), ("complete", None)]
+    assert json.loads((tmp_path / "fleet.json").read_text()) == old  # read in memory, never rewritten

@@ -27,11 +27,12 @@ def errors(validator: Draft202012Validator, record) -> list[str]:
 
 
 def assert_valid_run(directory: Path, validators) -> None:
-    assert errors(validators["run"], json.loads((directory / "run.json").read_text())) == []
-    lines = (directory / "trials.jsonl").read_text().splitlines()
-    assert lines, f"{directory} has no trials"
-    for number, line in enumerate(lines, 1):
-        assert errors(validators["trial"], json.loads(line)) == [], f"{directory.name} line {number}"
+    """Every record of the run, as the readers see it (migrated to this version in memory), matches the schemas."""
+    assert errors(validators["run"], store.read_run(directory)) == []
+    records = list(store.iter_records(directory))
+    assert records, f"{directory} has no trials"
+    for number, record in enumerate(records, 1):
+        assert errors(validators["trial"], record) == [], f"{directory.name} line {number}"
 
 
 @pytest.mark.parametrize("kind", ["run", "trial"])
@@ -53,8 +54,7 @@ def test_a_fresh_run_matches_the_schemas(tiny_run, validators):
 
 def small_records() -> tuple[dict, dict]:
     directory = DATA / "runs" / "small"
-    first = (directory / "trials.jsonl").read_text().splitlines()[0]
-    return json.loads((directory / "run.json").read_text()), json.loads(first)
+    return store.read_run(directory), next(store.iter_records(directory))
 
 
 def broken(record: dict, path: str, value=None, delete: bool = False) -> dict:
@@ -72,7 +72,8 @@ def broken(record: dict, path: str, value=None, delete: bool = False) -> dict:
 
 
 RUN_BREAKS = [
-    ("schema_version", 2, False), ("schema_version", "1", False), ("run_id", None, True), ("suite", None, True),
+    ("schema_version", 3, False), ("schema_version", "2", False), ("status", "failed: it broke", False),
+    ("run_id", None, True), ("suite", None, True),
     ("suite", "cpu", False), ("suite/plan/min_rounds", 0, False), ("suite/plan/timeout_s", -5, False),
     ("suite/plan/bogus", 1, False), ("suite/entries", [], False), ("suite/entries/0/params", "x", False),
     ("seed", -1, False), ("seed", 1.5, False), ("status", "finished", False), ("rounds/done", "3", False),
@@ -109,8 +110,8 @@ def test_a_record_that_is_not_an_object_fails(record, validators):
     assert errors(validators["run"], record) and errors(validators["trial"], record)
 
 
-def test_no_migration_yet_so_an_older_version_says_re_run(tmp_path):
-    assert store.MIGRATIONS == {}
+def test_a_version_without_a_migration_says_re_run(tmp_path):
+    assert set(store.MIGRATIONS) == {1}  # version 1 -> 2 only; there never was a version 0
     (tmp_path / "run.json").write_text(json.dumps({"schema_version": 0, "run_id": "old"}))
     with pytest.raises(VBenchError, match="schema version 0 is older than this vbench reads .* no migration "
                                           "exists; re-run"):
@@ -204,3 +205,30 @@ def test_a_trial_and_a_run_go_through_json_and_back_unchanged(tiny_run):
     meta = store.read_run(tiny_run)
     assert {**store.meta_record(store.read_meta(tiny_run)), "schema_version": meta["schema_version"],
             "run_id": meta["run_id"]} == meta
+
+
+def test_version_1_runs_read_as_version_2_and_the_file_is_never_rewritten(tmp_path):
+    """A failed run's "failed: <why>" status (version 1) reads as status "failed" and reason "<why>"."""
+    old = {"schema_version": 1, "run_id": "r", "status": "failed: the Docker engine stopped answering"}
+    (tmp_path / "run.json").write_text(json.dumps(old))
+    before = (tmp_path / "run.json").read_bytes()
+    meta = store.read_run(tmp_path)
+    assert meta["status"] == "failed" and meta["reason"] == "the Docker engine stopped answering"
+    assert meta["schema_version"] == store.SCHEMA_VERSION and (tmp_path / "run.json").read_bytes() == before
+    assert store.migrate("run", {**old, "status": "complete"}, "x")["status"] == "complete"
+    trial = {"schema_version": 1, "trial_id": "r001-a@native", "status": "failed", "error": "boom"}
+    assert store.migrate("trial", trial, "x") == {**trial, "schema_version": 2}  # trials unchanged
+
+
+@pytest.mark.parametrize("directory", RECORDED, ids=lambda p: p.name)
+def test_recorded_runs_round_trip_byte_for_byte(directory):
+    """Every recorded run loads into the model and writes back exactly what its (migrated) records say."""
+    lines = (directory / "trials.jsonl").read_text().splitlines()
+    for number, line in enumerate(lines, 1):
+        record = store.migrate("trial", json.loads(line), f"line {number}")
+        again = store.to_record(store.from_record(record))
+        assert json.dumps(again, sort_keys=True) == json.dumps(record, sort_keys=True), f"line {number}"
+    meta = store.read_run(directory)
+    written = {**store.meta_record(store.meta_from(meta)), "schema_version": meta["schema_version"],
+               "run_id": meta["run_id"]}
+    assert json.dumps(written, sort_keys=True) == json.dumps(meta, sort_keys=True)

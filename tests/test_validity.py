@@ -114,7 +114,7 @@ def test_no_claim_counts_a_row_that_is_not_comparable():
 
 
 def marked(info: dict, path: validity.HostPath) -> dict:
-    """The record of a trial with ``info``, after mark_io_path."""
+    """The record of a trial with ``info``, after vbench.run.record.with_io_path."""
     bare = {"trial_id": "r001-a@vm:virtiofs", "round": 1, "warmup": False, "case": "a", "workload": "io.fio",
             "environment": "vm:virtiofs", "env_kind": "vm", "status": "ok", "info": info}
     trial = from_record(bare)

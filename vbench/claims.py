@@ -11,9 +11,13 @@ import math
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING, Any, Iterator
 
 from vbench import fmt, rankstats, stats
 from vbench.model import BASELINE, TCG
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HOLDS, REFUTED, INCONCLUSIVE, EMULATION, NOT_RUN = "holds", "refuted", "inconclusive", "emulation", "not run"
 RULES = ("at_most", "slower_than", "near")
@@ -62,7 +66,7 @@ def load_claims() -> list[Claim]:
     return claims
 
 
-def evaluate(frame, claims: list[Claim] | None = None) -> list[Verdict]:
+def evaluate(frame: "pd.DataFrame", claims: list[Claim] | None = None) -> list[Verdict]:
     """A verdict for every claim on the run's tidy trials table (see vbench.load)."""
     rows = stats.measured(frame)
     rows = rows[rows["metric"].notna()]
@@ -70,7 +74,7 @@ def evaluate(frame, claims: list[Claim] | None = None) -> list[Verdict]:
     return [_evaluate(claim, rows, offsets) for claim in (claims or load_claims())]
 
 
-def _evaluate(claim: Claim, measured, offsets: dict[str, stats.Offsets]) -> Verdict:
+def _evaluate(claim: Claim, measured: "pd.DataFrame", offsets: dict[str, stats.Offsets]) -> Verdict:
     rows = _case_rows(claim, measured, offsets)
     apart = [r for r in rows if r.get("not_comparable")]  # another operation on each side: no claim counts it
     rows = [r for r in rows if not r.get("not_comparable")]
@@ -93,7 +97,7 @@ def _evaluate_rows(claim: Claim, rows: list[dict]) -> Verdict:
     return _verdict(claim, _decide(rows), _reason(claim, rows), rows)
 
 
-def _case_rows(claim: Claim, measured, offsets: dict[str, stats.Offsets]) -> list[dict]:
+def _case_rows(claim: Claim, measured: "pd.DataFrame", offsets: dict[str, stats.Offsets]) -> list[dict[str, Any]]:
     """Per matched (case, environment): the paired overhead that tests the claim, with its CI and the p-value of
     the test that would refute it (both widened by the A/A offsets of the case's workload family)."""
     rows = []
@@ -122,7 +126,7 @@ def _case_rows(claim: Claim, measured, offsets: dict[str, stats.Offsets]) -> lis
     return rows
 
 
-def _pairs(claim: Claim, trials):
+def _pairs(claim: Claim, trials: "pd.DataFrame") -> Iterator[tuple[str, "pd.DataFrame", "pd.DataFrame"]]:
     """(environment, baseline trials, environment trials) for the claim's comparison."""
     if claim.rule == "slower_than":
         base, other = trials[trials["environment"] == claim.than], trials[trials["environment"] == claim.env]
@@ -133,9 +137,9 @@ def _pairs(claim: Claim, trials):
     if base.empty:
         return
     for environment, other in trials.groupby("environment"):
-        kind, _, variant = environment.partition(":")
+        kind, _, variant = str(environment).partition(":")
         if kind == claim.env_kind and (claim.variant is None or variant == claim.variant):
-            yield environment, base, other
+            yield str(environment), base, other
 
 
 def _tests(claim: Claim, native: dict, env: dict, hib: bool, o: stats.Overhead,
@@ -149,11 +153,14 @@ def _tests(claim: Claim, native: dict, env: dict, hib: bool, o: stats.Overhead,
         return stats.exceeds_p(native, env, hib, limit, alternative, offsets)
 
     if claim.rule == "at_most":  # holds: the 95% CI's upper bound within the limit (one-sided alpha 0.025)
-        return {"holds": o.high <= claim.limit_pct, "refute_p": beyond(claim.limit_pct, "greater")}
+        limit = _given(claim.limit_pct)
+        return {"holds": o.high <= limit, "refute_p": beyond(limit, "greater")}
     if claim.rule == "slower_than":  # ordered regions: slower by more than the margin / no meaningful slowdown
-        below = beyond(claim.margin_pct, "less") if o.low <= 0 else math.nan
-        return {"holds": o.low > claim.margin_pct, "refute_p": below}
-    lo, hi = claim.published_pct - claim.tolerance_pct, claim.published_pct + claim.tolerance_pct
+        margin = _given(claim.margin_pct)
+        below = beyond(margin, "less") if o.low <= 0 else math.nan
+        return {"holds": o.low > margin, "refute_p": below}
+    published, tolerance = _given(claim.published_pct), _given(claim.tolerance_pct)
+    lo, hi = published - tolerance, published + tolerance
     tost = stats.paired_overhead(native, env, hib, 1 - 2 * ALPHA, offsets)  # TOST at ALPHA: the 90% CI
     # Refuted when the effect is shown to be above the band or below it: either of two one-sided tests, so the
     # smaller p-value is doubled (Bonferroni), or a true claim would be refuted up to twice as often as ALPHA.
@@ -199,9 +206,16 @@ def _wants(claim: Claim) -> str:
     return f"{', '.join(claim.cases)} on {where}"
 
 
-def _primary(trials) -> str:
+def _given(value: float | None) -> float:
+    """A figure of a claim its rule requires (load_claims checked that it is there)."""
+    if value is None:
+        raise ValueError("a claim lacks a figure its rule requires")
+    return value
+
+
+def _primary(trials: "pd.DataFrame") -> str:
     primary = trials.loc[trials["primary"], "metric"]
-    return primary.iloc[0] if len(primary) else trials["metric"].iloc[0]
+    return str(primary.iloc[0] if len(primary) else trials["metric"].iloc[0])
 
 
 def _verdict(claim: Claim, verdict: str, reason: str, rows: list[dict] | None = None) -> Verdict:

@@ -14,7 +14,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = _compare_groups(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
-    args.run_argv = argv[argv.index("run") + 1:] if args.command == "run" else []  # a fleet forwards them
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.func(args) or EXIT_OK
@@ -199,8 +198,11 @@ def _fleet(args: argparse.Namespace) -> int:
     from vbench.suite import builtin_names
 
     suite_file = None if args.suite in builtin_names() else Path(args.suite)
+    from vbench.run.request import RunRequest
+
+    request = RunRequest.from_namespace(args)  # what each host's vbench runs
     return _fleet_end(lambda show: _fleet_module().run_fleet(hosts, ssh, Path(args.results), suite.name,
-                                                               suite_file, args.run_argv, args.setup, show))
+                                                               suite_file, request, args.setup, show))
 
 
 def _fleet_module():
@@ -313,6 +315,7 @@ def _carry_out(run, stream: bool = False) -> int:
     from vbench.console.progress import RichProgress, StreamProgress
     from vbench.console.summary import print_summary
     from vbench.report import build_report
+    from vbench.run.events import Event
     from vbench.run.lifecycle import failure_of
 
     progress = StreamProgress() if stream else RichProgress()
@@ -329,7 +332,7 @@ def _carry_out(run, stream: bool = False) -> int:
     overheads = write_overheads(run_dir, frame)
     report = build_report(run_dir)
     if stream:
-        progress.emit("finished", run_dir=str(run_dir), failure=failure_of(run_dir))
+        progress.emit(Event("finished", run_dir=str(run_dir), failure=failure_of(run_dir)))
     else:
         print_summary(run_dir, frame, overheads)
         print(f"report: {report}")

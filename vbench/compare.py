@@ -137,7 +137,7 @@ def compare_runs(run_a: str | Path | Sequence[str | Path], run_b: str | Path | S
     return Comparison(name_a, name_b, changes, _labels(keys_a - keys_b), _labels(keys_b - keys_a), notes)
 
 
-def _paths(runs) -> list:
+def _paths(runs: str | Path | Sequence[str | Path]) -> list[str | Path]:
     return [runs] if isinstance(runs, (str, Path)) else list(runs)
 
 
@@ -223,7 +223,8 @@ def _change(key: tuple[str, str, str], a: list["pd.DataFrame"], b: list["pd.Data
 
 def _positive(group: "pd.DataFrame") -> np.ndarray:
     values = group["value"].to_numpy(dtype=float)
-    return values[np.isfinite(values) & (values > 0)]
+    positive: np.ndarray = values[np.isfinite(values) & (values > 0)]
+    return positive
 
 
 def _between_runs(logs_a: list[np.ndarray], logs_b: list[np.ndarray]) -> tuple:
@@ -364,4 +365,4 @@ def format_html(comparison: Comparison) -> str:
              "a": fmt.sig(c.median_a), "b": fmt.sig(c.median_b), "change": fmt.signed_pct(c.change_pct),
              "ci": fmt.change_interval(c.ci_low, c.ci_high), "p": fmt.sig(c.p_value, 3), "n": _counts(c),
              "verdict": c.verdict, "css": c.verdict if c.verdict in _STYLES else ""} for c in comparison.changes]
-    return templates().get_template(COMPARE_TEMPLATE).render(c=comparison, rows=rows)
+    return str(templates().get_template(COMPARE_TEMPLATE).render(c=comparison, rows=rows))

@@ -27,11 +27,13 @@ from vbench import __version__
 from vbench.errors import VBenchError
 from vbench.fleetdir import FLEET_FILE, HOSTS_DIR, read_fleet  # noqa: F401 (the fleet's names)
 from vbench.hosts import SSH, SSH_FAILED, Host, last_line
+from vbench.run.events import Event
+from vbench.run.request import RunRequest
 from vbench.store import atomic_write
 
 HOME_ENV = "VBENCH_FLEET_HOME"
 STREAM_LOG = "stream.log"  # the host vbench's stderr, kept beside its run
-FLEET_VERSION = 1
+FLEET_VERSION = 2  # 2: a host's status is one word and a failed host's why is in its reason (fleetdir)
 
 # Run on a host by its python3 (stdlib only): where the fleet's cache is there, what build of vbench it holds, and
 # which machine it is.
@@ -145,7 +147,8 @@ class HostState:
     build: str | None = None
     boot_id: str = ""
     runs: list[str] = field(default_factory=list)
-    status: str = "pending"  # pending, running, complete, interrupted, failed: <why>
+    status: str = "pending"  # pending, running, complete, interrupted or failed
+    reason: str = ""  # why a failed host failed
     done: int = 0
     planned: int = 0
     doing: str = ""
@@ -156,9 +159,17 @@ class HostState:
             return [sys.executable, "-m", "vbench.cli"]
         return [f"{self.home}/venv/bin/vbench"]
 
+    def fail(self, why: str) -> None:
+        self.status, self.reason = "failed", why
+
+    @property
+    def said(self) -> str:
+        """The status, with why for a failed host."""
+        return f"{self.status}: {self.reason}" if self.reason else self.status
+
     def record(self) -> dict:
         return {"host": self.host.text, "label": self.host.label, "boot_id": self.boot_id, "build": self.build,
-                "status": self.status, "trials": self.done}
+                "status": self.status, "reason": self.reason or None, "trials": self.done}
 
 
 class Fleet:
@@ -228,7 +239,7 @@ class Fleet:
             argv = [*state.vbench, "run", *forwarded, "--results", results, "--run-id", run_id, "--stream"]
         target = self.host_dir(state)
         target.mkdir(parents=True, exist_ok=True)
-        state.status = "running"
+        state.status, state.reason = "running", ""
         self.write()
         with open(target / STREAM_LOG, "ab") as log:
             command = argv if state.host.is_local else self.ssh.argv(state.host, argv)
@@ -242,19 +253,25 @@ class Fleet:
             self.procs.pop(state.host.label, None)
         if code == SSH_FAILED and not state.host.is_local:
             said = last_line((target / STREAM_LOG).read_bytes()) or "the connection was lost"
-            state.status = f"failed: {state.host.text} was lost: {said}"
+            state.fail(f"{state.host.text} was lost: {said}")
             return
         try:
             self.fetch(state, results, run_id)
         except VBenchError as exc:  # no run there: its vbench stopped before it began one, and said why
             said = last_line((target / STREAM_LOG).read_bytes()) if finished is None else ""
-            state.status = f"failed: {said or exc}"
+            state.fail(said or str(exc))
             return
         if finished is not None:
-            state.status = f"failed: {finished}" if finished else "complete"
+            if finished:
+                state.fail(finished)
+            else:
+                state.status = "complete"
         else:
             said = last_line((target / STREAM_LOG).read_bytes())
-            state.status = "interrupted" if self.stopping or code == 130 else f"failed: {said or f'exit {code}'}"
+            if self.stopping or code == 130:
+                state.status = "interrupted"
+            else:
+                state.fail(said or f"exit {code}")
 
     def follow(self, state: HostState, proc: subprocess.Popen, target: Path) -> str | None:
         """Read the host's events until its vbench ends: its trials appended to hosts/<host>/trials.jsonl as they
@@ -262,26 +279,22 @@ class Fleet:
         finished = None
         with open(target / "trials.jsonl", "ab") as trials:
             for raw in proc.stdout:
-                try:
-                    event = json.loads(raw)
-                except ValueError:
+                event = Event.from_json(raw)
+                if event is None:
                     continue  # not an event (a library printing to stdout): the fetched run has the record
-                kind = event.get("event")
-                if kind == "trial":
-                    trials.write(json.dumps(event["record"], sort_keys=True).encode() + b"\n")
+                if event.kind == "trial":
+                    trials.write(json.dumps(event.record, sort_keys=True).encode() + b"\n")
                     trials.flush()
                     os.fsync(trials.fileno())
                     state.done += 1
-                elif kind == "started":
-                    state.planned = event["planned"]
-                elif kind == "skipped":
-                    state.done += event["count"]
-                elif kind == "replanned":
-                    state.planned = event["planned"]
-                elif kind == "trial_started":
-                    state.doing = event["what"]
-                elif kind == "finished":
-                    finished = event.get("failure") or ""
+                elif event.kind in ("started", "replanned"):
+                    state.planned = event.planned or 0
+                elif event.kind == "skipped":
+                    state.done += event.count or 0
+                elif event.kind == "trial_started":
+                    state.doing = event.what or ""
+                elif event.kind == "finished":
+                    finished = event.failure or ""
         return finished
 
     def fetch(self, state: HostState, results: str, run_id: str) -> None:
@@ -331,7 +344,7 @@ def run_groups(fleet: Fleet, forwarded, resume: bool, on_tick=None) -> None:
             try:
                 fleet.run_host(state, forwarded(state), resume)
             except Exception as exc:  # one host's failure, whatever it is, is that host's part only
-                state.status = f"failed: {type(exc).__name__}: {exc}"
+                state.fail(f"{type(exc).__name__}: {exc}")
             fleet.write()
 
     threads = [threading.Thread(target=group_worker, args=(g,), name=f"vbench-fleet-{i}", daemon=True)
@@ -353,32 +366,9 @@ def run_groups(fleet: Fleet, forwarded, resume: bool, on_tick=None) -> None:
             on_tick()
 
 
-FLEET_ONLY = {"--host": 1, "--ssh-config": 1, "--setup": 0, "--results": 1}
-
-
-def forwarded_options(run_argv: list[str], suite_path: str | None = None) -> list[str]:
-    """``vbench run``'s own options for each host's vbench: the fleet's (--host, --ssh-config, --setup,
-    --results) left out, and the suite file, when it is one, replaced by ``suite_path`` (its copy there)."""
-    out, skip = [], 0
-    for arg in run_argv:
-        if skip:
-            skip -= 1
-            continue
-        name = arg.split("=", 1)[0]
-        if name in FLEET_ONLY:
-            skip = FLEET_ONLY[name] if "=" not in arg else 0
-            continue
-        if suite_path is not None and name == "--suite":
-            out += ["--suite", suite_path]
-            skip = 0 if "=" in arg else 1
-            continue
-        out.append(arg)
-    return out
-
-
 def run_fleet(hosts: list[Host], ssh: SSH, results: Path, suite_name: str, suite_file: Path | None,
-              run_argv: list[str], setup: bool, show) -> Path:
-    """The fleet run of ``run_argv`` on ``hosts`` under ``results``; ``show`` is the display (vbench.console.fleet).
+              request: RunRequest, setup: bool, show) -> Path:
+    """The fleet run of ``request`` on ``hosts`` under ``results``; ``show`` is the display (vbench.console.fleet).
     Returns the fleet directory (:func:`failures` says which hosts did not finish)."""
     from vbench.store import new_run_id
 
@@ -387,7 +377,7 @@ def run_fleet(hosts: list[Host], ssh: SSH, results: Path, suite_name: str, suite
     fleet.probe()
     needed = fleet.check_builds()  # every host reached and its build known before anything is written
     directory.mkdir(parents=True)
-    fleet.extra = {"run_options": forwarded_options(run_argv)}
+    fleet.extra = {"run_options": request.to_argv()}
     fleet.write("starting")  # a fleet interrupted while it installs is still a fleet directory
     show.note(f"fleet directory: {directory}")
     for state in needed:
@@ -406,7 +396,7 @@ def run_fleet(hosts: list[Host], ssh: SSH, results: Path, suite_name: str, suite
                 copies[state.host.label] = f"{state.home}/suites/{directory.name}.toml"
                 fleet.call(state, python(SAVE, copies[state.host.label]), 120, stdin=suite_file.read_bytes())
     fleet.write()
-    return execute(fleet, lambda state: forwarded_options(run_argv, copies.get(state.host.label)), False, show)
+    return execute(fleet, lambda state: request.with_suite(copies.get(state.host.label)).to_argv(), False, show)
 
 
 def resume_fleet(directory: Path, ssh: SSH, show) -> Path:
@@ -418,7 +408,7 @@ def resume_fleet(directory: Path, ssh: SSH, show) -> Path:
     fleet = Fleet([parse_host(h["host"]) for h in record["hosts"]], ssh, Path(directory))
     fleet.probe()
     for state, saved in zip(fleet.states, record["hosts"]):
-        state.status = saved["status"]
+        state.status, state.reason = saved["status"], saved.get("reason") or ""
         if state.status != "complete" and state.build != record["build"]:
             raise VBenchError(f"{state.host.text} has vbench {state.build}; the fleet ran {record['build']}")
     options = record.get("run_options", [])
@@ -446,4 +436,5 @@ def failures(directory: Path) -> str | None:
     failed = [h for h in record.get("hosts", []) if h["status"] != "complete"]
     if not failed:
         return None
-    return "; ".join(f"{h['host']}: {h['status']}" for h in failed) + f" (every host's results are in {directory})"
+    return "; ".join(f"{h['host']}: {h['status']}" + (f": {h['reason']}" if h.get("reason") else "")
+                     for h in failed) + f" (every host's results are in {directory})"

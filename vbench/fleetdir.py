@@ -17,9 +17,24 @@ def read_fleet(path: str | Path) -> dict | None:
     if not file.is_file():
         return None
     try:
-        return json.loads(file.read_text())
+        record = json.loads(file.read_text())
     except (OSError, ValueError) as exc:
         raise VBenchError(f"cannot read {file}: {exc}") from None
+    return upgraded(record)
+
+
+def upgraded(record: dict) -> dict:
+    """fleet.json of an older fleet_version as this one reads it (in memory; the file is never rewritten): version
+    1 kept a failed host's why in its status ("failed: <why>"), version 2 in its reason."""
+    if record.get("fleet_version", 1) < 2:
+        hosts = []
+        for host in record.get("hosts", []):
+            status = str(host.get("status", ""))
+            if status.startswith("failed: "):
+                host = {**host, "status": "failed", "reason": status[len("failed: "):]}
+            hosts.append(host)
+        record = {**record, "hosts": hosts, "fleet_version": 2}
+    return record
 
 
 def load_fleet(path: str | Path):

@@ -191,7 +191,8 @@ class RunMeta:
     started_at: str | None = None
     ended_at: str | None = None
     resumed_at: tuple[str, ...] | None = None
-    status: str | None = None  # running, complete, interrupted, failed: <why>
+    status: str | None = None  # running, complete, interrupted or failed
+    reason: str | None = None  # why a failed run failed
     suite: Mapping[str, Any] | None = None  # Suite.to_dict()
     seed: int | None = None
     baseline: str | None = None

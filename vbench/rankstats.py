@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 EXACT_MAX = 60
 
@@ -83,7 +84,7 @@ def walsh_averages(d: np.ndarray) -> np.ndarray:
     return np.sort((d[i] + d[j]) / 2.0)
 
 
-def paired_shift(differences: Sequence[float], confidence: float = 0.95) -> Shift:
+def paired_shift(differences: ArrayLike, confidence: float = 0.95) -> Shift:
     """Hodges-Lehmann estimate of the center of ``differences`` with the signed-rank interval and p-value."""
     d = np.asarray(differences, dtype=float)
     d = d[np.isfinite(d)]
@@ -129,7 +130,7 @@ def signed_rank_p(d: np.ndarray, alternative: str = "two-sided") -> float:
     return float(min(1.0, 2.0 * min(below, above)))
 
 
-def two_sample_shift(x: Sequence[float], y: Sequence[float], confidence: float = 0.95) -> Shift:
+def two_sample_shift(x: ArrayLike, y: ArrayLike, confidence: float = 0.95) -> Shift:
     """Hodges-Lehmann estimate of the shift of ``y`` from ``x`` with the Mann-Whitney interval and p-value."""
     from scipy import stats as sps
 

@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from vbench import rankstats, validity
 from vbench.model import AA_CONTROL, BASELINE
@@ -143,14 +144,15 @@ class Offsets:
 NO_OFFSETS = Offsets()
 
 
-def log_cost(native: np.ndarray, env: np.ndarray, higher_is_better: bool) -> np.ndarray:
+def log_cost(native: ArrayLike, env: ArrayLike, higher_is_better: bool) -> np.ndarray:
     """Element-wise log of how much more ``env`` costs than ``native`` (positive: slower); nan where an input
     is not a positive finite number."""
     native, env = np.asarray(native, dtype=float), np.asarray(env, dtype=float)
     valid = np.isfinite(native) & np.isfinite(env) & (native > 0) & (env > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.log(np.where(valid, native, 1.0)) - np.log(np.where(valid, env, 1.0))
-    return np.where(valid, ratio if higher_is_better else -ratio, np.nan)
+    out: np.ndarray = np.where(valid, ratio if higher_is_better else -ratio, np.nan)
+    return out
 
 
 def to_pct(log_ratio: float) -> float:
@@ -168,12 +170,13 @@ def overhead_pct(native: float, env: float, higher_is_better: bool) -> float:
     return to_pct(float(log_cost(np.float64(native), np.float64(env), higher_is_better)))
 
 
-def _finite(values: Sequence[float]) -> np.ndarray:
+def _finite(values: ArrayLike) -> np.ndarray:
     arr = np.asarray(values, dtype=float).ravel()
-    return arr[np.isfinite(arr)]
+    out: np.ndarray = arr[np.isfinite(arr)]
+    return out
 
 
-def median(values: Sequence[float]) -> float:
+def median(values: ArrayLike) -> float:
     """Median of the finite values; nan when there are none."""
     arr = _finite(values)
     return float(np.median(arr)) if arr.size else math.nan
@@ -185,7 +188,7 @@ def pairs(native: Mapping[int, float], env: Mapping[int, float]) -> tuple[np.nda
     return (np.array([native[r] for r in common], dtype=float), np.array([env[r] for r in common], dtype=float))
 
 
-def lag1_autocorr(d: Sequence[float]) -> float:
+def lag1_autocorr(d: ArrayLike) -> float:
     """The lag-1 autocorrelation of ``d`` in the order given (round order); nan for fewer than 3 values or none
     that differ."""
     x = np.asarray(d, dtype=float)
@@ -198,14 +201,14 @@ def lag1_autocorr(d: Sequence[float]) -> float:
     return float(centered[:-1] @ centered[1:]) / denominator
 
 
-def lag1_inflation(d: Sequence[float]) -> tuple[float, float]:
+def lag1_inflation(d: ArrayLike) -> tuple[float, float]:
     """(the lag-1 correlation the rule assumes, the factor a half-width must grow by for it); (nan, 1.0) when
     there is nothing to correct.
 
     The sample estimate is bias-corrected for a short series (``r + (1 + 4r) / n``) and given a margin for its
     own noise (``LAG1_MARGIN / sqrt(n)``), capped at ``LAG1_CAP``; above ``LAG1_THRESHOLD`` the interval is
     widened as for ``n * (1 - r) / (1 + r)`` independent rounds, by ``sqrt((1 + r) / (1 - r))``."""
-    n = len(d)
+    n = np.asarray(d).size
     r = lag1_autocorr(d)
     if not math.isfinite(r):
         return math.nan, 1.0
@@ -234,7 +237,8 @@ def from_log_ratios(d: np.ndarray, confidence: float = 0.95, n_native: int | Non
     """The paired overhead from per-round log cost ratios ``d`` (in round order), its interval widened for their
     lag-1 autocorrelation and by ``offsets``."""
     n = int(d.size)
-    sizes = dict(n_native=n if n_native is None else n_native, n_env=n if n_env is None else n_env, n_pairs=n)
+    sizes: dict[str, Any] = dict(n_native=n if n_native is None else n_native,
+                                n_env=n if n_env is None else n_env, n_pairs=n)
     if n == 0:
         return Overhead(math.nan, math.nan, math.nan, confidence, p_value=math.nan, reason=too_few(0), **sizes)
     shift = rankstats.paired_shift(d, confidence)
@@ -281,7 +285,7 @@ def _unpaired(native: Mapping[int, float], env: Mapping[int, float], higher_is_b
     return widen(o, 1.0, offsets) if not o.reason else o
 
 
-def overhead(native: Sequence[float], env: Sequence[float], higher_is_better: bool,
+def overhead(native: ArrayLike, env: ArrayLike, higher_is_better: bool,
              confidence: float = 0.95) -> Overhead:
     """The overhead of two independent samples (no pairing): the two-sample Hodges-Lehmann shift of the log
     values with the Mann-Whitney interval and test. Each side needs ``MIN_PAIRS`` values for a CI."""
@@ -293,7 +297,8 @@ def overhead(native: Sequence[float], env: Sequence[float], higher_is_better: bo
     point = to_pct(sign * shift.point)
     low, high = sorted((to_pct(sign * shift.low), to_pct(sign * shift.high)))
     n = min(x.size, y.size)
-    base = dict(confidence=confidence, n_native=int(x.size), n_env=int(y.size), n_pairs=0, method=UNPAIRED)
+    base: dict[str, Any] = dict(confidence=confidence, n_native=int(x.size), n_env=int(y.size), n_pairs=0,
+                                method=UNPAIRED)
     if n < MIN_PAIRS:
         return Overhead(point, math.nan, math.nan, p_value=shift.p_value, reason=too_few(n), **base)
     if np.ptp(np.concatenate([x, y])) == 0 or (np.ptp(x) == 0 and np.ptp(y) == 0):
@@ -353,7 +358,7 @@ def sides_overhead(base: "pd.DataFrame", env: "pd.DataFrame", higher_is_better: 
 
 
 def _table_row(case: str, metric: str, environment: str, base: "pd.DataFrame", env: "pd.DataFrame",
-               confidence: float, offsets: Offsets) -> dict:
+               confidence: float, offsets: Offsets) -> dict[str, Any]:
     """One row of the overhead table: ``env`` trials against the ``base`` trials, paired by round."""
     first = base.iloc[0] if len(base) else env.iloc[0]
     higher_is_better = bool(first["higher_is_better"])
@@ -368,7 +373,7 @@ def _table_row(case: str, metric: str, environment: str, base: "pd.DataFrame", e
     }
 
 
-def pairs_text(row) -> str:
+def pairs_text(row: Any) -> str:
     """How many pairs decided a table row; for an unpaired comparison the trials on each side; for a row that is
     not comparable, the trials on each side and no pairs."""
     if row.method.startswith(PAIRED):
@@ -437,7 +442,7 @@ def overhead_table(df: "pd.DataFrame", baseline: str = BASELINE, confidence: flo
         base = group[group["environment"] == baseline]
         others = group[group["environment"] != baseline]
         widen_by = offsets_for(offsets, group)
-        case_rows = [_table_row(case, metric, environment, base, env, confidence,
+        case_rows = [_table_row(str(case), str(metric), str(environment), base, env, confidence,
                                 NO_OFFSETS if environment == control else widen_by)
                      for environment, env in others.groupby("environment", sort=True)]
         floor = next((aa_floor(r) for r in case_rows if r["environment"] == control), math.nan)

@@ -2,6 +2,8 @@
 
 Format history (``schema_version``, independent of the package version):
   1  first format: run.json with host fingerprint and suite; one JSON trial per line in trials.jsonl.
+  2  run.json's status is one word (running, complete, interrupted, failed) and a failed run's why is in
+     ``reason``, no longer "failed: <why>" in the status; trials unchanged.
 
 Each version's records are described by the JSON Schemas in ``vbench/schema/`` (run.schema.json,
 trial.schema.json). A change to the format bumps SCHEMA_VERSION, adds a line above, updates the schemas and adds
@@ -33,10 +35,21 @@ from vbench.validity import operation
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+FAILED_PREFIX = "failed: "  # version 1's failed status, the reason after it
+
+
+def _status_split(kind: str, record: dict[str, Any]) -> dict[str, Any]:
+    """1 -> 2: a run's "failed: <why>" status becomes status "failed" and reason "<why>"."""
+    status = record.get("status")
+    if kind == "run" and isinstance(status, str) and status.startswith(FAILED_PREFIX):
+        return {**record, "status": "failed", "reason": status[len(FAILED_PREFIX):]}
+    return record
+
+
 # from_version -> function(kind, record) giving the record ("run" for run.json, "trial" for a trials.jsonl line) in
-# from_version + 1, as asv's update_to_N. Empty: version 1 is the first format; there never was a version 0.
-MIGRATIONS: dict[int, Callable[[str, dict], dict]] = {}
+# from_version + 1, as asv's update_to_N. There never was a version 0.
+MIGRATIONS: dict[int, Callable[[str, dict[str, Any]], dict[str, Any]]] = {1: _status_split}
 # What a trial record must hold for the readers (trial_rows) to use it; the schema describes the rest.
 TRIAL_KEYS = ("trial_id", "round", "warmup", "case", "workload", "environment", "env_kind", "status")
 RUN_FILE = "run.json"

@@ -36,10 +36,10 @@ class FleetProgress:
 
     def tick(self, fleet) -> None:
         for state in fleet.states:
-            what = state.doing if state.status == "running" else state.status
+            what = state.doing if state.status == "running" else state.said
             self._bar.update(self._tasks[state.host.label], completed=state.done, total=state.planned or None,
                              description=f"{state.host.text}: {what}"[:70])
-            line = f"{state.host.text}: {state.status}"
+            line = f"{state.host.text}: {state.said}"
             if not err.is_terminal and self._said.get(state.host.label) != line:
                 self._said[state.host.label] = line
                 err.print(f"{line} ({state.done}/{state.planned or '?'} trials)", markup=False, highlight=False)
@@ -73,7 +73,8 @@ def print_fleet_summary(directory: Path) -> None:
         view.add_row(case, environment, metric, *(cells.get(c, "-") for c in columns))
     out.print(view)
     for host in record["hosts"]:
-        out.print(f"{host['host']}: {host['status']} ({host['trials']} trials; build {host['build']}; results "
+        said = host["status"] + (f": {host['reason']}" if host.get("reason") else "")
+        out.print(f"{host['host']}: {said} ({host['trials']} trials; build {host['build']}; results "
                   f"{Path(directory) / HOSTS_DIR / host['label']})")
     shared = [group for group in record.get("machines", []) if len(group) > 1]
     for group in shared:

@@ -1,7 +1,6 @@
 """The progress of a run on stderr: trials done of planned, elapsed, ETA, the trial in flight."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import stat
@@ -15,6 +14,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 
 from vbench.console import err
 from vbench.model import Trial
+from vbench.run.events import Event
 
 
 class RichProgress:
@@ -90,31 +90,31 @@ class StreamProgress:
 
         threading.Thread(target=wait, name="vbench-stdin-watch", daemon=True).start()
 
-    def emit(self, event: str, **fields) -> None:
+    def emit(self, event: Event) -> None:
         with self._lock:
-            self._out.write(json.dumps({"event": event, **fields}, sort_keys=True, default=str) + "\n")
+            self._out.write(event.to_json() + "\n")
             self._out.flush()
 
     def started(self, run_dir: Path, planned_trials: int) -> None:
-        self.emit("started", run_dir=str(run_dir), planned=planned_trials)
+        self.emit(Event("started", run_dir=str(run_dir), planned=planned_trials))
 
     def skipped(self, count: int) -> None:
-        self.emit("skipped", count=count)
+        self.emit(Event("skipped", count=count))
 
     def trial_started(self, case, round_index: int, where: str | None = None) -> None:
         kind = "warmup" if round_index < 0 else f"round {round_index}"
-        self.emit("trial_started", what=f"{kind} {case.name} @ {where or case.env.label}")
+        self.emit(Event("trial_started", what=f"{kind} {case.name} @ {where or case.env.label}"))
 
     def trial_finished(self, trial: Trial) -> None:
         from vbench.store import to_record
 
-        self.emit("trial", record=to_record(trial))
+        self.emit(Event("trial", record=to_record(trial)))
 
     def replanned(self, planned_trials: int, reason: str) -> None:
-        self.emit("replanned", planned=planned_trials, reason=reason)
+        self.emit(Event("replanned", planned=planned_trials, reason=reason))
 
     def note(self, text: str) -> None:
-        self.emit("note", text=text)
+        self.emit(Event("note", text=text))
 
     def close(self) -> None:
         pass

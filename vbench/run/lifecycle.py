@@ -21,7 +21,6 @@ from vbench.fingerprint import host_fingerprint
 from vbench.ledger import owner, owner_alive
 from vbench.model import AA_CONTROL, BASELINE, EnvOptions, EnvSpec, RunMeta, Trial
 from vbench.plan import build_cases
-from vbench.run.blocks import plan_blocks, slicing
 from vbench.run.options import Bench, Progress, RunOptions, Silent, now
 from vbench.run.session import RunRecord, Session
 from vbench.store import RunStore, iter_trials, new_run_id, run_dir
@@ -113,7 +112,7 @@ def resume_run(run: str | Path, progress: Progress | None = None) -> Path:
         if not availability.ok:
             raise VBenchError(f"cannot resume: environment {spec.label} is unavailable: {availability.reason}")
     # resuming asks for exactly the run's environments
-    meta = dataclasses.replace(meta, named_environments=True, status="running", owner=owner(),
+    meta = dataclasses.replace(meta, named_environments=True, status="running", reason=None, owner=owner(),
                                resumed_at=(*(meta.resumed_at or ()), now()))
     store.repair_tail()
     return _execute(suite, specs, RunRecord(store, meta), options, progress, list(iter_trials(store.dir)))
@@ -130,20 +129,17 @@ def _execute(suite: Suite, specs: list[EnvSpec], record: RunRecord, options: Run
                 env = provision(stack, spec, context, record, progress)
                 if env is not None:
                     active[spec.label] = env
-            cases = build_cases(suite, [s for s in specs if s.label in active])
-            blocks = plan_blocks(cases, active, options, record.meta.slicing)
-            record.update(environments=tuple(active), slicing=slicing(blocks),
+            record.update(environments=tuple(active),
                           env_fingerprints={label: fingerprint(env) for label, env in active.items()})
-            record.write()  # how every block is measured, recorded before the first trial
-            seed = record.meta.seed if record.meta.seed is not None else 0
-            Session(cases, blocks, Bench(active, suite.plan.timeout_s, options), suite.plan, seed, record,
-                    progress, finished).run()
+            cases = build_cases(suite, [s for s in specs if s.label in active])
+            Session(cases, Bench(active, suite.plan.timeout_s, options), suite.plan, record, progress,
+                    finished).run()
             record.update(status="complete")
         except KeyboardInterrupt:
             record.update(status="interrupted")
             raise
         except BaseException as exc:
-            record.update(status=f"failed: {exc}")
+            record.update(status="failed", reason=str(exc))
             raise
         finally:
             stack.close()  # tear down before the final meta, so teardown times are in it

@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 from vbench import stats, validity
 from vbench.model import BASELINE, Case, RunMeta, Trial
 from vbench.plan import next_round, round_order, trial_id
 from vbench.run import sliced, whole
-from vbench.run.blocks import Block, units
+from vbench.run.blocks import plan_blocks, slicing, units
 from vbench.run.options import Bench, Progress
 from vbench.run.record import Measurement, to_trial
 from vbench.store import RunStore
@@ -72,13 +72,18 @@ class RunRecord:
 
 
 class Session:
-    """The rounds of one run: ``cases`` in the plan's order (the seed shuffles that order), measured by their
-    ``blocks``; the run's meta is kept in ``record``."""
+    """The rounds of one run: ``cases`` in the plan's order (the run's seed shuffles that order), measured in
+    blocks decided when the session is made and written to run.json (``slicing``) before the first trial; the
+    run's meta is kept in ``record``. A resumed run keeps the blocks its run.json recorded."""
 
-    def __init__(self, cases: Sequence[Case], blocks: Mapping[str, Block], bench: Bench, plan: PlanSettings,
-                 seed: int, record: RunRecord, progress: Progress, finished: Sequence[Trial]):
-        self.cases, self.blocks, self.bench, self.plan, self.seed = list(cases), blocks, bench, plan, seed
+    def __init__(self, cases: Sequence[Case], bench: Bench, plan: PlanSettings, record: RunRecord,
+                 progress: Progress, finished: Sequence[Trial]):
+        self.cases, self.bench, self.plan = list(cases), bench, plan
+        self.seed = record.meta.seed if record.meta.seed is not None else 0
         self.store, self.record, self.progress = record.store, record, progress
+        self.blocks = plan_blocks(self.cases, bench.active, bench.options, record.meta.slicing)
+        record.update(slicing=slicing(self.blocks))
+        record.write()
         self.done_ids = {t.trial_id for t in finished}
         self.seq = len(finished)
         self.tally = Tally()
