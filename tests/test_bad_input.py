@@ -137,8 +137,8 @@ REPORTED = {
     "run-json-binary": "codec can't decode",
     "run-json-list": "not a vbench run file (a JSON list, not an object)",
     "run-json-string": "not a vbench run file (a JSON str, not an object)",
-    "run-json-newer": "schema version 99 is newer than this vbench reads (1); upgrade vbench",
-    "run-json-older": "schema version 0 is older than this vbench reads (1) and no migration exists; re-run",
+    "run-json-newer": "schema version 99 is newer than this vbench reads (2); upgrade vbench",
+    "run-json-older": "schema version 0 is older than this vbench reads (2) and no migration exists; re-run",
     "run-json-no-version": "no schema_version; not a vbench result",
     "run-json-version-string": "schema_version '1' is not an integer",
     "run-json-deep": "nested too deeply",
@@ -146,7 +146,7 @@ REPORTED = {
     "trials-binary-middle": "trials.jsonl: line 2 is not valid JSON",
     "trials-line-list": "trials.jsonl: line 2: not a trial record (a JSON list, not an object)",
     "trials-line-missing-fields": "trials.jsonl: line 2: not a trial record (no trial_id, round",
-    "trials-newer-version": "trials.jsonl: line 2: schema version 2 is newer than this vbench reads",
+    "trials-newer-version": "trials.jsonl: line 2: schema version 99 is newer than this vbench reads",
     "trials-wrong-types": "trials.jsonl: trial 'w001-sha256@native' is malformed",
 }
 RESUMED = {"resume-complete", "resume-broken-suite", "resume-suite-bad-plan", "resume-unknown-environment"}

@@ -91,6 +91,8 @@ def test_a_request_round_trips_through_the_command_line():
     request = RunRequest.from_namespace(build_parser().parse_args(["run", *argv]))
     again = RunRequest.from_namespace(build_parser().parse_args(["run", *request.to_argv()]))
     assert again == request and request.seed == 0 and request.accel == "tcg"
+    dashed = RunRequest(suite="cpu", scratch="-odd", image="-x")  # a value that looks like an option
+    assert RunRequest.from_namespace(build_parser().parse_args(["run", *dashed.to_argv()])) == dashed
     assert RunRequest.from_namespace(build_parser().parse_args(["run", "--suite", "cpu"])).to_argv() == \
         ["--suite", "cpu"]  # every default left out
 
@@ -106,6 +108,7 @@ def test_progress_events_round_trip_and_other_lines_are_not_events():
     assert Event.from_json("hello from a library") is None
     assert Event.from_json('{"event": "started"}') is None  # its fields missing
     assert Event.from_json('{"event": "exploded", "text": "x"}') is None
+    assert Event.from_json('{"event": [1]}') is None and Event.from_json("[1, 2]") is None
     with pytest.raises(ValueError, match="unknown progress event"):
         Event("exploded")
 
@@ -117,5 +120,5 @@ def test_a_version_1_fleet_reads_with_status_and_reason_apart(tmp_path):
                                          {"host": "b", "status": "complete"}]}
     (tmp_path / "fleet.json").write_text(json.dumps(old))
     hosts = read_fleet(tmp_path)["hosts"]
-    assert [(h["status"], h.get("reason")) for h in hosts] == [("failed", "a was lost: reset"), ("complete", None)]
+    assert [(h["status"], h["reason"]) for h in hosts] == [("failed", "a was lost: reset"), ("complete", None)]
     assert json.loads((tmp_path / "fleet.json").read_text()) == old  # read in memory, never rewritten

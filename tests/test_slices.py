@@ -144,3 +144,19 @@ def test_clock_drift_separates_a_straying_clock_from_the_channels_fixed_cost():
     slow.round_trips[0] = 0.0455  # one quick request shows the channel's own cost: half a millisecond
     assert slices.clock_drift(slow) == pytest.approx(0.16, abs=0.01)  # the guest counts 16% short
     assert slices.clock_drift(slices.Sliced("vm")) is None
+
+
+def test_a_backend_keeps_workers_where_it_opens_them():
+    from vbench.envs.base import Environment
+    from vbench.envs.dockernet import DockerNet
+    from vbench.envs.native import Native
+
+    class Plugin(Environment):  # written before keeps_workers: defining open_worker is enough
+        def open_worker(self):
+            raise NotImplementedError
+
+    class Refusing(Native):  # inherits a worker, and says it cannot keep one
+        keeps_workers = False
+
+    assert Native.keeps_workers and Plugin.keeps_workers and not Refusing.keeps_workers
+    assert not Environment.keeps_workers and not DockerNet.keeps_workers

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from vbench import fmt, rankstats, stats, validity
+from vbench.store import status_text
 from vbench.errors import EXIT_OK, VBenchError
 
 if TYPE_CHECKING:
@@ -284,7 +285,7 @@ def _run_notes(meta_a: dict, meta_b: dict) -> list[str]:
     notes += _accelerator_notes(meta_a.get("env_fingerprints", {}), meta_b.get("env_fingerprints", {}))
     for name, meta in (("A", meta_a), ("B", meta_b)):
         if meta.get("status") != "complete":
-            notes.append(f"run {name} ({meta.get('run_id')}) is not complete: status {meta.get('status')!r}")
+            notes.append(f"run {name} ({meta.get('run_id')}) is not complete: status {status_text(meta)!r}")
         if meta.get("note"):
             notes.append(f"run {name}: {meta['note']}")
     return notes

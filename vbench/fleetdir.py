@@ -32,7 +32,7 @@ def upgraded(record: dict) -> dict:
             status = str(host.get("status", ""))
             if status.startswith("failed: "):
                 host = {**host, "status": "failed", "reason": status[len("failed: "):]}
-            hosts.append(host)
+            hosts.append({"reason": None, **host})
         record = {**record, "hosts": hosts, "fleet_version": 2}
     return record
 

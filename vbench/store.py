@@ -149,6 +149,13 @@ def read_run(path: str | Path) -> dict:
     return migrate("run", meta, file)
 
 
+def status_text(meta: dict[str, Any]) -> str:
+    """A run's status as people read it: "complete", or "failed: <why>" for a failed run (run.json keeps the two
+    apart, ``status`` and ``reason``)."""
+    status = str(meta.get("status") or "unknown")
+    return f"{status}: {meta['reason']}" if meta.get("reason") else status
+
+
 def read_meta(path: str | Path) -> RunMeta:
     """run.json of a run as the model holds it (read_run gives the record itself)."""
     return meta_from(read_run(path), run_dir(path) / RUN_FILE)

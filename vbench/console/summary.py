@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vbench import fmt
+from vbench.store import status_text
 from vbench.console import out
 from vbench.model import BASELINE, EMULATION_SUFFIX
 from vbench.report.labels import emulated_environments
@@ -24,7 +25,7 @@ def print_summary(run_dir: Path, frame=None, table=None) -> None:
     rounds = meta.get("rounds", {})
     out.print(f"[bold]{meta['suite']['name']}[/] suite, run {meta['run_id']}: {rounds.get('done')} measured "
               f"rounds (planned at least {rounds.get('planned_min')}, cap {rounds.get('max')}); "
-              f"stopped: {rounds.get('stop_reason', meta.get('status'))}")
+              f"stopped: {rounds.get('stop_reason') or status_text(meta)}")
     for label, reason in meta.get("skipped_environments", {}).items():
         out.print(f"skipped {label}: {reason}")
     for label, fp in meta.get("env_fingerprints", {}).items():

@@ -15,7 +15,7 @@ import tempfile
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import Any, Callable, ClassVar
 
 from vbench import catalog
 from vbench.catalog import RUNNER
@@ -156,6 +156,13 @@ class Environment(ABC):
     default_variant: ClassVar[str | None] = None
     guest_workloads: ClassVar[bool] = True  # False: an environment only for network (client/server) workloads
     keeps_workers: ClassVar[bool] = False  # True where open_worker gives a warm worker (paired slices can run)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A backend that defines ``open_worker`` keeps workers unless it says otherwise (a plugin written before
+        ``keeps_workers`` existed keeps its paired slices)."""
+        super().__init_subclass__(**kwargs)
+        if "open_worker" in cls.__dict__ and "keeps_workers" not in cls.__dict__:
+            cls.keeps_workers = True
 
     def __init__(self, spec: EnvSpec, context: Context):
         self.spec = spec

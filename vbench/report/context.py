@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vbench import fmt, stats
+from vbench.store import status_text
 from vbench.report import figures, method, timeseries
 from vbench.report.labels import BASELINE, case_order, environment_colors, environment_labels, environment_order
 from vbench.report.verdicts import verdict_section
@@ -52,7 +53,7 @@ def header(meta: dict, trials: "pd.DataFrame", envs: list[str], cases: list[str]
         "suite": str(suite.get("name") or "?"), "description": suite.get("description"),
         "quick": bool(suite.get("quick")), "run_id": str(meta.get("run_id") or "?"),
         "started": when(meta.get("started_at")), "ended": when(meta.get("ended_at")),
-        "status": str(meta.get("status") or "unknown") + (f": {meta['reason']}" if meta.get("reason") else ""),
+        "status": status_text(meta),
         "complete": meta.get("status") == "complete",
         "others": [labels.get(e, e) for e in envs if e != BASELINE],
         "emulated": [labels[e] for e in envs if labels.get(e, e) != e],

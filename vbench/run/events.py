@@ -50,7 +50,7 @@ class Event:
             data = json.loads(line)
         except ValueError:
             return None
-        if not isinstance(data, dict) or data.get("event") not in FIELDS:
+        if not isinstance(data, dict) or not isinstance(data.get("event"), str) or data["event"] not in FIELDS:
             return None
         kind = data["event"]
         if any(name not in data for name in FIELDS[kind]):

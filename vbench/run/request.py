@@ -60,5 +60,10 @@ class RunRequest:
             value = getattr(self, f.name)
             if value == f.default:
                 continue
-            argv += [f.metadata["flag"]] if isinstance(value, bool) else [f.metadata["flag"], str(value)]
+            if isinstance(value, bool):
+                argv.append(f.metadata["flag"])
+            elif str(value).startswith("-"):  # a value argparse would take for an option: attached to its flag
+                argv.append(f"{f.metadata['flag']}={value}")
+            else:
+                argv += [f.metadata["flag"], str(value)]
         return argv
