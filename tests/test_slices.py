@@ -160,3 +160,164 @@ def test_a_backend_keeps_workers_where_it_opens_them():
 
     assert Native.keeps_workers and Plugin.keeps_workers and not Refusing.keeps_workers
     assert not Environment.keeps_workers and not DockerNet.keeps_workers
+
+
+class MeasuredWorker(FakeWorker):
+    """A worker whose unit measures its own work (a paused fio): each slice reports ``rates[i]`` x its time,
+    where i counts its slices."""
+
+    def __init__(self, name, log, rates):
+        super().__init__(name, log, unit_s=0.05)
+        self.rates = rates
+
+    def ask(self, request, timeout):
+        reply = super().ask(request, timeout)
+        if request["op"] == "prepare":
+            return {**reply, "amount": None, "measured": True}
+        if reply.get("ok"):
+            reply["work"] = self.rates[(self.slices - 1) % len(self.rates)] * reply["elapsed_s"]
+        return reply
+
+
+def test_a_measured_units_figure_is_its_reported_work_over_its_time():
+    log = []
+    parts, _ = slices.run_block({"native": MeasuredWorker("native", log, [100.0]),
+                                 "docker": MeasuredWorker("docker", log, [80.0])},
+                                {"workload": "io.fio", "params": {}}, {"native": {}, "docker": {}}, 0.4, 0.05, 10.0,
+                                baseline="native")
+    assert parts["native"].calls == parts["docker"].calls == 1  # a 50 ms unit, one call a slice
+    assert parts["native"].rate == pytest.approx(100.0) and parts["docker"].rate == pytest.approx(80.0)
+
+
+def test_the_pair_median_is_not_moved_by_one_stalled_slice():
+    """One slice of sixteen stalls (a tenth of its rate): work over time moves by 6%, the median over slice
+    pairs not at all; the baseline keeps its own total."""
+    stall = [80.0] * 5 + [8.0] + [80.0] * 10
+
+    def run(estimator):
+        return slices.run_block({"native": MeasuredWorker("native", [], [100.0]),
+                                 "docker": MeasuredWorker("docker", [], stall)},
+                                {"workload": "io.fio", "params": {}}, {"native": {}, "docker": {}}, 0.8, 0.05,
+                                10.0, baseline="native", estimator=estimator)[0]
+
+    total, robust = run("total"), run("pair-median")
+    assert total["docker"].rate == pytest.approx(80.0 - 72.0 / 16)
+    assert robust["docker"].rate == pytest.approx(80.0)
+    assert robust["docker"].total == pytest.approx(total["docker"].rate)
+    assert robust["native"].rate == pytest.approx(100.0)
+    assert robust["docker"].info(1, ["native", "docker"])["slices"]["total_rate"] == robust["docker"].total
+
+
+@pytest.mark.parametrize("params, seconds", [({"seconds": 2.0}, 2.0), ({"runtime": 5.0}, 5.0), ({}, 1.0)])
+def test_a_block_lasts_the_workloads_seconds_or_its_runtime(params, seconds):
+    assert slices.block_seconds(params) == seconds
+
+
+class Backend:
+    """What plan_blocks asks of an environment."""
+
+    def __init__(self, io_reason=None):
+        self.keeps_workers, self.io_reason = True, io_reason
+
+    def cannot_slice_io(self):
+        return self.io_reason
+
+
+def io_cases(name="rand-read", workload="io.fio", params=None, labels=("native", "docker:volume", "docker:tmpfs")):
+    from vbench.model import Case, EnvSpec
+
+    return [Case(name, workload, params or {"rw": "randread"}, EnvSpec.parse(label)) for label in labels]
+
+
+ACTIVE = {"native": Backend(), "docker:volume": Backend(), "docker:tmpfs": Backend("tmpfs is memory")}
+
+
+def test_an_environment_that_cannot_count_fio_runs_whole_beside_the_others_slices():
+    from vbench.run.blocks import plan_blocks, slicing, units
+    from vbench.run.options import RunOptions
+
+    cases = io_cases()
+    blocks = plan_blocks(cases, ACTIVE, RunOptions())
+    block = blocks["rand-read"]
+    assert block.sliced and block.whole_envs == {"docker:tmpfs": "tmpfs is memory"}
+    assert slicing(blocks) == {"rand-read": None, "rand-read @ docker:tmpfs": "tmpfs is memory"}
+    work = units(blocks, cases[::-1], {c.case_id for c in cases})
+    assert [(b.sliced, [c.env.label for c in cs]) for b, cs in work] == [
+        (False, ["docker:tmpfs"]), (True, ["docker:volume", "native"])]
+    # a resumed run keeps what run.json says, whatever the environments say now
+    again = plan_blocks(cases, {label: Backend() for label in ACTIVE}, RunOptions(), slicing(blocks))
+    assert again["rand-read"].whole_envs == block.whole_envs
+
+
+def test_python_io_units_slice_on_any_storage_and_buffered_fio_runs_whole():
+    from vbench.run.blocks import plan_blocks
+    from vbench.run.options import RunOptions
+
+    fsync = plan_blocks(io_cases("fsync", "io.fsync", {}), ACTIVE, RunOptions())["fsync"]
+    assert fsync.sliced and fsync.whole_envs == {}
+    buffered = plan_blocks(io_cases(params={"rw": "randread", "direct": "off"}), ACTIVE, RunOptions())["rand-read"]
+    assert buffered.whole_because.startswith("direct=off: buffered writes")
+    metadata = plan_blocks(io_cases("meta", "io.metadata", {}), ACTIVE, RunOptions())["meta"]
+    assert metadata.whole_because == "io.metadata has no unit of work to slice"
+
+
+def test_a_baseline_that_cannot_count_fio_makes_the_whole_block_whole():
+    from vbench.run.blocks import plan_blocks
+    from vbench.run.options import RunOptions
+
+    active = {**ACTIVE, "native": Backend("its scratch is on tmpfs")}
+    block = plan_blocks(io_cases(), active, RunOptions())["rand-read"]
+    assert block.whole_because == "the baseline cannot be sliced: its scratch is on tmpfs" and not block.whole_envs
+
+
+def test_a_side_whose_slices_do_nothing_fails_with_why_and_a_few_idle_slices_are_stalls():
+    def run(rates):
+        return slices.run_block({"native": MeasuredWorker("native", [], [100.0]),
+                                 "vm": MeasuredWorker("vm", [], rates)},
+                                {"workload": "io.fio", "params": {}}, {"native": {}, "vm": {}}, 0.4, 0.05, 10.0,
+                                baseline="native", estimator="pair-median")[0]["vm"]
+
+    idle = run([0.0])
+    assert idle.rate is None and idle.error == "its 8 kept slices did no measurable work"
+    mostly = run([0.0, 0.0, 0.0, 5.0])
+    assert mostly.rate is None and mostly.error.endswith("in most of their pairs with the baseline's")
+    stalls = run([50.0, 50.0, 50.0, 0.0])
+    assert stalls.rate == pytest.approx(50.0)
+
+
+class LayingOut(MeasuredWorker):
+    """A measured worker whose prepare takes 0.2 s (laying out its file), its start and end logged."""
+
+    def __init__(self, name, spans):
+        super().__init__(name, [], [100.0])
+        self.spans = spans
+
+    def ask(self, request, timeout):
+        if request["op"] != "prepare":
+            return super().ask(request, timeout)
+        start = time.monotonic()
+        time.sleep(0.2)
+        reply = super().ask(request, timeout)
+        self.spans[self.name] = (start, time.monotonic())
+        return reply
+
+
+@pytest.mark.parametrize("together", [False, True])
+def test_prepare_together_lays_out_every_side_at_once(together):
+    """With ``prepare_together`` (an I/O workload's PREPARE_TOGETHER) no side's layout comes after another's:
+    the prepares overlap; without it (a cpu unit's calibration is timed alone) they do not."""
+    spans = {}
+    labels = ("native", "native:aa", "docker")
+    parts, _ = slices.run_block({label: LayingOut(label, spans) for label in labels},
+                                {"workload": "io.fio", "params": {}}, {label: {} for label in labels}, 0.2, 0.05, 10.0,
+                                baseline="native", prepare_together=together)
+    assert all(parts[label].rate for label in labels)
+    latest_start = max(start for start, _ in spans.values())
+    earliest_end = min(end for _, end in spans.values())
+    assert (latest_start < earliest_end) is together
+
+
+def test_fio_prepares_together_and_cpu_units_do_not():
+    from vbench import catalog
+    assert catalog.load("io.fio").PREPARE_TOGETHER is True
+    assert not getattr(catalog.load("cpu.pyloop"), "PREPARE_TOGETHER", False)

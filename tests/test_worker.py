@@ -30,9 +30,9 @@ SLICEABLE = {
 class Pipe:
     """One worker process and a request/reply helper."""
 
-    def __init__(self, interpreter: list[str], tmp_path: Path):
+    def __init__(self, interpreter: list[str], tmp_path: Path, env: dict | None = None):
         self.proc = subprocess.Popen([*interpreter, str(WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+                                     stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
 
     def ask(self, **request) -> dict:
         self.proc.stdin.write(json.dumps(request) + "\n")
@@ -93,7 +93,8 @@ def test_series_times_consecutive_slices(worker, tmp_path):
 @pytest.mark.parametrize("request_, error", [
     ({"op": "slice", "calls": 1}, "no workload prepared"),
     ({"op": "dance"}, "unknown op 'dance'"),
-    ({"op": "prepare", "workload": "io.fio", "params": {}}, "io.fio cannot be sliced (it has no unit of work)"),
+    ({"op": "prepare", "workload": "io.metadata", "params": {}},
+     "io.metadata cannot be sliced (it has no unit of work)"),
     ({"op": "prepare", "workload": "cpu.pyloop", "params": {"loops": -5}}, "loops"),
     ({"op": "prepare", "workload": "cpu.nosuch", "params": {}}, "nosuch"),
 ])
@@ -159,3 +160,89 @@ def test_an_installed_vbench_s_packages_do_not_stand_in_for_the_interpreters_own
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["info"]["numpy"] == probe.stdout.strip()
+
+
+# --- I/O units: a paused fio, one fsync, one SQLite commit ------------------------------------------------------
+
+HAVE_FIO = shutil.which("fio") is not None
+IO_UNITS = {"io.fsync": {"span": "1M"}, "io.sqlite": {}}
+
+
+def scratch_left(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.startswith("vbench-"))
+
+
+def fio_children(pid: int) -> list[int]:
+    import psutil
+
+    return [c.pid for c in psutil.Process(pid).children(recursive=True) if c.name() == "fio"]
+
+
+@pytest.mark.skipif(not HAVE_FIO, reason="fio not on PATH")
+@pytest.mark.parametrize("rw, primary", [("randread", "read_iops"), ("write", "write_bw"), ("randrw", "iops")])
+def test_a_paused_fio_slices_and_reports_its_work(worker, tmp_path, rw, primary):
+    reply = worker.ask(op="prepare", workload="io.fio", params={"rw": rw, "bs": "4k", "size": "4M"},
+                       workdir=str(tmp_path))
+    if not reply["ok"] and "O_DIRECT" in reply["error"]:
+        pytest.skip(f"the test's directory cannot do O_DIRECT: {reply['error']}")
+    assert reply["ok"], reply
+    assert reply["measured"] is True and reply["amount"] is None
+    assert reply["info"]["primary"] == primary and reply["info"]["io_mode"] == "direct"
+    [fio] = fio_children(worker.proc.pid)
+    sliced = worker.ask(op="slice", calls=2)
+    assert sliced["ok"] and sliced["work"] > 0 and sliced["elapsed_s"] >= 0.1
+    import psutil
+
+    assert psutil.Process(fio).status() == psutil.STATUS_STOPPED  # paused between slices
+    assert len(scratch_left(tmp_path)) == 1
+    assert worker.ask(op="prepare", workload="cpu.pyloop", params={"loops": 1_000}, workdir=str(tmp_path))["ok"]
+    assert scratch_left(tmp_path) == [] and not psutil.pid_exists(fio)  # the next unit closed this one
+    assert worker.close() == 0
+
+
+@pytest.mark.skipif(not HAVE_FIO, reason="fio not on PATH")
+def test_a_paused_fio_dies_with_its_worker(worker, tmp_path):
+    import psutil
+
+    reply = worker.ask(op="prepare", workload="io.fio", params={"rw": "read", "bs": "64k", "size": "4M"},
+                       workdir=str(tmp_path))
+    if not reply["ok"]:
+        pytest.skip(reply["error"])
+    [fio] = fio_children(worker.proc.pid)
+    worker.proc.kill()  # no close(): the kernel's parent-death signal must end the stopped fio
+    worker.proc.wait()
+    psutil.wait_procs([psutil.Process(fio)], timeout=10)
+    assert not psutil.pid_exists(fio) or psutil.Process(fio).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_fio_that_fails_at_start_is_an_error_with_its_words(tmp_path):
+    """A stand-in fio on PATH that exits at once: the prepare fails with fio's own words, nothing is left."""
+    if SYSTEM_PYTHON is None:
+        pytest.skip("no system python3")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "fio").write_text("#!/bin/sh\necho 'fio: engine libaio not loadable' >&2\nexit 1\n")
+    (bin_dir / "fio").chmod(0o755)
+    work = tmp_path / "work"
+    work.mkdir()
+    pipe = Pipe([SYSTEM_PYTHON], tmp_path, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    reply = pipe.ask(op="prepare", workload="io.fio", params={"rw": "read", "bs": "64k", "size": "1M",
+                                                             "ioengine": "psync"}, workdir=str(work))
+    if "O_DIRECT" in reply.get("error", ""):
+        pytest.skip(f"the test's directory cannot do O_DIRECT: {reply['error']}")
+    assert reply["ok"] is False
+    assert "fio exited 1 before its first I/O: fio: engine libaio not loadable" in reply["error"]
+    assert scratch_left(work) == []
+    assert pipe.close() == 0
+
+
+@pytest.mark.parametrize("workload", sorted(IO_UNITS))
+def test_python_io_units_slice_and_clean_up(worker, tmp_path, workload):
+    reply = worker.ask(op="prepare", workload=workload, params=IO_UNITS[workload], workdir=str(tmp_path))
+    assert reply["ok"], reply
+    assert reply["amount"] == 1.0 and reply["measured"] is False
+    sliced = worker.ask(op="slice", calls=5)
+    assert sliced["ok"] and sliced["elapsed_s"] > 0 and "work" not in sliced
+    assert scratch_left(tmp_path)
+    assert worker.close() == 0
+    assert scratch_left(tmp_path) == []  # the worker closed its unit on the way out

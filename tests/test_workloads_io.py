@@ -252,3 +252,69 @@ def test_bad_parameter_is_a_clean_failure(tmp_path):
     assert proc.returncode == 1
     assert "rw must be one of" in json.loads(proc.stdout)["error"]
     assert os.listdir(tmp_path) == []
+
+
+# --- the paused fio of sliced trials -----------------------------------------------------------------------------
+
+def stand_in_fio(tmp_path: Path, monkeypatch, script: str) -> Path:
+    """A shell script named fio first on PATH; the directory to run in."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "fio").write_text("#!/bin/sh\n" + script)
+    (bin_dir / "fio").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    work = tmp_path / "work"
+    work.mkdir()
+    if not probe_direct(str(work))[0]:
+        pytest.skip("the test's directory cannot do O_DIRECT")
+    monkeypatch.chdir(work)
+    return work
+
+
+def test_a_fio_that_never_starts_its_io_times_out_and_leaves_nothing(tmp_path, monkeypatch):
+    work = stand_in_fio(tmp_path, monkeypatch, "exec sleep 60\n")
+    monkeypatch.setattr(fio, "START_TIMEOUT_S", 0.5)
+    with pytest.raises(RuntimeError, match="fio did no I/O within 0.5 s of starting"):
+        fio.unit({**fio.PARAMS, "rw": "randread", "bs": "64k", "size": "1M", "ioengine": "psync"})
+    assert os.listdir(work) == []
+
+
+@needs_fio
+def test_a_fio_killed_between_slices_fails_the_next_slice_with_why(tmp_path, monkeypatch):
+    if not probe_direct(str(tmp_path))[0]:
+        pytest.skip("the test's directory cannot do O_DIRECT")
+    monkeypatch.chdir(tmp_path)
+    work, amount, info = fio.unit({**fio.PARAMS, "rw": "randread", "bs": "4k", "size": "4M"})
+    try:
+        assert amount is None and work() > 0
+        work.proc.kill()
+        work.proc.wait()
+        with pytest.raises(RuntimeError, match="fio exited -9 during a slice"):
+            work()
+    finally:
+        work.close()
+    assert os.listdir(tmp_path) == []
+
+
+@needs_fio
+def test_sliced_fio_needs_direct_io(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeError, match="unavailable: direct=off: buffered writes are counted when they dirty"):
+        fio.unit({**fio.PARAMS, "direct": "off"})
+    with pytest.raises(RuntimeError, match="unavailable: engine=python: the Python fallback is not sliced"):
+        fio.unit({**fio.PARAMS, "engine": "python"})
+    assert fio.cannot_slice({**fio.PARAMS, "rw": "randread", "ramp_time": 1.0}).startswith("ramp_time")
+    assert fio.cannot_slice({**fio.PARAMS, "rw": "randread"}) is None
+    assert fio.cannot_slice({**fio.PARAMS, "rw": "write"}).startswith("sequential: ")
+
+
+@pytest.mark.parametrize("path, fstype", [("/", "ext4"), ("/var/lib/docker/volumes/x", "ext4"),
+                                          ("/dev/shm/a b", "tmpfs"), ("/mnt/share", "virtiofs"),
+                                          ("/mnt/shared", "ext4")])
+def test_the_file_system_of_a_path_is_its_longest_mount_point(tmp_path, path, fstype):
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
+        "30 22 0:25 / /dev/shm rw,nosuid shared:2 - tmpfs tmpfs rw\n"
+        "31 22 0:40 / /mnt/share rw - virtiofs vbench rw\n")
+    assert fio.filesystem_type(path, str(mountinfo)) == fstype

@@ -21,12 +21,17 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from vbench.envs.workers import WorkerLost, WorkerPipe
 
 DEFAULT_SLICE_S = 0.05
+# How a side's figure is made from its kept slices: "total" (work over time) or "pair-median" (the baseline's
+# total times the median over slice pairs of the side's rate over the baseline's; chosen for I/O, whose single
+# slices can stall: in benchmarks/io_noise.py it was the steadiest or close to it in every row, 50 ms slices)
+ESTIMATORS = ("total", "pair-median")
 DISCARDED_CYCLES = 1
 MIN_KEPT_CYCLES = 2
 SLOW_SIDE = 4.0
@@ -41,15 +46,21 @@ class Sliced:
     error: str | None = None
     prepared: dict = field(default_factory=dict)
     times: list[float] = field(default_factory=list)  # every slice's own duration, kept cycles only
+    works: list[float] = field(default_factory=list)  # every kept slice's work (primary unit x seconds)
+    cycle_of: list[int] = field(default_factory=list)  # the cycle each kept slice belongs to
     host_wall_s: float = 0.0  # the host's clock over this environment's requests, channel included
     timed_out: bool = False  # its slices took longer than a whole trial's timeout
     proc_stat: dict = field(default_factory=dict)  # the environment's /proc/stat over the kept slices, summed
     rusage: dict = field(default_factory=dict)  # the worker's getrusage over the kept slices, summed
     round_trips: list[float] = field(default_factory=list)  # the host's clock over each kept slice's request
     calls: int = 0  # calls of the unit per slice
+    total: float | None = None  # total work over total time, kept when the figure is another estimator's
 
-    def keep(self, reply: dict, round_trip: float) -> None:
+    def keep(self, reply: dict, round_trip: float, cycle: int) -> None:
         self.times.append(float(reply["elapsed_s"]))
+        measured = self.prepared.get("measured")
+        self.works.append(float(reply["work"]) if measured else float(self.prepared["amount"]) * self.calls)
+        self.cycle_of.append(cycle)
         self.round_trips.append(round_trip)
         for total, part in ((self.proc_stat, reply.get("proc_stat")), (self.rusage, reply.get("rusage"))):
             for key, value in (part or {}).items():
@@ -69,6 +80,7 @@ class Sliced:
                            "median_slice_s": round(statistics.median(self.times), 6) if self.times else None,
                            "slice_cv": None if spread is None else round(spread, 4),
                            "unit_s": self.prepared.get("unit_s"), "worker_pid": self.prepared.get("pid"),
+                           **({"total_rate": self.total} if self.total is not None else {}),
                            "affinity": self.prepared.get("affinity"),
                            **({"host_placement": self.prepared["host_placement"]}
                               if "host_placement" in self.prepared else {})}}
@@ -85,9 +97,44 @@ def clock_drift(part: Sliced) -> float | None:
     return (host - sum(part.times)) / host if host > 0 else None
 
 
+def total_rate(part: Sliced) -> float | None:
+    """Total work over total time of the kept slices (None when they did no work at all)."""
+    work = sum(part.works)
+    return work / sum(part.times) if work > 0 else None
+
+
+def pair_median_rate(part: Sliced, base: Sliced) -> float | None:
+    """The baseline's total rate times the median over slice pairs of the part's rate over the baseline's: the
+    k-th kept slice of each side makes a pair (in a palindromic cycle, the two sides' first-half slices, then
+    their second-half ones), so one stalled slice (either side's) moves one pair, not the figure. Kept on the
+    rate scale, so that the part's figure over the baseline's is that median. None without a full pair."""
+    logs = [log_ratio(w / t, bw / bt) for w, t, bw, bt in zip(part.works, part.times, base.works, base.times)
+            if t > 0 and bt > 0]
+    if not logs or base.rate is None:
+        return None
+    middle = statistics.median(logs)  # a slice that did nothing (an emulated guest's) is a stall like any other
+    return base.rate * math.exp(middle) if math.isfinite(middle) else None
+
+
+def log_ratio(own: float, theirs: float) -> float:
+    """log(own / theirs), infinite where either side did no work (so a median can still pass it by)."""
+    if own <= 0 or theirs <= 0:
+        return 0.0 if own <= 0 and theirs <= 0 else (-math.inf if own <= 0 else math.inf)
+    return math.log(own / theirs)
+
+
 def palindrome(labels: Sequence[str]) -> list[str]:
     """One cycle's order: every label, then every label again in reverse (A B C C B A)."""
     return [*labels, *reversed(labels)]
+
+
+def block_seconds(params: Mapping[str, object]) -> float:
+    """About how long a block gives each side: the workload's ``seconds`` (a cpu workload's), else its
+    ``runtime`` (a fio job's), else one second."""
+    for key in ("seconds", "runtime"):
+        if key in params:
+            return float(params[key])  # type: ignore[arg-type]
+    return 1.0
 
 
 def calls_per_slice(unit_s: float, slice_s: float) -> int:
@@ -103,10 +150,14 @@ def cycles_for(slice_times: list[float], seconds: float) -> int:
 
 
 def run_block(workers: Mapping[str, WorkerPipe], invocation: dict, fields: Mapping[str, dict], seconds: float,
-              slice_s: float, timeout: float, baseline: str) -> tuple[dict[str, Sliced], int]:
+              slice_s: float, timeout: float, baseline: str, estimator: str = "total",
+              prepare_together: bool = False) -> tuple[dict[str, Sliced], int]:
     """Run one block over ``workers`` (label -> pipe, in the order of the cycle's first half; ``fields``: what
     each label's environment adds to the invocation, its working directory first); each label's
-    outcome and the cycles. A worker that
+    outcome and the cycles. ``estimator`` (see ESTIMATORS) makes each side's figure from its slices;
+    ``prepare_together`` prepares every side at once (their I/O files laid out side by side, none of them last:
+    see PREPARE_TOGETHER in workloads/io/fio.py), one after the other otherwise (a unit's calibration is timed
+    alone). A worker that
     fails fails its environment's part only; when the baseline's fails, every part fails (there is nothing to
     compare with)."""
     labels = list(workers)
@@ -135,10 +186,17 @@ def run_block(workers: Mapping[str, WorkerPipe], invocation: dict, fields: Mappi
             return None
         return reply
 
-    for label in labels:
+    def prepare(label: str) -> None:
         reply = ask(label, {"op": "prepare", **invocation, **fields[label]})
         if reply:
             parts[label].prepared = reply
+
+    if prepare_together:
+        with ThreadPoolExecutor(max_workers=len(labels)) as pool:
+            list(pool.map(prepare, labels))
+    else:
+        for label in labels:
+            prepare(label)
     base = parts[baseline]
     if base.error:
         for part in parts.values():
@@ -154,10 +212,18 @@ def run_block(workers: Mapping[str, WorkerPipe], invocation: dict, fields: Mappi
         for label in palindrome(labels):
             reply = ask(label, {"op": "slice", "calls": parts[label].calls})
             if reply and cycle >= DISCARDED_CYCLES:
-                parts[label].keep(reply, time.perf_counter() - last_start[0])
+                parts[label].keep(reply, time.perf_counter() - last_start[0], cycle)
     for part in parts.values():
         if not part.error and part.times:
-            part.rate = part.prepared["amount"] * part.calls * len(part.times) / sum(part.times)
+            part.rate = total_rate(part)
+    if estimator == "pair-median" and base.rate is not None:
+        for part in parts.values():
+            if part is not base and part.rate is not None:
+                part.total, part.rate = part.rate, pair_median_rate(part, base)
+    for part in parts.values():
+        if part.rate is None and not part.error:
+            part.error = (f"its {len(part.times)} kept slices did no measurable work"
+                          + (" in most of their pairs with the baseline's" if part.total else ""))
     if base.error:
         for part in parts.values():
             part.rate, part.error = None, part.error or f"the baseline's worker failed: {base.error}"

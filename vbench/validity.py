@@ -78,6 +78,11 @@ FLAGS: dict[str, Flag] = {
         "shared the machine",
         "the runner, from the psutil collector's disturbance figures (vbench.validity.disturbance_flag)",
         "kept in the analysis, since dropping it would break its round's pair; the summary counts them"),
+    "started-dirty": Flag(
+        "the host still had unwritten pages (Dirty and Writeback together above the threshold in "
+        "vbench.run.writeback) when this I/O block started, after sync and the wait: its first operations shared "
+        "the device with writeback it did not cause",
+        "the runner, from /proc/meminfo before the block (vbench.run.writeback)", KEPT),
     "python-fallback": Flag(
         "a pure-Python stand-in ran instead of the real tool or library (fio absent, or numpy absent for "
         "random access)",

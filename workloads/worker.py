@@ -9,7 +9,10 @@ One JSON request per line on stdin, one JSON reply per line on stdout:
   every CPU it was started with), builds the workload's unit of work (its ``unit(params)``), calls it once
   untimed, and answers ``{"ok": true, "unit_s": ..., "amount": ..., "info": {...}, "affinity": [...]}``: the
   time of one call (the quickest of up to three timed ones), how much work one call does (in the primary
-  metric's unit times seconds), and the CPUs the worker now runs on.
+  metric's unit times seconds), and the CPUs the worker now runs on. A unit whose amount is None measures its
+  own work (an I/O unit: how much a paused fio did while resumed); each call returns it, and a slice's reply
+  adds ``"work"``, the sum over its calls. A unit with a ``close()`` (a fio process, a scratch file) is closed
+  when the next is prepared and when the worker ends.
 - ``{"op": "slice", "calls": N}`` calls the unit N times and answers ``{"ok": true, "elapsed_s": ...,
   "proc_stat": {...}, "rusage": {...}}``: its time, and the environment's /proc/stat and the worker's getrusage
   deltas over it (read outside the timed calls), as ``workloads/run.py`` reports them for a whole trial.
@@ -41,6 +44,7 @@ from workloads.run import delta, fill_params, invoked, read_proc_stat, rusage  #
 class Worker:
     def __init__(self) -> None:
         self.unit = None
+        self.measured = False  # the unit returns its own work
         self.cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
 
     def place(self, cpu) -> None:
@@ -61,15 +65,17 @@ class Worker:
                 return {"ok": False, "error": f"calls must be at least 1, not {calls}"}
             if op == "slice":
                 stat0, self0 = read_proc_stat(), rusage(resource.RUSAGE_SELF)
-                elapsed = self.slice(calls)
+                elapsed, work = self.slice(calls)
                 stat1, self1 = read_proc_stat(), rusage(resource.RUSAGE_SELF)
                 return {"ok": True, "elapsed_s": elapsed, "proc_stat": delta(stat1, stat0),
-                        "rusage": delta(self1, self0)}
-            starts, durations = [], []
+                        "rusage": delta(self1, self0), **({"work": work} if self.measured else {})}
+            starts, durations, works = [], [], []
             for _ in range(int(request.get("count", 1))):
                 starts.append(time.monotonic())
-                durations.append(self.slice(calls))
-            return {"ok": True, "t": starts, "elapsed_s": durations}
+                elapsed, work = self.slice(calls)
+                durations.append(elapsed)
+                works.append(work)
+            return {"ok": True, "t": starts, "elapsed_s": durations, **({"work": works} if self.measured else {})}
         if op == "ping":  # ready: the interpreter has started and read its first request
             return {"ok": True, "pid": os.getpid()}
         if op == "exit":
@@ -86,33 +92,68 @@ class Worker:
             return {"ok": False, "error": f"unavailable: {reason}"}
         os.chdir(request.get("workdir") or os.getcwd())
         self.place(request.get("cpu"))
-        self.unit = None
-        work, amount, info = module.unit(params)
-        work()  # untimed: first-call costs (imports, allocation, caches) stay out of every slice
+        self.close()
+        try:
+            work, amount, info = module.unit(params)
+        except RuntimeError as exc:
+            if str(exc).startswith("unavailable: "):  # as available() says it: plainly, not as a crash
+                return {"ok": False, "error": str(exc)}
+            raise
+        self.unit, self.measured = work, amount is None
+        try:
+            unit_s = self.calibrate(work)
+        except BaseException:
+            self.close()
+            raise
+        return {"ok": True, "unit_s": unit_s, "amount": amount, "measured": self.measured, "info": info,
+                "pid": os.getpid(),
+                "ncpu": os.cpu_count(), "guest": {"python": platform.python_version(),
+                                                  "kernel": platform.release(), "hostname": platform.node()},
+                "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None}
+
+    @staticmethod
+    def calibrate(work) -> float:
+        """The time of one call: the quickest of up to three (in 0.2 s), after one untimed call that keeps
+        first-call costs (imports, allocation, caches) out of every slice; one slow call must not skew slices."""
+        work()
         unit_s, spent = float("inf"), 0.0
-        for _ in range(3):  # the quickest of up to three calls (in 0.2 s): one slow call must not skew slices
+        for _ in range(3):
             start = time.perf_counter()
             work()
             took = time.perf_counter() - start
             unit_s, spent = min(unit_s, took), spent + took
             if spent > 0.2:
                 break
-        self.unit = work
-        return {"ok": True, "unit_s": unit_s, "amount": amount, "info": info, "pid": os.getpid(),
-                "ncpu": os.cpu_count(), "guest": {"python": platform.python_version(),
-                                                  "kernel": platform.release(), "hostname": platform.node()},
-                "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None}
+        return unit_s
 
-    def slice(self, calls: int) -> float:
-        work = self.unit
+    def slice(self, calls: int) -> tuple[float, float]:
+        """The time of ``calls`` calls of the unit, and the work they report (a measured unit's) or 0."""
+        work, done = self.unit, 0.0
         start = time.perf_counter()
-        for _ in range(calls):
-            work()
-        return time.perf_counter() - start
+        if self.measured:
+            for _ in range(calls):
+                done += work()
+        else:
+            for _ in range(calls):
+                work()
+        return time.perf_counter() - start, done
+
+    def close(self) -> None:
+        """Release the prepared unit's resources (its ``close()``, if it has one)."""
+        unit, self.unit = self.unit, None
+        if unit is not None and hasattr(unit, "close"):
+            unit.close()
 
 
 def serve(stdin, stdout) -> None:
     worker = Worker()
+    try:
+        _serve(worker, stdin, stdout)
+    finally:
+        worker.close()
+
+
+def _serve(worker: Worker, stdin, stdout) -> None:
     for line in stdin:
         if not line.strip():
             continue

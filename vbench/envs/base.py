@@ -317,6 +317,12 @@ class Environment(ABC):
         for an environment without storage under test (dockernet)."""
         return None
 
+    def cannot_slice_io(self) -> str | None:
+        """Why a paused fio's work cannot be counted in this environment's storage (the kernel counts a
+        process's I/O at the block layer: tmpfs, 9p and virtiofs are not block storage), or None when it can.
+        Its fio blocks then run it as whole trials beside the others' paired slices."""
+        return None
+
     def counters(self) -> dict | None:
         """Cumulative counters the environment's own API reports (e.g. the Engine API's stats), if any;
         the runner stores their change over each trial beside the collectors' figures as a cross-check."""

@@ -149,6 +149,11 @@ class Docker(Environment):
             return None
         return self.client.info().get("DockerRootDir", "/var/lib/docker")
 
+    def cannot_slice_io(self) -> str | None:
+        if self.spec.variant == "tmpfs":
+            return "its files are in tmpfs (memory), which the kernel's per-process I/O accounting does not count"
+        return None
+
     def host_path(self) -> HostPath:
         """The container's own probe sees its storage's O_DIRECT as the host does (mounts and overlayfs pass
         it to the filesystem below), so the path names what holds the files, and tmpfs is memory whatever the

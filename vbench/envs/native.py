@@ -14,6 +14,7 @@ from vbench.fingerprint import filesystem_of
 from vbench.model import Execution, Handle
 from vbench.procs import host_python, run_process, start_server, stop_server
 from vbench.validity import HostPath, on_filesystem
+from workloads.io.fio import BLOCK_FILESYSTEMS
 
 NET_SERVER = WORKLOADS_DIR / "net" / "server.py"
 WORKER = WORKLOADS_DIR / "worker.py"
@@ -132,6 +133,12 @@ class Native(Environment):
 
     def host_path(self) -> HostPath:
         return on_filesystem("a directory", filesystem_of(self.workdir))
+
+    def cannot_slice_io(self) -> str | None:
+        fstype = filesystem_of(self.workdir)
+        if fstype not in BLOCK_FILESYSTEMS:
+            return f"its scratch directory is on {fstype}, which the kernel's per-process I/O accounting does not count"
+        return None
 
     def fingerprint(self) -> dict:
         python = host_python()

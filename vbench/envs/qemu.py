@@ -78,6 +78,12 @@ class VM(Environment):
         self._next_id = 0
         self._pinned_vcpu: int | None = None  # the QEMU thread a sliced block pinned, unpinned before a whole trial
 
+    def cannot_slice_io(self) -> str | None:
+        if self.spec.variant in ("virtiofs", "9p"):
+            return (f"its files are on {self.spec.variant}, a file system the guest kernel's per-process I/O "
+                    "accounting does not count (not block storage)")
+        return None
+
     @classmethod
     def available(cls) -> Availability:
         if not shutil.which(QEMU):

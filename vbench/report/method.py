@@ -66,7 +66,7 @@ def slicing(meta: dict) -> list[tuple[str, str]]:
     """(workload entry, how its trials ran): paired slices, or whole trials and why."""
     table = meta.get("slicing") or {}
     return [(str(name), "paired slices (vbench.slices)" if why is None else f"whole trials: {why}")
-            for name, why in sorted(table.items())]
+            for name, why in sorted(table.items())]  # "<entry> @ <environment>": whole in a sliced block
 
 
 def io_modes(trials: "pd.DataFrame", labels: dict[str, str]) -> list[dict]:

@@ -2,18 +2,21 @@
 
 Which way an entry is measured is decided once, before the first trial, from what the workload and every
 environment can do (``slicing_reason``), and kept in run.json (``slicing``: entry -> why it runs as whole trials,
-None when sliced). A round runs its cases in the seed's order (vbench.plan.round_order); a sliced block runs
-whole at the place of its first case in that order.
+None when sliced). In a sliced block an environment that cannot count a paused fio's work (its storage is not
+block storage: ``Environment.cannot_slice_io``) runs its cases as whole trials beside the others' slices, kept
+as ``"<entry> @ <environment>"`` -> why. A round runs its cases in the seed's order (vbench.plan.round_order); a
+sliced block runs whole at the place of its first case in that order.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from vbench import catalog
 from vbench.envs.base import Environment
 from vbench.model import BASELINE, Case
 from vbench.run.options import RunOptions
+from workloads.run import fill_params
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class Block:
     name: str
     cases: tuple[Case, ...]
     whole_because: str | None  # why the entry runs as whole trials; None: as paired slices
+    whole_envs: Mapping[str, str] = field(default_factory=dict)  # in a sliced block: label -> why it runs whole
 
     @property
     def sliced(self) -> bool:
@@ -38,13 +42,42 @@ def plan_blocks(cases: Sequence[Case], active: Mapping[str, Environment], option
     for name in names:
         group = [c for c in cases if c.name == name]
         why = known[name] if known is not None and name in known else slicing_reason(group, active, options)
-        blocks[name] = Block(name, tuple(group), why)
+        if known is not None and name in known:
+            apart = {c.env.label: str(known[env_key(name, c.env.label)]) for c in group
+                     if known.get(env_key(name, c.env.label))}
+        else:
+            apart = {} if why is not None else whole_environments(group, active)
+        if BASELINE in apart:
+            why, apart = f"the baseline cannot be sliced: {apart[BASELINE]}", {}
+        blocks[name] = Block(name, tuple(group), why, apart)
     return blocks
 
 
+def env_key(name: str, label: str) -> str:
+    return f"{name} @ {label}"
+
+
+def whole_environments(group: Sequence[Case], active: Mapping[str, Environment]) -> dict[str, str]:
+    """In a block that can be sliced, the environments whose cases run as whole trials, and why: those that
+    cannot count a paused fio's work (for a workload whose unit needs it, ``SLICES_COUNT_BLOCK_IO``)."""
+    if not getattr(catalog.load(group[0].workload), "SLICES_COUNT_BLOCK_IO", False):
+        return {}
+    out = {}
+    for case in group:
+        why = active[case.env.label].cannot_slice_io()
+        if why:
+            out[case.env.label] = why
+    return out
+
+
 def slicing(blocks: Mapping[str, Block]) -> dict[str, str | None]:
-    """What run.json keeps of the blocks: entry -> why it runs as whole trials, None when sliced."""
-    return {name: block.whole_because for name, block in blocks.items()}
+    """What run.json keeps of the blocks: entry -> why it runs as whole trials, None when sliced; and for an
+    environment that runs whole in a sliced block, "<entry> @ <environment>" -> why."""
+    out: dict[str, str | None] = {}
+    for name, block in blocks.items():
+        out[name] = block.whole_because
+        out.update({env_key(name, label): why for label, why in block.whole_envs.items()})
+    return out
 
 
 def slicing_reason(group: Sequence[Case], active: Mapping[str, Environment], options: RunOptions) -> str | None:
@@ -54,6 +87,10 @@ def slicing_reason(group: Sequence[Case], active: Mapping[str, Environment], opt
     module = catalog.load(group[0].workload)
     if not hasattr(module, "unit"):
         return f"{group[0].workload} has no unit of work to slice"
+    if hasattr(module, "cannot_slice"):
+        params_reason = module.cannot_slice(fill_params(module, dict(group[0].params)))
+        if params_reason:
+            return str(params_reason)
     if BASELINE not in {c.env.label for c in group}:
         return "no baseline in the block"
     for case in group:
@@ -74,7 +111,9 @@ def units(blocks: Mapping[str, Block], order: Sequence[Case], pending: set[str])
         block = blocks[case.name]
         if not block.sliced:
             out.append((block, [case]))
+        elif case.env.label in block.whole_envs:
+            out.append((Block(block.name, (case,), block.whole_envs[case.env.label]), [case]))
         elif block.name not in started:
             started.add(block.name)
-            out.append((block, [c for c in order if c.name == block.name]))
+            out.append((block, [c for c in order if c.name == block.name and c.env.label not in block.whole_envs]))
     return out

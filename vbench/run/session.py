@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 from vbench import stats, validity
 from vbench.model import BASELINE, Case, RunMeta, Trial
 from vbench.plan import next_round, round_order, trial_id
-from vbench.run import sliced, whole
+from vbench.run import sliced, whole, writeback
 from vbench.run.blocks import plan_blocks, slicing, units
 from vbench.run.options import Bench, Progress
 from vbench.run.record import Measurement, to_trial
@@ -56,6 +56,13 @@ class Tally:
             hib = self.higher_is_better.get(case.name, True)
             widths[case.case_id] = stats.paired_overhead(base, other, hib).half_width
         return widths
+
+
+def after_writeback(m: Measurement, settled: writeback.Settled) -> Measurement:
+    """``m`` with the host's writeback state before its block (``collectors.writeback``), flagged when the block
+    started dirty."""
+    flags = m.flags if settled.clean else (*m.flags, "started-dirty")
+    return dataclasses.replace(m, collected={**m.collected, "writeback": settled.as_info()}, flags=flags)
 
 
 class RunRecord:
@@ -132,7 +139,10 @@ class Session:
                 self.progress.trial_started(cases[0], round_index, where=where)
             else:
                 self.progress.trial_started(cases[0], round_index)
+            settled = writeback.settle() if cases[0].workload.startswith("io.") else None
             for measurement in executor(cases, round_index, self.bench):
+                if settled is not None:
+                    measurement = after_writeback(measurement, settled)
                 if measurement.trial_id in self.done_ids:
                     continue  # a resumed block: the baseline ran again for calibration, its stored trial stands
                 self.keep(measurement)

@@ -45,8 +45,10 @@ def execute(cases: Sequence[Case], round_index: int, bench: Bench) -> list[Measu
             if BASELINE not in errors:
                 fields = {label: bench.active[label].invocation_fields(invocation["workload"]) for label in workers}
                 parts, cycles = slices.run_block(
-                    workers, invocation, fields, float(params.get("seconds", 1.0)),
-                    float(getattr(module, "SLICE_S", slices.DEFAULT_SLICE_S)), bench.timeout, baseline=BASELINE)
+                    workers, invocation, fields, slices.block_seconds(params),
+                    float(getattr(module, "SLICE_S", slices.DEFAULT_SLICE_S)), bench.timeout, baseline=BASELINE,
+                    estimator=getattr(module, "SLICE_ESTIMATOR", "total"),
+                    prepare_together=bool(getattr(module, "PREPARE_TOGETHER", False)))
         finally:
             summaries = block_disturbance({label: c.stop() or {} for label, c in collectors.items()})
     for label in workers:
@@ -130,10 +132,12 @@ def block_result(part: slices.Sliced, workload: str, params: dict[str, Any], pri
     """One environment's part of a block as the workload's record of a whole trial would be."""
     if part.rate is None:
         return {"ok": False, "error": part.error}
+    info = part.info(cycles, order)
+    primary = info.pop("primary", primary)  # a unit whose primary metric depends on its parameters (io.fio)
     record: dict[str, Any] = {
         **result_record(workload, params, {primary: part.rate}, sum(part.times), catalog.load(workload)),
-        **part.accounting()}
-    record["info"] = part.info(cycles, order)
+        **part.accounting(), "primary": primary}
+    record["info"] = info
     record["info"]["slices"]["vbench_affinity"] = vbench_cpus
     return record
 

@@ -27,6 +27,7 @@ per pass), so compare it with itself, not with fio.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import itertools
@@ -36,6 +37,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import time
 
@@ -57,6 +59,7 @@ PRIMARY_BY_RW = {"read": "read_bw", "write": "write_bw", "randread": "read_iops"
                  "randrw": "iops"}
 DIRECTIONS = {"read": ("read",), "write": ("write",), "randread": ("read",), "randwrite": ("write",),
               "randrw": ("read", "write")}
+SEQUENTIAL = ("read", "write")
 SYNC_ENGINES = frozenset({"sync", "psync", "vsync", "pvsync", "pvsync2"})
 # A fixed list, not any name: fio's "external:/path/lib.so" engine would load whatever library a suite names.
 IOENGINES = ("auto", "libaio", "io_uring", "posixaio", "mmap", *sorted(SYNC_ENGINES))
@@ -215,7 +218,8 @@ def parse_fio_json(text: str) -> dict:
     job = jobs[0]
     if job.get("error"):
         raise ValueError(f"fio job {job.get('jobname')!r} failed with error {job['error']}")
-    metrics, sources = {}, set()
+    metrics: dict = {}
+    sources: set = set()
     directions = _directions(job)
     for direction in directions:
         source = _direction_metrics(job[direction], direction, metrics)
@@ -272,6 +276,223 @@ def _p99(percentiles: dict) -> float | None:
         if float(key) == 99.0:
             return float(value)
     return None
+
+
+# --- sliced: one fio kept paused between slices -----------------------------------------------------------------
+
+SLICES_COUNT_BLOCK_IO = True  # the unit's work is the kernel's block-layer count: storage must be block storage
+SLICE_ESTIMATOR = "pair-median"  # a stalled slice moves one pair, not the figure (vbench.slices)
+# Every side of a block lays out its file at the same time (vbench.slices.run_block), so that no side's file is the
+# one laid out last, and the block's layouts take the time of one. One after the other, the file laid out last ran
+# sequential I/O 10-20% faster for the whole block here (benchmarks/io_noise.py, 50 ms slices, A/A mean -11%/+7%
+# reads, -18%/+16% writes with the order swapped); at once, -2% and -8%: smaller, not gone, so sequential jobs
+# still run whole (cannot_slice). Random 4k jobs showed no order effect either way.
+PREPARE_TOGETHER = True
+SLICE_S = 0.05  # one call of the unit: fio runs this long between a SIGCONT and a SIGSTOP
+STOP_WAIT_S = 5.0  # how long a SIGSTOP may take to reach every thread of fio
+START_TIMEOUT_S = 30.0  # how long fio may take from its start to its first I/O
+
+
+def unit(params: dict):
+    """A paused fio for sliced trials: each call resumes it for SLICE_S and stops it again, returning the work
+    it did meanwhile in the primary metric's unit (MiB for bandwidth, operations for IOPS) times seconds.
+
+    The work is the kernel's accounting of the fio process (``/proc/<pid>/io`` read_bytes and write_bytes, bytes
+    submitted to the block layer, every thread included) read once every thread has stopped; an I/O in flight at
+    a stop is counted in the slice that submitted it, so the total over slices is exact and only the boundaries
+    blur. The file is laid out before fio starts (fio then reuses it), fio runs time-based for a day with
+    ``--thread``, and it dies with the worker (PR_SET_PDEATHSIG); ``work.close()`` kills it and removes the file.
+    Only the direct-I/O fio job is sliced: buffered writes are accounted when they dirty the page cache, not when
+    they reach the device."""
+    job = job_from(params)
+    reason = sliced_unavailable(params, job)
+    if reason:
+        raise RuntimeError(f"unavailable: {reason}")
+    workdir = os.getcwd()
+    fio = PausedFio(job, workdir, choose_ioengine(job, True)[0])
+    amount = None  # measured: every call returns its own work
+    info = {"primary": PRIMARY_BY_RW[job.rw], "io_mode": "direct", "ioengine": fio.ioengine,
+            "layout_bytes": job.size, "fio_argv": fio.argv,
+            "work_source": "/proc/<pid>/io read_bytes+write_bytes of the paused fio", "slice_engine": "paused fio"}
+    if fio.ioengine in SYNC_ENGINES and job.iodepth > 1:
+        info["iodepth_effective"] = 1
+    return fio, amount, info
+
+
+def cannot_slice(params: dict) -> str | None:
+    """Why a job with these parameters does not run as paired slices (the host asks before a run): what its
+    unit cannot count, and sequential jobs, whose slices would measure the order the files were laid out in."""
+    if params.get("rw") in SEQUENTIAL:
+        return ("sequential: on a cloud disk the file laid out last ran 1 MiB sequential I/O 30-70% faster for "
+                "the whole block, so slices would measure layout order (benchmarks/io_noise.py --b-first)")
+    return cannot_count(params)
+
+
+def cannot_count(params: dict) -> str | None:
+    """Why the unit cannot count a job with these parameters slice by slice, anywhere."""
+    if params.get("engine") == "python":
+        return "engine=python: the Python fallback is not sliced"
+    if params.get("direct") == "off":
+        return "direct=off: buffered writes are counted when they dirty the page cache, not when they reach the device"
+    if float(params.get("ramp_time") or 0):
+        return "ramp_time: slices discard their first cycle instead"
+    return None
+
+
+def sliced_unavailable(params: dict, job: Job) -> str | None:
+    """Why this job cannot be sliced here, or None."""
+    if cannot_count(params):
+        return cannot_count(params)
+    if shutil.which("fio") is None:
+        return "sliced I/O needs fio (the Python fallback is not sliced)"
+    if not os.path.exists(f"/proc/{os.getpid()}/io"):
+        return "the kernel has no per-process I/O accounting (/proc/<pid>/io)"
+    fstype = filesystem_type(os.getcwd())
+    if fstype not in BLOCK_FILESYSTEMS:
+        return (f"the kernel counts a process's I/O at the block layer, and {fstype or 'this file system'} is not "
+                "block storage")
+    if not probe_direct(os.getcwd())[0]:
+        return "O_DIRECT does not work here, and buffered I/O cannot be counted per slice"
+    return None
+
+
+# File systems whose I/O the kernel counts per process (/proc/<pid>/io read_bytes, write_bytes: block-layer
+# submissions); overlay counts through the block file system below it. tmpfs, 9p, virtiofs (fuse), NFS do not.
+BLOCK_FILESYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "jfs", "overlay", "reiserfs"})
+
+
+def filesystem_type(path: str, mountinfo: str = "/proc/self/mountinfo") -> str | None:
+    """The type of the file system that holds ``path`` (the longest mount point above it), or None."""
+    target = os.path.realpath(path)
+    best, fstype = -1, None
+    with open(mountinfo) as mounts:
+        for line in mounts:
+            left, _, right = line.partition(" - ")
+            point = left.split()[4].replace("\\040", " ")
+            inside = target == point or target.startswith(point.rstrip("/") + "/")
+            if inside and len(point) > best:
+                best, fstype = len(point), right.split()[0]
+    return fstype
+
+
+class PausedFio:
+    """fio on a laid-out file, stopped between calls; each call resumes it for SLICE_S (see :func:`unit`)."""
+
+    def __init__(self, job: Job, workdir: str, ioengine: str):
+        self.job, self.ioengine = job, ioengine
+        self.scale = MIB if PRIMARY_BY_RW[job.rw].endswith("_bw") else job.bs
+        self.path = scratch_path(workdir, "fio", ".dat")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.counted = 0
+        day = Job(**{**dataclasses.asdict(job), "runtime": 86400.0})
+        self.argv = [*fio_argv(day, self.path, True, ioengine), "--thread"]
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_DIRECT, 0o600)
+            try:
+                lay_out(fd, job.size, True)
+            finally:
+                os.close(fd)
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+            self._started()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def _fio(self) -> subprocess.Popen[bytes]:
+        assert self.proc is not None, "fio is started in __init__"
+        return self.proc
+
+    def _words(self) -> str:
+        """The end of what fio wrote to stderr (once it has exited)."""
+        err = self._fio.stderr
+        return err.read().decode(errors="replace").strip()[-300:] if err else ""
+
+    def _started(self) -> None:
+        """Wait until fio has the file open and moves bytes, then stop it: the first slice begins from a stopped
+        fio doing I/O. (Bytes alone would not do: loading fio's binary and libraries counts as reads too.)"""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        opened = None
+        while opened is None or self._bytes() <= opened:
+            if opened is None and self._has_file_open():
+                opened = self._bytes()
+            if self._fio.poll() is not None:
+                raise RuntimeError(f"fio exited {self._fio.returncode} before its first I/O: {self._words()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"fio did no I/O within {START_TIMEOUT_S:g} s of starting")
+            time.sleep(0.005)
+        self._stop()
+        self.counted = self._bytes()
+
+    def __call__(self) -> float:
+        if self._fio.poll() is None:
+            os.kill(self._fio.pid, signal.SIGCONT)
+            time.sleep(SLICE_S)
+            self._stop()
+        now = self._bytes()
+        if self._fio.poll() is not None:
+            raise RuntimeError(f"fio exited {self._fio.returncode} during a slice: {self._words() or 'no message'}")
+        done, self.counted = now - self.counted, now
+        return done / self.scale
+
+    def _stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):  # fio died meanwhile: the caller says why
+            os.kill(self._fio.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + STOP_WAIT_S
+        while not self._all_stopped():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"fio did not stop within {STOP_WAIT_S:g} s of SIGSTOP")
+            time.sleep(0.0001)
+
+    def _has_file_open(self) -> bool:
+        try:
+            return any(os.readlink(f"/proc/{self._fio.pid}/fd/{fd}") == self.path
+                       for fd in os.listdir(f"/proc/{self._fio.pid}/fd"))
+        except OSError:  # an fd closed between the listing and its link, or fio gone: look again
+            return False
+
+    def _all_stopped(self) -> bool:
+        if self._fio.poll() is not None:
+            return True  # nothing left to stop
+        try:
+            tasks = os.listdir(f"/proc/{self._fio.pid}/task")
+        except FileNotFoundError:
+            return True
+        for task in tasks:
+            try:
+                with open(f"/proc/{self._fio.pid}/task/{task}/stat") as stat:
+                    state = stat.read().rsplit(")", 1)[1].split()[0]
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if state not in ("T", "t", "Z", "X"):
+                return False
+        return True
+
+    def _bytes(self) -> int:
+        if self._fio.poll() is not None:
+            return 0  # fio is gone (its /proc entry with it): the caller says why
+        try:
+            with open(f"/proc/{self._fio.pid}/io") as io:
+                fields = dict(line.split(": ") for line in io.read().splitlines())
+        except (FileNotFoundError, ProcessLookupError):
+            return self.counted  # it died since the poll above: the next poll says so
+
+        return int(fields["read_bytes"]) + int(fields["write_bytes"])
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()  # a stopped process dies of SIGKILL too
+            self.proc.wait(timeout=30)
+        if self.proc is not None and self.proc.stderr:
+            self.proc.stderr.close()
+        remove_quietly(self.path)
+
+
+def _die_with_parent() -> None:
+    """In fio's child before exec: SIGKILL when the worker goes, so no paused fio outlives it."""
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 # --- pure-Python fallback -----------------------------------------------------------------------------------------

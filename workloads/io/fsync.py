@@ -21,6 +21,7 @@ from workloads.units import format_size, parse_size
 PARAMS = {"bs": "4k", "seconds": 5.0, "sync": "fsync", "span": "16M"}
 METRICS = {"ops": ("ops/s", True), "lat_mean": ("us", False), "lat_p50": ("us", False), "lat_p99": ("us", False)}
 PRIMARY = "ops"
+SLICE_ESTIMATOR = "pair-median"  # a stalled slice moves one pair, not the figure (vbench.slices)
 SYNCS = {"fsync": os.fsync, "fdatasync": getattr(os, "fdatasync", os.fsync)}
 RULES = {"bs": Size(1, 64 << 20), "seconds": Number(0.001, 3600), "sync": Choice(tuple(SYNCS)),
          "span": Size(1, 16 << 30)}  # the span is written in full before the clock starts
@@ -46,6 +47,40 @@ def run(params: dict, workdir: str) -> dict:
     finally:
         remove_quietly(path)
     return result(samples, elapsed_ns, params["sync"], size)
+
+
+class SyncUnit:
+    """One write-then-sync per call on a prefilled file, for sliced trials; ``close()`` removes the file."""
+
+    def __init__(self, params: dict, workdir: str):
+        self.size, span = parse_size(params["bs"]), parse_size(params["span"])
+        self.slots, self.sync, self.written = span // self.size, SYNCS[params["sync"]], 0
+        self.data = os.urandom(self.size)
+        self.path = scratch_path(workdir, "fsync", ".dat")
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            prefill(self.fd, span)
+        except BaseException:
+            self.close()
+            raise
+
+    def __call__(self) -> None:
+        os.pwrite(self.fd, self.data, self.written % self.slots * self.size)
+        self.sync(self.fd)
+        self.written += 1
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        remove_quietly(self.path)
+
+
+def unit(params: dict):
+    """One op (a write and its sync) of the workload, its amount (one op) and what a trial's info says."""
+    size = parse_size(params["bs"])
+    return (SyncUnit(params, os.getcwd()), 1.0,
+            {"io_mode": f"buffered+{params['sync']}", "sync": params["sync"], "op_bytes": size})
 
 
 def prefill(fd: int, span: int) -> None:

@@ -18,6 +18,7 @@ from workloads.rules import Choice, Number
 PARAMS = {"seconds": 5.0, "journal_mode": "wal", "row_bytes": 100}
 METRICS = {"tps": ("transactions/s", True), "tx_lat_p99": ("us", False)}
 PRIMARY = "tps"
+SLICE_ESTIMATOR = "pair-median"  # a stalled slice moves one pair, not the figure (vbench.slices)
 JOURNAL_MODES = ("wal", "delete", "truncate", "persist", "memory", "off")
 COMPANIONS = ("", "-wal", "-shm", "-journal")
 RULES = {"seconds": Number(0.001, 3600), "journal_mode": Choice(JOURNAL_MODES),
@@ -37,6 +38,40 @@ def run(params: dict, workdir: str) -> dict:
         for suffix in COMPANIONS:
             remove_quietly(path + suffix)
     return result(samples, elapsed_ns, mode)
+
+
+class CommitUnit:
+    """One committed transaction per call, for sliced trials; ``close()`` closes and removes the database."""
+
+    def __init__(self, params: dict, workdir: str):
+        self.path = scratch_path(workdir, "sqlite", ".db")
+        self.row = os.urandom(int(params["row_bytes"]))
+        self.conn: sqlite3.Connection | None = None
+        try:
+            self.conn = open_database(self.path, params["journal_mode"])
+        except BaseException:
+            self.close()
+            raise
+
+    def __call__(self) -> None:
+        self.conn.execute("BEGIN")
+        self.conn.execute("INSERT INTO t (v) VALUES (?)", (self.row,))
+        self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        for suffix in COMPANIONS:
+            remove_quietly(self.path + suffix)
+
+
+def unit(params: dict):
+    """One transaction of the workload, its amount (one transaction) and what a trial's info says."""
+    mode = params["journal_mode"]
+    return (CommitUnit(params, os.getcwd()), 1.0,
+            {"io_mode": f"sqlite journal_mode={mode} synchronous=FULL", "journal_mode": mode,
+             "sqlite": sqlite3.sqlite_version})
 
 
 def open_database(path: str, mode: str) -> sqlite3.Connection:
