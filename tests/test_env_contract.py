@@ -107,6 +107,20 @@ def test_a_warm_worker_slices_io_with_a_paused_fio_inside_the_environment(enviro
         environment.drop_worker()
 
 
+def test_a_dropped_worker_leaves_no_fio_file_behind(environment):
+    """Dropping a worker (after every block) closes its paused fio and removes its file first, in every
+    environment (in a VM the guest agent's worker too): the next paused fio finds none of them left."""
+    if environment.cannot_slice_io():
+        pytest.skip(f"{environment.spec.label} cannot slice fio: {environment.cannot_slice_io()}")
+    request = {"op": "prepare", "workload": "io.fio", "params": {"rw": "randread", "bs": "4k", "size": "8M"},
+               "workdir": environment.workdir}
+    for _ in range(2):
+        prepared = environment.worker().ask(request, timeout=600)
+        environment.drop_worker()
+        assert prepared["ok"], prepared
+        assert prepared["info"]["stale_files_removed"] == prepared["info"]["other_fio_files"] == 0
+
+
 def test_a_killed_worker_is_lost_with_why_and_the_next_one_starts(environment):
     if environment.kind == "vm":
         pytest.skip("a VM's worker is the guest agent's own process: killing it kills the guest (the stand-in "

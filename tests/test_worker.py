@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -200,19 +201,50 @@ def test_a_paused_fio_slices_and_reports_its_work(worker, tmp_path, rw, primary)
     assert worker.close() == 0
 
 
+SEQ_READ = {"rw": "read", "bs": "64k", "size": "4M"}
+
+
+def paused_fio(worker, tmp_path) -> int:
+    """The pid of the paused fio of a unit prepared in ``worker`` (or the test is skipped, with why)."""
+    reply = worker.ask(op="prepare", workload="io.fio", params=SEQ_READ, workdir=str(tmp_path))
+    if not reply["ok"]:
+        pytest.skip(reply["error"])
+    [fio] = fio_children(worker.proc.pid)
+    return fio
+
+
 @pytest.mark.skipif(not HAVE_FIO, reason="fio not on PATH")
 def test_a_paused_fio_dies_with_its_worker(worker, tmp_path):
     import psutil
 
-    reply = worker.ask(op="prepare", workload="io.fio", params={"rw": "read", "bs": "64k", "size": "4M"},
-                       workdir=str(tmp_path))
-    if not reply["ok"]:
-        pytest.skip(reply["error"])
-    [fio] = fio_children(worker.proc.pid)
+    fio = paused_fio(worker, tmp_path)
     worker.proc.kill()  # no close(): the kernel's parent-death signal must end the stopped fio
     worker.proc.wait()
     psutil.wait_procs([psutil.Process(fio)], timeout=10)
     assert not psutil.pid_exists(fio) or psutil.Process(fio).status() == psutil.STATUS_ZOMBIE
+    [left] = scratch_left(tmp_path)  # a killed worker cannot remove its file: the next paused fio does
+    alive = tmp_path / f"vbench-fio-{os.getpid()}-0badcafe.dat"  # a living process's file stays
+    alive.write_bytes(b"")
+    fresh = Pipe([SYSTEM_PYTHON], tmp_path)
+    try:
+        again = fresh.ask(op="prepare", workload="io.fio", params=SEQ_READ, workdir=str(tmp_path))
+        assert again["ok"] and again["info"]["stale_files_removed"] == again["info"]["other_fio_files"] == 1
+        assert left not in scratch_left(tmp_path) and alive.name in scratch_left(tmp_path)
+        assert len(scratch_left(tmp_path)) == 2  # the living one's and the new fio's
+    finally:
+        assert fresh.close() == 0
+    assert scratch_left(tmp_path) == [alive.name]
+
+
+@pytest.mark.skipif(not HAVE_FIO, reason="fio not on PATH")
+def test_close_ends_the_paused_fio_and_removes_its_file_and_the_worker_stays(worker, tmp_path):
+    import psutil
+
+    fio = paused_fio(worker, tmp_path)
+    assert worker.ask(op="close") == {"ok": True}
+    assert scratch_left(tmp_path) == [] and not psutil.pid_exists(fio)
+    assert worker.ask(op="slice", calls=1) == {"ok": False, "error": "no workload prepared"}
+    assert worker.close() == 0
 
 
 def test_a_fio_that_fails_at_start_is_an_error_with_its_words(tmp_path):

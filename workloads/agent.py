@@ -83,6 +83,7 @@ def work(request: dict) -> dict:
     try:
         reply = _WORKER[0].handle(request)
         if reply is None:  # "exit": the next request gets a new worker, and the agent every CPU again
+            _WORKER[0].close()  # its unit's paused fio and file with it
             _WORKER[0].place(None)
             _WORKER.clear()
             return {"ok": True}

@@ -18,7 +18,8 @@ One JSON request per line on stdin, one JSON reply per line on stdout:
   deltas over it (read outside the timed calls), as ``workloads/run.py`` reports them for a whole trial.
 - ``{"op": "series", "calls": N, "count": K}`` runs K slices back to back and answers their start times and
   durations (``benchmarks/noise.py`` reads the noise's time structure from them).
-- ``{"op": "ping"}`` answers ``{"ok": true, "pid": ...}`` once the worker is up; ``{"op": "exit"}`` ends it.
+- ``{"op": "ping"}`` answers ``{"ok": true, "pid": ...}`` once the worker is up; ``{"op": "close"}`` closes the
+  prepared unit (vbench asks it before it drops a worker, which may be killed); ``{"op": "exit"}`` ends it.
 
 Any failure is ``{"ok": false, "error": "..."}`` and the worker goes on; parameters are checked against the
 workload's rules as ``workloads/run.py`` checks them.
@@ -78,6 +79,9 @@ class Worker:
             return {"ok": True, "t": starts, "elapsed_s": durations, **({"work": works} if self.measured else {})}
         if op == "ping":  # ready: the interpreter has started and read its first request
             return {"ok": True, "pid": os.getpid()}
+        if op == "close":  # the unit's resources (a paused fio, its file) go before the worker does
+            self.close()
+            return {"ok": True}
         if op == "exit":
             return None
         return {"ok": False, "error": f"unknown op {op!r}"}

@@ -26,6 +26,8 @@ from vbench.model import EnvOptions, EnvSpec, Execution
 from vbench.procs import OnStart, host_python, run_process
 from vbench.validity import HostPath
 
+WORKER_CLOSE_S = 15.0  # how long a worker may take to close its unit before its pipe is closed
+
 # The network tools' servers beside the vbench server (port 5201) where an image holds them (a container, a
 # guest); sockperf serves TCP and UDP on one port, like the vbench server. Keys are the client's parameters.
 TOOL_PORTS = {"iperf3_port": 5202, "sockperf_port": 5203}
@@ -296,6 +298,10 @@ class Environment(ABC):
         """Close the warm worker (it was lost, or the run is over); the next ``worker()`` opens a new one."""
         pipe, self._worker = self._worker, None
         if pipe is not None:
+            try:  # first the worker closes its unit (a paused fio and its file): closing the pipe may kill it
+                pipe.ask({"op": "close"}, WORKER_CLOSE_S)
+            except Exception:  # noqa: BLE001  a lost or closed pipe: nothing more to ask of it
+                pass
             try:
                 pipe.close()
             except Exception as exc:

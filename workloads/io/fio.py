@@ -313,7 +313,8 @@ def unit(params: dict):
     amount = None  # measured: every call returns its own work
     info = {"primary": PRIMARY_BY_RW[job.rw], "io_mode": "direct", "ioengine": fio.ioengine,
             "layout_bytes": job.size, "fio_argv": fio.argv,
-            "work_source": "/proc/<pid>/io read_bytes+write_bytes of the paused fio", "slice_engine": "paused fio"}
+            "work_source": "/proc/<pid>/io read_bytes+write_bytes of the paused fio", "slice_engine": "paused fio",
+            "stale_files_removed": fio.stale_removed, "other_fio_files": fio.others}
     if fio.ioengine in SYNC_ENGINES and job.iodepth > 1:
         info["iodepth_effective"] = 1
     return fio, amount, info
@@ -384,6 +385,7 @@ class PausedFio:
         self.path = scratch_path(workdir, "fio", ".dat")
         self.proc: subprocess.Popen[bytes] | None = None
         self.counted = 0
+        self.stale_removed, self.others = remove_stale(workdir)
         day = Job(**{**dataclasses.asdict(job), "runtime": 86400.0})
         self.argv = [*fio_argv(day, self.path, True, ioengine), "--thread"]
         try:
@@ -487,6 +489,31 @@ class PausedFio:
         if self.proc is not None and self.proc.stderr:
             self.proc.stderr.close()
         remove_quietly(self.path)
+
+
+def remove_stale(workdir: str) -> tuple[int, int]:
+    """Remove the fio files in ``workdir`` whose process is gone without removing them (a worker killed before
+    it could close its unit): their names hold that process's pid (``scratch_path``). How many were removed,
+    and how many other fio files were there (a living process's)."""
+    removed = kept = 0
+    for name in os.listdir(workdir):
+        match = re.fullmatch(r"vbench-fio-(\d+)-[0-9a-f]+\.dat", name)
+        if match and not alive(int(match.group(1))):
+            remove_quietly(os.path.join(workdir, name))
+            removed += 1
+        elif match:
+            kept += 1
+    return removed, kept
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _die_with_parent() -> None:
