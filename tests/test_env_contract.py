@@ -79,8 +79,8 @@ def test_a_warm_worker_slices_inside_the_environment(environment):
         assert environment.worker() is pipe  # kept warm between slices and blocks
         sliced = pipe.ask({"op": "slice", "calls": 2}, timeout=120)
         assert sliced["ok"] and sliced["elapsed_s"] > 0
-        refused = pipe.ask({"op": "prepare", "workload": "io.metadata", "params": {}}, timeout=120)
-        assert refused == {"ok": False, "error": "io.metadata cannot be sliced (it has no unit of work)"}
+        refused = pipe.ask({"op": "prepare", "workload": "mem.latency", "params": {}}, timeout=120)
+        assert refused == {"ok": False, "error": "mem.latency cannot be sliced (it has no unit of work)"}
     finally:
         environment.drop_worker()
 

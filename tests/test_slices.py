@@ -77,6 +77,15 @@ def test_a_side_slower_than_a_slice_does_not_stretch_the_block():
     assert cycles == 2 + slices.DISCARDED_CYCLES  # 2 s over 2 x 0.5 s a cycle
 
 
+def test_a_unit_slower_in_the_block_than_at_calibration_does_not_stretch_the_block():
+    """metadata's calls take 4 ms at calibration and 3-4 times that against a busy journal: the kept cycles come
+    from the discarded cycle's slices (the quicker of a side's two), not from the calibration."""
+    parts, cycles = block(FakeWorker("native", [], unit_s=0.01, factor=3.0), seconds=0.6)
+    assert parts["native"].calls == 5  # calibrated: 50 ms; each slice takes 150 ms
+    assert cycles == 2 + slices.DISCARDED_CYCLES  # 0.6 s over 2 x 150 ms, not over 2 x 50 ms (6 cycles)
+    assert len(parts["native"].times) == 2 * 2
+
+
 def test_the_first_cycle_is_discarded_and_the_figure_is_work_over_time():
     parts, _ = block(FakeWorker("native", [], unit_s=0.01, amount=1000.0),
                      FakeWorker("docker", [], unit_s=0.01, factor=1.25, amount=1000.0))
@@ -258,7 +267,9 @@ def test_python_io_units_slice_on_any_storage_and_buffered_fio_runs_whole():
     buffered = plan_blocks(io_cases(params={"rw": "randread", "direct": "off"}), ACTIVE, RunOptions())["rand-read"]
     assert buffered.whole_because.startswith("direct=off: buffered writes")
     metadata = plan_blocks(io_cases("meta", "io.metadata", {}), ACTIVE, RunOptions())["meta"]
-    assert metadata.whole_because == "io.metadata has no unit of work to slice"
+    assert metadata.sliced and metadata.whole_envs == {}  # a Python unit, timed by the clock: any storage
+    latency = plan_blocks(io_cases("lat", "mem.latency", {}), ACTIVE, RunOptions())["lat"]
+    assert latency.whole_because == "mem.latency has no unit of work to slice"
 
 
 def test_a_baseline_that_cannot_count_fio_makes_the_whole_block_whole():

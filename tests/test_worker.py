@@ -94,8 +94,8 @@ def test_series_times_consecutive_slices(worker, tmp_path):
 @pytest.mark.parametrize("request_, error", [
     ({"op": "slice", "calls": 1}, "no workload prepared"),
     ({"op": "dance"}, "unknown op 'dance'"),
-    ({"op": "prepare", "workload": "io.metadata", "params": {}},
-     "io.metadata cannot be sliced (it has no unit of work)"),
+    ({"op": "prepare", "workload": "mem.latency", "params": {}},
+     "mem.latency cannot be sliced (it has no unit of work)"),
     ({"op": "prepare", "workload": "cpu.pyloop", "params": {"loops": -5}}, "loops"),
     ({"op": "prepare", "workload": "cpu.nosuch", "params": {}}, "nosuch"),
 ])

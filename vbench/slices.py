@@ -149,6 +149,14 @@ def cycles_for(slice_times: list[float], seconds: float) -> int:
     return max(MIN_KEPT_CYCLES, math.ceil(seconds / (2 * slowest))) + DISCARDED_CYCLES
 
 
+def steady_slice(part: Sliced, discarded: list[float]) -> float:
+    """How long one of ``part``'s slices takes: the calibrated calls, or the quicker of its slices in the discarded
+    cycle where that was longer (a unit that slows down once the block is under way, such as metadata against a
+    busy journal, must not stretch the block several-fold)."""
+    calibrated = part.calls * float(part.prepared["unit_s"])
+    return max(calibrated, min(discarded)) if discarded else calibrated
+
+
 def run_block(workers: Mapping[str, WorkerPipe], invocation: dict, fields: Mapping[str, dict], seconds: float,
               slice_s: float, timeout: float, baseline: str, estimator: str = "total",
               prepare_together: bool = False) -> tuple[dict[str, Sliced], int]:
@@ -207,12 +215,19 @@ def run_block(workers: Mapping[str, WorkerPipe], invocation: dict, fields: Mappi
         if not part.error:
             unit = float(part.prepared["unit_s"])
             part.calls = calls_per_slice(unit if unit > SLOW_SIDE * base_unit else base_unit, slice_s)
-    cycles = cycles_for([p.calls * float(p.prepared["unit_s"]) for p in parts.values() if not p.error], seconds)
-    for cycle in range(cycles):
+    discarded: dict[str, list[float]] = {label: [] for label in labels}
+    cycle, cycles = 0, DISCARDED_CYCLES
+    while cycle < cycles:
         for label in palindrome(labels):
             reply = ask(label, {"op": "slice", "calls": parts[label].calls})
             if reply and cycle >= DISCARDED_CYCLES:
                 parts[label].keep(reply, time.perf_counter() - last_start[0], cycle)
+            elif reply:
+                discarded[label].append(float(reply["elapsed_s"]))
+        cycle += 1
+        if cycle == DISCARDED_CYCLES:  # how long a slice really takes, from the discarded cycle (see steady_slice)
+            steady = [steady_slice(p, discarded[p.label]) for p in parts.values() if not p.error]
+            cycles = cycles_for(steady, seconds) if steady else cycle  # every side failed: the block is over
     for part in parts.values():
         if not part.error and part.times:
             part.rate = total_rate(part)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from typing import Any, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterator, Sequence
 
 from vbench import catalog, slices, validity
 from vbench.collectors.process import ProcessCollector
@@ -51,11 +52,10 @@ def execute(cases: Sequence[Case], round_index: int, bench: Bench) -> list[Measu
                     prepare_together=bool(getattr(module, "PREPARE_TOGETHER", False)))
         finally:
             summaries = block_disturbance({label: c.stop() or {} for label, c in collectors.items()})
-    for label in workers:
-        # A fresh worker every block: a process's memory layout biases its speed by a few percent for its whole
-        # life (the A/A control showed it with workers kept for the run), so each round must draw a new one
-        # for that bias to be noise the interval covers, as it is for whole trials.
-        bench.active[label].drop_worker()
+    # A fresh worker every block: a process's memory layout biases its speed by a few percent for its whole
+    # life (the A/A control showed it with workers kept for the run), so each round must draw a new one for that
+    # bias to be noise the interval covers, as it is for whole trials. They close at once, as they started.
+    each(lambda label: bench.active[label].drop_worker(), list(workers))
     out = []
     for case in cases:
         label = case.env.label
@@ -87,22 +87,38 @@ def warm_workers(cases: Sequence[Case], bench: Bench) -> tuple[dict[str, WorkerP
     """Each environment's warm worker, up and answering before the collectors start (its start-up, an exec in a
     container, is not a disturbance of the block); for those that have none, why, and which of them outlasted a
     whole trial's timeout (a timeout, as a trial's)."""
-    workers: dict[str, WorkerPipe] = {}
+    pipes: dict[str, WorkerPipe] = {}
     errors: dict[str, str] = {}
     silent: set[str] = set()
-    for case in cases:
-        env = bench.active[case.env.label]
+
+    def warm(label: str) -> None:
+        env = bench.active[label]
         start = time.monotonic()
         try:
             pipe = env.worker()
             pipe.ask({"op": "ping"}, bench.timeout)
-            workers[case.env.label] = pipe
+            pipes[label] = pipe
         except VBenchError as exc:  # Unavailable, WorkerLost: this environment's part fails, with why
             env.drop_worker()
-            errors[case.env.label] = f"no warm worker: {exc}"
+            errors[label] = f"no warm worker: {exc}"
             if time.monotonic() - start >= bench.timeout:
-                silent.add(case.env.label)
-    return workers, errors, silent
+                silent.add(label)
+
+    labels = [case.env.label for case in cases]
+    each(warm, labels)  # at once: a block waits for its slowest worker (an emulated VM's), not for their sum
+    return {label: pipes[label] for label in labels if label in pipes}, errors, silent
+
+
+def each(act: Callable[[str], None], labels: list[str]) -> None:
+    """``act`` on every label at once (one thread each; each environment has its own worker and channel), back
+    when all are done; an exception that escapes ``act`` is raised here."""
+    if len(labels) < 2:
+        for label in labels:
+            act(label)
+        return
+    with ThreadPoolExecutor(max_workers=len(labels)) as pool:
+        for done in [pool.submit(act, label) for label in labels]:
+            done.result()
 
 
 def block_disturbance(summaries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -12,6 +12,11 @@ Phases, each timed on its own:
 
 ``ops`` is all three phases' operations over their total time. The directory is new for every trial, so no trial
 inherits a large or fragmented directory from another, and it is removed afterwards.
+
+Sliced (``unit``), one call is the same three phases on a batch of BATCH files in the unit's own directory: create
+them and fsync the directory, stat them, unlink them; so a slice's directory fsync makes a batch durable where a
+whole trial's makes all ``files`` durable at once (a shorter journal commit, more of them): sliced and whole
+figures of this workload are not the same operation, and ``io_mode`` says which.
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ RULES = {"files": Number(1, 1_000_000, integer=True), "file_size": Size(0, 1 << 
 METRICS = {"create": ("files/s", True), "stat": ("files/s", True), "unlink": ("files/s", True),
            "ops": ("ops/s", True)}
 PRIMARY = "ops"
+SLICE_ESTIMATOR = "pair-median"  # a slice stalled by the journal moves one pair, not the figure (vbench.slices)
+BATCH = 100  # files per call of the unit: about 5 ms natively here, so a 50 ms slice is several batches
 
 
 def run(params: dict, workdir: str) -> dict:
@@ -40,6 +47,34 @@ def run(params: dict, workdir: str) -> dict:
     finally:
         remove_tree(directory)
     return result(seconds, count, size)
+
+
+class BatchUnit:
+    """Create, fsync the directory, stat and unlink BATCH files per call, in one directory for the unit's life;
+    ``close()`` removes the directory (and any file a failed call left)."""
+
+    def __init__(self, params: dict, workdir: str):
+        self.data = os.urandom(parse_size(params["file_size"]))
+        self.directory = scratch_path(workdir, "metadata")
+        os.mkdir(self.directory, 0o700)
+        self.names = [os.path.join(self.directory, f"f{i:07d}") for i in range(BATCH)]
+
+    def __call__(self) -> None:
+        create(self.names, self.directory, self.data)
+        stat(self.names)
+        unlink(self.names)
+
+    def close(self) -> None:
+        if os.path.isdir(self.directory):
+            remove_tree(self.directory)
+
+
+def unit(params: dict):
+    """One batch (BATCH files through the three phases), its amount in the primary metric's unit (operations)
+    and what a trial's info says."""
+    return (BatchUnit(params, os.getcwd()), 3.0 * BATCH,
+            {"io_mode": "buffered+dir-fsync", "files_per_call": BATCH, "file_bytes": parse_size(params["file_size"]),
+             "dir_fsync": f"one per {BATCH} files"})
 
 
 def timed(phase, *args) -> float:
