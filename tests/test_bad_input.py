@@ -74,6 +74,8 @@ COMMAND_LINE = [
     Case("env-terminal-escape", run_args("--env", "\x1b[31mred"), "unknown environment '\\x1b[31mred'"),
     Case("env-unknown-in-list", run_args("--env", "native,hyperv"), "unknown environment 'hyperv'"),
     Case("env-only-commas", run_args("--env", ",,"), "--env: name at least one environment"),
+    Case("env-empty", run_args("--env", ""), "--env: name at least one environment"),  # not the suite's default
+    Case("env-one-comma", run_args("--env", ","), "--env: name at least one environment"),
     Case("suite-name-subshell", ("run", "--suite", "$(rm -rf /)"), "unknown suite '$(rm -rf /)'"),
     Case("suite-name-semicolon", ("run", "--suite", "; ls"), "unknown suite '; ls'"),
     Case("suite-name-html", ("run", "--suite", "<script>alert(1)</script>"), "unknown suite"),

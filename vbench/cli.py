@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-pin", action="store_true",
                      help="leave a sliced block's workers unpinned (by default they share one CPU, rotated by "
                           "round, and vbench keeps to the others)")
+    run.add_argument("--allow-concurrent", action="store_true",
+                     help="measure even while another vbench run measures on this host (by default a second run "
+                          "is refused); every trial is then flagged concurrent-run")
     run.add_argument("--results", default="results", help="results directory (default: ./results)")
     run.add_argument("--scratch", default="/var/tmp/vbench", help="host scratch root for the storage under test")
     run.add_argument("--interval", type=float, default=0.1, help="collector sampling interval in seconds")
@@ -237,7 +240,7 @@ def _resume_job(args: argparse.Namespace):
 
     from vbench.run.lifecycle import resume_run
 
-    return lambda progress: resume_run(path, progress)
+    return lambda progress: resume_run(path, progress, args.allow_concurrent)
 
 
 def _suite_job(args: argparse.Namespace):
@@ -271,7 +274,7 @@ def _run_inputs(args: argparse.Namespace):
     suite = with_plan(suite, min_rounds=args.rounds, max_rounds=args.max_rounds, warmup_rounds=args.warmup,
                       ci_target_pct=args.ci_target, time_budget_s=args.time_budget, timeout_s=args.timeout,
                       seed=args.seed)
-    requested = [e for e in args.env.split(",") if e.strip()] if args.env else None
+    requested = [e for e in args.env.split(",") if e.strip()] if args.env is not None else None
     if requested == []:
         raise VBenchError("--env: name at least one environment")
     for name in requested or []:
@@ -305,7 +308,7 @@ def _run_inputs(args: argparse.Namespace):
         raise VBenchError(f"--run-id: {args.run_id!r} is not a run id (letters, digits, '.', '_', '-')")
     options = RunOptions(results, args.scratch, args.seed, args.interval, env_options, run_id=args.run_id,
                          aa_control=not args.no_aa,
-                         slices=not args.no_slices, pin=not args.no_pin)
+                         slices=not args.no_slices, pin=not args.no_pin, allow_concurrent=args.allow_concurrent)
     return suite, requested, options
 
 

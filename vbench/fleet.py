@@ -29,7 +29,7 @@ from vbench.fleetdir import FLEET_FILE, HOSTS_DIR, read_fleet  # noqa: F401 (the
 from vbench.hosts import SSH, SSH_FAILED, Host, last_line
 from vbench.run.events import Event
 from vbench.run.request import RunRequest
-from vbench.store import atomic_write
+from vbench.diskspace import append_line, write_atomic
 
 HOME_ENV = "VBENCH_FLEET_HOME"
 STREAM_LOG = "stream.log"  # the host vbench's stderr, kept beside its run
@@ -277,24 +277,21 @@ class Fleet:
         """Read the host's events until its vbench ends: its trials appended to hosts/<host>/trials.jsonl as they
         come (fsynced); what the run's failure was ("" for none), or None when it did not finish."""
         finished = None
-        with open(target / "trials.jsonl", "ab") as trials:
-            for raw in proc.stdout:
-                event = Event.from_json(raw)
-                if event is None:
-                    continue  # not an event (a library printing to stdout): the fetched run has the record
-                if event.kind == "trial":
-                    trials.write(json.dumps(event.record, sort_keys=True).encode() + b"\n")
-                    trials.flush()
-                    os.fsync(trials.fileno())
-                    state.done += 1
-                elif event.kind in ("started", "replanned"):
-                    state.planned = event.planned or 0
-                elif event.kind == "skipped":
-                    state.done += event.count or 0
-                elif event.kind == "trial_started":
-                    state.doing = event.what or ""
-                elif event.kind == "finished":
-                    finished = event.failure or ""
+        for raw in proc.stdout:
+            event = Event.from_json(raw)
+            if event is None:
+                continue  # not an event (a library printing to stdout): the fetched run has the record
+            if event.kind == "trial":  # whole and fsynced, or not at all (a full disk: vbench.diskspace)
+                append_line(target / "trials.jsonl", json.dumps(event.record, sort_keys=True).encode() + b"\n")
+                state.done += 1
+            elif event.kind in ("started", "replanned"):
+                state.planned = event.planned or 0
+            elif event.kind == "skipped":
+                state.done += event.count or 0
+            elif event.kind == "trial_started":
+                state.doing = event.what or ""
+            elif event.kind == "finished":
+                finished = event.failure or ""
         return finished
 
     def fetch(self, state: HostState, results: str, run_id: str) -> None:
@@ -329,7 +326,7 @@ class Fleet:
                   "build": self.build, "status": status, "hosts": [s.record() for s in self.states],
                   "machines": [[s.host.label for s in group] for group in self.machines()], **self.extra}
         with self.lock:
-            atomic_write(self.dir / FLEET_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
+            write_atomic(self.dir / FLEET_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def run_groups(fleet: Fleet, forwarded, resume: bool, on_tick=None) -> None:

@@ -206,6 +206,7 @@ class RunMeta:
     host: HostFingerprint | None = None
     rounds: Mapping[str, Any] | None = None  # planned_min, max, done, stop_reason, decisions
     slicing: Mapping[str, str | None] | None = None  # entry -> why it ran as whole trials, None when sliced
+    concurrent_with: Mapping[str, Any] | None = None  # the run holding the host's lock as this one (re)started
     env_fingerprints: Mapping[str, Mapping[str, Any]] | None = None
     lifecycles: Mapping[str, Mapping[str, Any]] | None = None
     run_id: str | None = None  # written by the store: the run directory's name

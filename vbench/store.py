@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import orjson
 
+from vbench.diskspace import append_line, write_atomic, writing
 from vbench.errors import VBenchError
 from vbench.model import EnvOptions, HostFingerprint, Metric, RunMeta, Trial
 from vbench.validity import operation
@@ -89,19 +90,14 @@ class RunStore:
 
     def write_meta(self, meta: RunMeta) -> None:
         record = {**meta_record(meta), "schema_version": SCHEMA_VERSION, "run_id": self.dir.name}
-        atomic_write(self.dir / RUN_FILE, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+        write_atomic(self.dir / RUN_FILE, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
 
     def read_meta(self) -> RunMeta:
         return read_meta(self.dir)
 
     def append_trial(self, trial: Trial) -> None:
-        line = json.dumps(to_record(trial), sort_keys=True, default=str) + "\n"
-        fd = os.open(self.dir / TRIALS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        """One trial's line, whole and fsynced, or none (a full disk: vbench.diskspace)."""
+        append_line(self.dir / TRIALS_FILE, (json.dumps(to_record(trial), sort_keys=True, default=str) + "\n").encode())
 
     def repair_tail(self) -> int:
         """Cut a partial last line (a crash mid-write) off trials.jsonl before appending; bytes dropped."""
@@ -119,9 +115,10 @@ class RunStore:
         return len(data) - keep
 
     def write_samples(self, trial_id: str, series: dict[str, list[dict]]) -> str:
-        (self.dir / SAMPLES_DIR).mkdir(exist_ok=True)
+        with writing(self.dir / SAMPLES_DIR):
+            (self.dir / SAMPLES_DIR).mkdir(exist_ok=True)
         rel = f"{SAMPLES_DIR}/{trial_id}.json"
-        (self.dir / rel).write_text(json.dumps(series, separators=(",", ":")))
+        write_atomic(self.dir / rel, json.dumps(series, separators=(",", ":")))
         return rel
 
 
@@ -368,11 +365,3 @@ def env_options_from(record: dict, where: str | Path) -> EnvOptions:
         raise VBenchError(f"{where}: env_options has {', '.join(unknown)}, which this vbench does not know")
     return EnvOptions(**record)
 
-
-def atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

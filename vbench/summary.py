@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vbench.diskspace import write_atomic
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -38,7 +40,7 @@ def overheads(frame: "pd.DataFrame") -> "pd.DataFrame":
 def write_overheads(run_dir: Path, frame: "pd.DataFrame") -> "pd.DataFrame":
     """Compute the table and write it beside the trials; the table."""
     table = overheads(frame)
-    table.to_csv(Path(run_dir) / FILE, index=False, float_format="%.6g")
+    write_atomic(Path(run_dir) / FILE, table.to_csv(index=False, float_format="%.6g"))
     return table
 
 

@@ -51,6 +51,7 @@ CLOCK_SLACK_S = 0.05
 OTHERS_LIMIT_CORES = 0.25
 STEAL_LIMIT_PCT = 5.0
 DISTURBABLE_KINDS = ("cpu", "mem")
+CONCURRENT_RUN = "concurrent-run"
 
 KEPT = "kept in the analysis; the figure is read with this caveat"
 FLAGS: dict[str, Flag] = {
@@ -77,6 +78,12 @@ FLAGS: dict[str, Flag] = {
         f"{STEAL_LIMIT_PCT:g}% of the host's CPU time, during this {' or '.join(DISTURBABLE_KINDS)} trial: it "
         "shared the machine",
         "the runner, from the psutil collector's disturbance figures (vbench.validity.disturbance_flag)",
+        "kept in the analysis, since dropping it would break its round's pair; the summary counts them"),
+    CONCURRENT_RUN: Flag(
+        "another vbench run held the host's measuring lock when this run started or resumed, and this one was "
+        "given --allow-concurrent: the two measured beside each other, so this trial may carry the other's load "
+        "(CPU, disk, writeback, network)",
+        "the runner, for every trial of such a session (vbench.hostlock)",
         "kept in the analysis, since dropping it would break its round's pair; the summary counts them"),
     "started-dirty": Flag(
         "the host still had unwritten pages (Dirty and Writeback together above the threshold in "

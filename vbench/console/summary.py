@@ -1,6 +1,7 @@
 """The summary a finished run prints: the overhead table, the A/A floor, failures, flags and I/O modes."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from rich.markup import escape
@@ -60,8 +61,9 @@ def print_summary(run_dir: Path, frame=None, table=None) -> None:
         out.print(f"[yellow]{len(group)} {status}[/] {escape(case)} @ {escape(environment)}: {escape(error)}")
     flagged = frame[frame["flags"].str.len() > 0].drop_duplicates("trial_id")
     if len(flagged):
+        counts = Counter(flag for flags in flagged["flags"] for flag in flags.split(",") if flag)
         out.print(f"{len(flagged)} trial(s) flagged (all kept in the analysis): "
-                  + ", ".join(sorted(set(",".join(flagged["flags"]).split(",")))))
+                  + ", ".join(f"{flag} {n}" for flag, n in sorted(counts.items())))
     for line in io_mode_lines(frame):
         out.print(line)
     out.print(f"results: {run_dir}")

@@ -7,8 +7,9 @@ through Jinja2's autoescaping, and figures are images, so nothing in a result ca
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from vbench.diskspace import write_atomic
 
 __all__ = ["build_report", "render_html", "templates"]
 
@@ -26,9 +27,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     directory = store.run_dir(run_dir)
     html = render_html(directory)
     target = Path(out) if out is not None else directory / "report.html"
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, target)
+    write_atomic(target, html)  # a full disk: one line, and no temporary file left
     return target
 
 

@@ -3,10 +3,10 @@
 Self-contained like the run's report; every string from a result is escaped by the templates' autoescaping."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from vbench import fmt
+from vbench.diskspace import write_atomic
 from vbench.report import figures, templates
 from vbench.report.labels import BASELINE, environment_colors, environment_labels
 from vbench.report.verdicts import VERDICT_CLASSES
@@ -20,9 +20,7 @@ def build_fleet_report(directory: str | Path) -> Path:
     directory = Path(directory)
     html = templates().get_template(TEMPLATE).render(**fleet_context(directory))
     target = directory / "report.html"
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, target)
+    write_atomic(target, html)
     return target
 
 

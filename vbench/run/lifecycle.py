@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import secrets
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from vbench import __version__
+from vbench import __version__, catalog, hostlock
+from vbench.diskspace import NoSpace, check_free
 from vbench import envs as registry
 from vbench.envs.base import Availability, Context, Environment, describe
 from vbench.errors import Unavailable, VBenchError
@@ -76,25 +78,34 @@ def resolve_environments(suite: Suite, requested: Sequence[str] | None, env_opti
 
 def run_suite(suite: Suite, requested_envs: Sequence[str] | None, options: RunOptions,
               progress: Progress | None = None) -> Path:
-    """Run ``suite`` and return the run directory. KeyboardInterrupt stops it with every finished trial kept."""
+    """Run ``suite`` and return the run directory. KeyboardInterrupt stops it with every finished trial kept.
+
+    The host's measuring lock (vbench.hostlock) is taken first, before any environment is checked (a VM's KVM
+    probe boots a guest) or provisioned, and held until they are torn down."""
     progress = progress or Silent()
-    specs, skipped = resolve_environments(suite, requested_envs, options.env_options, progress.note,
-                                          options.aa_control)
-    plan = suite.plan
-    seed = options.seed if options.seed is not None else plan.seed
-    seed = seed if seed is not None else secrets.randbits(32)
-    meta = RunMeta(
-        vbench_version=__version__, started_at=now(), status="running", suite=suite.to_dict(), seed=seed,
-        baseline=BASELINE, owner=owner(), environments=tuple(s.label for s in specs), skipped_environments=skipped,
-        named_environments=requested_envs is not None, env_options=options.env_options,
-        scratch_root=options.scratch_root, host=host_fingerprint(options.scratch_root),
-        rounds={"planned_min": plan.min_rounds, "max": plan.max_rounds, "done": 0})
-    store = RunStore.create(options.results_dir, options.run_id or new_run_id(suite.name), meta)
-    return _execute(suite, specs, RunRecord(store, meta), options, progress, [])
+    run_id, started_at = options.run_id or new_run_id(suite.name), now()
+    with hostlock.measuring(run_id, options.results_dir / run_id, started_at, options.allow_concurrent,
+                            progress.note) as beside:
+        check_space(suite, list(requested_envs or suite.environments), options, fresh=True)
+        specs, skipped = resolve_environments(suite, requested_envs, options.env_options, progress.note,
+                                              options.aa_control)
+        plan = suite.plan
+        seed = options.seed if options.seed is not None else plan.seed
+        seed = seed if seed is not None else secrets.randbits(32)
+        meta = RunMeta(
+            vbench_version=__version__, started_at=started_at, status="running", suite=suite.to_dict(), seed=seed,
+            baseline=BASELINE, owner=owner(), environments=tuple(s.label for s in specs),
+            skipped_environments=skipped, named_environments=requested_envs is not None,
+            env_options=options.env_options, scratch_root=options.scratch_root,
+            host=host_fingerprint(options.scratch_root), concurrent_with=beside,
+            rounds={"planned_min": plan.min_rounds, "max": plan.max_rounds, "done": 0})
+        store = RunStore.create(options.results_dir, run_id, meta)
+        return _execute(suite, specs, RunRecord(store, meta), options, progress, [])
 
 
-def resume_run(run: str | Path, progress: Progress | None = None) -> Path:
-    """Finish an interrupted run in place: the same suite, environments, seed and order; finished trials kept."""
+def resume_run(run: str | Path, progress: Progress | None = None, allow_concurrent: bool = False) -> Path:
+    """Finish an interrupted run in place: the same suite, environments, seed and order; finished trials kept.
+    It takes the host's measuring lock as a new run does."""
     store = RunStore(run_dir(run))
     meta = store.read_meta()
     if meta.status == "complete":
@@ -105,17 +116,20 @@ def resume_run(run: str | Path, progress: Progress | None = None) -> Path:
     suite = suite_from_dict(meta.suite or {})
     specs = [registry.resolve(label)[0] for label in meta.environments or ()]
     options = RunOptions(store.dir.parent, meta.scratch_root or RunOptions.scratch_root,
-                         env_options=meta.env_options or EnvOptions())
+                         env_options=meta.env_options or EnvOptions(), allow_concurrent=allow_concurrent)
     progress = progress or Silent()
-    for spec in specs:
-        availability = check_environment(spec, options.env_options, progress.note)
-        if not availability.ok:
-            raise VBenchError(f"cannot resume: environment {spec.label} is unavailable: {availability.reason}")
-    # resuming asks for exactly the run's environments
-    meta = dataclasses.replace(meta, named_environments=True, status="running", reason=None, owner=owner(),
-                               resumed_at=(*(meta.resumed_at or ()), now()))
-    store.repair_tail()
-    return _execute(suite, specs, RunRecord(store, meta), options, progress, list(iter_trials(store.dir)))
+    resumed_at = now()
+    with hostlock.measuring(store.dir.name, store.dir, resumed_at, allow_concurrent, progress.note) as beside:
+        check_space(suite, list(meta.environments or ()), options, fresh=False)
+        for spec in specs:
+            availability = check_environment(spec, options.env_options, progress.note)
+            if not availability.ok:
+                raise VBenchError(f"cannot resume: environment {spec.label} is unavailable: {availability.reason}")
+        # resuming asks for exactly the run's environments
+        meta = dataclasses.replace(meta, named_environments=True, status="running", reason=None, owner=owner(),
+                                   resumed_at=(*(meta.resumed_at or ()), resumed_at), concurrent_with=beside)
+        store.repair_tail()
+        return _execute(suite, specs, RunRecord(store, meta), options, progress, list(iter_trials(store.dir)))
 
 
 def _execute(suite: Suite, specs: list[EnvSpec], record: RunRecord, options: RunOptions, progress: Progress,
@@ -145,8 +159,57 @@ def _execute(suite: Suite, specs: list[EnvSpec], record: RunRecord, options: Run
             stack.close()  # tear down before the final meta, so teardown times are in it
             record.update(ended_at=now(),
                           lifecycles={label: env.lifecycle.to_dict() for label, env in active.items()})
-            record.write()
+            try:
+                record.write()
+            except NoSpace:
+                if sys.exc_info()[0] is None:
+                    raise
+                # the run is already ending with an error (the disk filled under a trial, say): that one is said;
+                # run.json keeps its last state, which --resume reads
     return store.dir
+
+
+# What a run writes per trial (its line in trials.jsonl, its samples file: about 3 and 14 KiB in an io run here),
+# with room to spare, and once (run.json, overheads.csv, the report: about 2 MiB for 539 trials).
+RESULTS_PER_TRIAL = 32 << 10
+RESULTS_ONCE = 8 << 20
+SCRATCH_SPARE = 64 << 20
+
+
+def check_space(suite: Suite, labels: list[str], options: RunOptions, fresh: bool) -> None:
+    """A one-line error now when the results or the scratch filesystem has less free space than the plan needs:
+    every trial the plan may run (its warm-up and its round cap, over the environments and the A/A control), and
+    the largest file an io workload lays out, once per environment whose files are under the scratch root (native
+    and the A/A control, a bind mount, a VM's scratch disk) since a sliced block lays them out at once."""
+    plan = suite.plan
+    sides = len(set(labels) | {BASELINE} | ({AA_CONTROL} if options.aa_control else set()))
+    trials = (plan.warmup_rounds + plan.max_rounds) * len(suite.entries) * sides
+    if fresh:
+        check_free("the results directory", options.results_dir, trials * RESULTS_PER_TRIAL + RESULTS_ONCE)
+    largest = max((file_size(e.workload, e.params) for e in suite.entries), default=0)
+    on_scratch = sum(1 for label in set(labels) | {BASELINE, AA_CONTROL} if scratch_backed(label))
+    if largest:
+        check_free("the scratch root", options.scratch_root, largest * on_scratch + SCRATCH_SPARE)
+
+
+def file_size(workload: str, params: dict[str, Any]) -> int:
+    """Bytes of the file an io workload lays out (its ``size``, or its default's), 0 for any other."""
+    if not workload.startswith("io."):
+        return 0
+    from workloads.units import parse_size
+
+    size = params.get("size", getattr(catalog.load(workload), "PARAMS", {}).get("size"))
+    try:
+        return parse_size(size) if size is not None else 0
+    except ValueError:
+        return 0
+
+
+def scratch_backed(label: str) -> bool:
+    """Whether the environment's files live under the host's scratch root (a container's volume and writable
+    layer are in Docker's data root, a tmpfs in memory)."""
+    spec, _ = registry.resolve(label)
+    return spec.kind in ("native", "vm") or (spec.kind == "docker" and spec.variant == "bind")
 
 
 def provision(stack: contextlib.ExitStack, spec: EnvSpec, context: Context, record: RunRecord,

@@ -23,6 +23,7 @@ class RunOptions:
     aa_control: bool = True  # measure native:aa, the A/A control, beside the baseline
     slices: bool = True  # sliceable workloads run as paired slices (vbench.run.sliced) where every environment can
     pin: bool = True  # a sliced block pins every worker to one CPU (rotated by round) and vbench to the others
+    allow_concurrent: bool = False  # measure even when another run holds the host (vbench.hostlock), flagged
 
 
 @dataclass(frozen=True)

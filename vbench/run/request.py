@@ -30,6 +30,7 @@ class RunRequest:
     no_aa: bool = option("--no-aa", False)
     no_slices: bool = option("--no-slices", False)
     no_pin: bool = option("--no-pin", False)
+    allow_concurrent: bool = option("--allow-concurrent", False)
     scratch: str = option("--scratch", "/var/tmp/vbench")
     interval: float = option("--interval", 0.1)
     image: str | None = option("--image")

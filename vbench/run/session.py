@@ -150,7 +150,10 @@ class Session:
         return ran
 
     def keep(self, measurement: Measurement) -> None:
-        """Store a finished trial (fsynced before the next starts), count it for the stopping rule, show it."""
+        """Store a finished trial (fsynced before the next starts), count it for the stopping rule, show it. A
+        session that measures beside another run (--allow-concurrent) flags every trial it keeps."""
+        if self.meta.concurrent_with is not None:
+            measurement = dataclasses.replace(measurement, flags=(*measurement.flags, validity.CONCURRENT_RUN))
         samples = self.store.write_samples(measurement.trial_id, dict(measurement.series))
         trial = to_trial(measurement, self.seq, self.store.dir.name, samples)
         self.store.append_trial(trial)
