@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -89,3 +90,23 @@ def tiny_run(tmp_path_factory) -> Path:
     suite = parse_suite(tomllib.loads(TINY_SUITE), "tiny.toml")
     options = RunOptions(results_dir=base / "results", scratch_root=str(base / "scratch"), seed=7, aa_control=False)
     return run_suite(suite, ["native"], options)
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """``small_fs(size)`` mounts a tmpfs of its own for the test (root only; else a skip with the reason), so
+    filling it fills nothing else; unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+
+    def mounted(size: str) -> Path:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(mount)],
+                              capture_output=True, text=True)
+        if done.returncode:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        return mount
+
+    yield mounted
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)

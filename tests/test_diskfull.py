@@ -17,25 +17,6 @@ from conftest import ROOT, VBENCH, default_sigint
 from vbench.diskspace import NoSpace, append_line, write_atomic
 
 
-@pytest.fixture
-def small_fs(tmp_path):
-    """A tmpfs of its own, mounted for the test (root only), so filling it fills nothing else."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "small"
-    mount.mkdir()
-
-    def mounted(size: str) -> Path:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(mount)],
-                              capture_output=True, text=True)
-        if done.returncode:
-            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-        return mount
-
-    yield mounted
-    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
-
-
 def fill(directory: Path) -> Path:
     """Fill ``directory``'s filesystem to the last byte with one file; the file (delete it to free the space)."""
     filler = directory / "filler"

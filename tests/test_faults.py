@@ -377,57 +377,41 @@ def test_a_guest_that_never_answers_is_killed_and_the_run_goes_on(tmp_path):
     assert leftovers(run_id) == [] and list((tmp_path / "scratch").iterdir()) == []
 
 
-def small_tmpfs(tmp_path):
-    import pytest
-
-    small = tmp_path / "small"
-    small.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(small)], capture_output=True).returncode:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    return small
-
-
-def test_a_scratch_too_small_for_the_fio_files_is_refused_before_anything_runs(tmp_path):
-    small = small_tmpfs(tmp_path)
-    try:
-        suite = tmp_path / "full.toml"
-        suite.write_text('name = "full"\n[plan]\nwarmup_rounds = 0\nmin_rounds = 2\nmax_rounds = 2\n'
-                         '[[workload]]\nname = "big"\nuse = "io.fio"\n'
-                         'params = { rw = "write", bs = "1M", size = "64M", runtime = 1.0 }\n')
-        done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--results", str(tmp_path / "res"),
-                               "--scratch", str(small / "scratch")], cwd=ROOT, capture_output=True, text=True,
-                              timeout=300)
-        assert done.returncode == 1 and "Traceback" not in done.stderr
-        said = done.stderr.strip().splitlines()
-        assert len(said) == 1 and "the scratch root" in said[0] and "8.0 MiB free" in said[0], done.stderr
-        assert not (tmp_path / "res").exists() or list((tmp_path / "res").iterdir()) == []
-    finally:
-        subprocess.run(["umount", str(small)], check=False)
+def test_a_scratch_too_small_for_the_fio_files_is_refused_before_anything_runs(tmp_path, small_fs):
+    small = small_fs("8m")
+    suite = tmp_path / "full.toml"
+    suite.write_text('name = "full"\n[plan]\nwarmup_rounds = 0\nmin_rounds = 2\nmax_rounds = 2\n'
+                     '[[workload]]\nname = "big"\nuse = "io.fio"\n'
+                     'params = { rw = "write", bs = "1M", size = "64M", runtime = 1.0 }\n')
+    done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--results", str(tmp_path / "res"),
+                           "--scratch", str(small / "scratch")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    said = done.stderr.strip().splitlines()
+    assert len(said) == 1 and "the scratch root" in said[0] and "8.0 MiB free" in said[0], done.stderr
+    assert not (tmp_path / "res").exists() or list((tmp_path / "res").iterdir()) == []
 
 
-def test_a_workload_that_fills_the_scratch_is_a_failed_trial(tmp_path):
+def test_a_workload_that_fills_the_scratch_is_a_failed_trial(tmp_path, small_fs):
     """What the check before the run cannot foresee (metadata's many files; another process filling the disk):
     the workload's own ENOSPC fails its trial, and the run goes on."""
-    small = small_tmpfs(tmp_path)
-    try:
-        suite = tmp_path / "full.toml"
-        suite.write_text('name = "full"\n[plan]\nwarmup_rounds = 0\nmin_rounds = 2\nmax_rounds = 2\n'
-                         '[[workload]]\nname = "big"\nuse = "io.metadata"\n'
-                         'params = { files = 20000, file_size = "4k" }\n'
-                         '[[workload]]\nname = "small"\nuse = "io.fsync"\nparams = { seconds = 0.1, span = "1M" }\n')
-        done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--no-slices", "--results",
-                               str(tmp_path / "res"), "--scratch", str(small / "scratch")], cwd=ROOT,
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-        records = [json.loads(line)
-                   for line in next((tmp_path / "res").glob("*/trials.jsonl")).read_text().splitlines()]
-        big = [t for t in records if t["case"] == "big"]
-        assert big and all(t["status"] == "failed" for t in big)
-        assert all("No space left" in (t["error"] or "") for t in big)
-        assert all(t["status"] == "ok" for t in records if t["case"] == "small")
-        assert list((small / "scratch").iterdir()) == []
-    finally:
-        subprocess.run(["umount", str(small)], check=False)
+    small = small_fs("8m")
+    suite = tmp_path / "full.toml"
+    suite.write_text('name = "full"\n[plan]\nwarmup_rounds = 0\nmin_rounds = 2\nmax_rounds = 2\n'
+                     '[[workload]]\nname = "big"\nuse = "io.metadata"\n'
+                     'params = { files = 20000, file_size = "4k" }\n'
+                     '[[workload]]\nname = "small"\nuse = "io.fsync"\nparams = { seconds = 0.1, span = "1M" }\n')
+    done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--no-slices", "--results",
+                           str(tmp_path / "res"), "--scratch", str(small / "scratch")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line)
+               for line in next((tmp_path / "res").glob("*/trials.jsonl")).read_text().splitlines()]
+    big = [t for t in records if t["case"] == "big"]
+    assert big and all(t["status"] == "failed" for t in big)
+    assert all("No space left" in (t["error"] or "") for t in big)
+    assert all(t["status"] == "ok" for t in records if t["case"] == "small")
+    assert list((small / "scratch").iterdir()) == []
 
 
 def test_a_start_up_trial_whose_interpreter_hangs_silently_times_out(tmp_path, monkeypatch):

@@ -30,7 +30,11 @@ LOCK_FILE = "measuring.lock"
 
 
 class HostBusy(VBenchError):
-    """Another run holds the host's measuring lock."""
+    """Another run holds the host's measuring lock: ``holder`` is its record ({} when it had not written one)."""
+
+    def __init__(self, message: str, holder: dict[str, Any]):
+        super().__init__(message)
+        self.holder = holder
 
 
 def lock_path() -> Path:
@@ -82,7 +86,7 @@ class HostLock:
             else:  # its vbench is gone, a process it started is not: the reaper stops those
                 who = f"a process left behind by {describe(held)} (whose vbench has ended; vbench clean stops it)"
             raise HostBusy(f"{who} is measuring on this host; wait for it to end, or give --allow-concurrent to "
-                           f"measure beside it (every trial flagged {FLAG})") from None
+                           f"measure beside it (every trial flagged {FLAG})", held) from None
         previous = read_holder(fd)
         record = {**owner(), "run_id": run_id, "started_at": started_at, "directory": str(Path(directory).absolute())}
         try:
@@ -115,10 +119,10 @@ def measuring(run_id: str, directory: Path | str, started_at: str, allow_concurr
     lock = HostLock()
     try:
         note = lock.acquire(run_id, directory, started_at)
-    except HostBusy:
+    except HostBusy as busy:
         if not allow_concurrent:
             raise
-        holder = held_by() or {"run_id": None}
+        holder = busy.holder or {"run_id": None}
         say(f"measuring beside {describe(holder)} (--allow-concurrent): every trial is flagged {FLAG}")
         yield holder
         return

@@ -182,12 +182,12 @@ def check_space(suite: Suite, labels: list[str], options: RunOptions, fresh: boo
     the largest file an io workload lays out, once per environment whose files are under the scratch root (native
     and the A/A control, a bind mount, a VM's scratch disk) since a sliced block lays them out at once."""
     plan = suite.plan
-    sides = len(set(labels) | {BASELINE} | ({AA_CONTROL} if options.aa_control else set()))
-    trials = (plan.warmup_rounds + plan.max_rounds) * len(suite.entries) * sides
+    sides = set(labels) | {BASELINE} | ({AA_CONTROL} if options.aa_control else set())
+    trials = (plan.warmup_rounds + plan.max_rounds) * len(suite.entries) * len(sides)
     if fresh:
         check_free("the results directory", options.results_dir, trials * RESULTS_PER_TRIAL + RESULTS_ONCE)
     largest = max((file_size(e.workload, e.params) for e in suite.entries), default=0)
-    on_scratch = sum(1 for label in set(labels) | {BASELINE, AA_CONTROL} if scratch_backed(label))
+    on_scratch = sum(1 for label in sides if scratch_backed(label))
     if largest:
         check_free("the scratch root", options.scratch_root, largest * on_scratch + SCRATCH_SPARE)
 
