@@ -3,13 +3,17 @@ what each host's vbench is asked to do."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import threading
 import time
+import tracemalloc
+from pathlib import Path
 
 import pytest
 
 from vbench import fleet as fleet_module
-from vbench.fleet import Fleet, run_groups
+from vbench.fleet import FetchBroken, Fleet, missing_text, run_groups
 from vbench.run.request import RunRequest
 from vbench.hosts import SSH, parse_hosts
 
@@ -122,3 +126,76 @@ def test_a_version_1_fleet_reads_with_status_and_reason_apart(tmp_path):
     hosts = read_fleet(tmp_path)["hosts"]
     assert [(h["status"], h["reason"]) for h in hosts] == [("failed", "a was lost: reset"), ("complete", None)]
     assert json.loads((tmp_path / "fleet.json").read_text()) == old  # read in memory, never rewritten
+
+
+def host_run(tmp_path, samples: int, size: int) -> tuple[Path, str]:
+    """A finished run as a host's vbench leaves it: run.json, trials, a samples file per trial."""
+    results, run_id = tmp_path / "host-results", "fleet-x-local"
+    run = results / run_id
+    (run / "samples").mkdir(parents=True)
+    (run / "run.json").write_text('{"run_id": "fleet-x-local"}\n')
+    (run / "trials.jsonl").write_text("".join(f'{{"trial_id": "t{i}", "host": "own"}}\n' for i in range(samples)))
+    for i in range(samples):
+        (run / "samples" / f"t{i:03d}.json").write_bytes(os.urandom(size))
+    return results, run_id
+
+
+def local_fleet(tmp_path) -> tuple[Fleet, object]:
+    fleet = Fleet(parse_hosts(["local"]), SSH(), tmp_path / "f")
+    (tmp_path / "f").mkdir()
+    return fleet, fleet.states[0]
+
+
+def test_a_fetch_cut_off_half_way_keeps_what_arrived_whole_and_names_what_is_missing(tmp_path, monkeypatch):
+    """The host's end of the fetch really stops after 300 kB (a stand-in python3 pipes the real one through
+    head): the files that arrived whole are kept, the one cut off is not, the streamed trials stay, and the
+    error names what is missing; fetched again, the run is whole and the host's own trials replace them."""
+    results, run_id = host_run(tmp_path, samples=20, size=40_000)
+    fleet, state = local_fleet(tmp_path)
+    target = fleet.host_dir(state)
+    target.mkdir(parents=True)
+    (target / "trials.jsonl").write_text('{"trial_id": "t0", "host": "streamed"}\n' * 20)
+    stand_in = tmp_path / "bin" / "python3"
+    stand_in.parent.mkdir()
+    stand_in.write_text(f'#!/bin/sh\ncase "$2" in *tarfile*) "{shutil.which("python3")}" "$@" | head -c 300000; '
+                        f'exit 1;; esac\nexec "{shutil.which("python3")}" "$@"\n')
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{stand_in.parent}:{os.environ['PATH']}")
+    with pytest.raises(FetchBroken) as broken:
+        fleet.fetch(state, str(results), run_id)
+    said = str(broken.value)
+    assert "\n" not in said and said.startswith("local: fetching its run broke after ")
+    assert "kept what arrived whole and 20 streamed trial(s)" in said
+    assert "missing: samples/ (" in said and "trials.jsonl" in said and "--resume" in said
+    assert (target / "run.json").read_text() == (results / run_id / "run.json").read_text()
+    kept = sorted((target / "samples").iterdir())
+    assert 0 < len(kept) < 20  # some whole, the rest missing
+    for sample in kept:  # none cut off
+        assert sample.read_bytes() == (results / run_id / "samples" / sample.name).read_bytes()
+    assert (target / "trials.jsonl").read_text().count("streamed") == 20
+    assert not list(fleet.dir.glob(".fetch-*"))  # no temporary directory left
+    monkeypatch.undo()
+    fleet.fetch(state, str(results), run_id)  # the host is reachable again
+    assert len(list((target / "samples").iterdir())) == 20
+    assert (target / "trials.jsonl").read_text() == (results / run_id / "trials.jsonl").read_text()
+
+
+def test_a_fetch_streams_to_disk_instead_of_holding_the_run_in_memory(tmp_path):
+    """64 MiB of samples fetched with Python's allocations traced: the peak stays a small fraction of it."""
+    results, run_id = host_run(tmp_path, samples=64, size=1 << 20)
+    fleet, state = local_fleet(tmp_path)
+    tracemalloc.start()
+    try:
+        fleet.fetch(state, str(results), run_id)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(list((fleet.host_dir(state) / "samples").iterdir())) == 64
+    assert peak < 8 << 20, f"peak {peak >> 20} MiB while fetching 64 MiB"
+
+
+def test_missing_files_are_named_a_directory_at_a_time():
+    assert missing_text(["run.json", "samples/a", "samples/b", "report.html"]) == \
+        "run.json, samples/ (2 files), report.html"
+    assert missing_text([]) == "nothing"
+    assert missing_text([f"f{i}" for i in range(9)], most=3) == "f0, f1, f2, and 6 more"

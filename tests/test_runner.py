@@ -55,13 +55,15 @@ def test_page_cache_check_counts_the_trials_own_reads_not_the_hosts():
     assert own_read_bytes({}) is None
 
 
-def test_disturbance_flag_judges_cpu_and_mem_trials_only():
+def test_disturbance_flag_judges_every_kind_by_the_cpu_measure_that_fits_it():
     busy = {"others_cores": 0.6, "steal_pct": 0.0}
     assert disturbance_flag("cpu.pyloop", busy) == "host-disturbed"
     assert disturbance_flag("mem.bandwidth", {"others_cores": 0.01, "steal_pct": 12.0}) == "host-disturbed"
     assert disturbance_flag("cpu.pyloop", {"others_cores": 0.05, "steal_pct": 1.0}) is None
     assert disturbance_flag("cpu.pyloop", {"others_cores": None, "steal_pct": 0.0}) is None  # tree not watched
     assert disturbance_flag("io.fio", busy) is None  # kernel workers and daemons do I/O work outside the tree
+    assert disturbance_flag("io.fio", {**busy, "others_user_cores": 0.6}) == "host-disturbed"  # a process did
+    assert disturbance_flag("startup.container", {"steal_pct": 9.0}) == "host-disturbed"
     assert disturbance_flag("cpu.pyloop", None) is None
 
 

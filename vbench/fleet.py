@@ -10,10 +10,8 @@ finished, and its run directory is fetched when it ends. The result is one direc
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -29,7 +27,7 @@ from vbench.fleetdir import FLEET_FILE, HOSTS_DIR, read_fleet  # noqa: F401 (the
 from vbench.hosts import SSH, SSH_FAILED, Host, last_line
 from vbench.run.events import Event
 from vbench.run.request import RunRequest
-from vbench.diskspace import append_line, write_atomic
+from vbench.diskspace import append_line, write_atomic, writing
 
 HOME_ENV = "VBENCH_FLEET_HOME"
 STREAM_LOG = "stream.log"  # the host vbench's stderr, kept beside its run
@@ -80,12 +78,21 @@ with open(path, "wb") as f:
     f.write(sys.stdin.buffer.read())
 """
 # A finished (or stopped) run directory, as a tar on stdout.
+# The run directory as a tar stream, its list of files first: a fetch that breaks half-way knows what it missed.
+MANIFEST = ".vbench-manifest.json"
 FETCH = """
-import os, sys, tarfile
+import io, json, os, sys, tarfile
 root, name = sys.argv[1:3]
+top = os.path.join(root, name)
+files = sorted(os.path.relpath(os.path.join(d, f), top) for d, _, fs in os.walk(top) for f in fs)
+listing = json.dumps(files).encode()
 with tarfile.open(fileobj=sys.stdout.buffer, mode="w|") as tar:
-    tar.add(os.path.join(root, name), arcname=name)
+    head = tarfile.TarInfo(".vbench-manifest.json")
+    head.size = len(listing)
+    tar.addfile(head, io.BytesIO(listing))
+    tar.add(top, arcname=name)
 """
+FETCH_TIMEOUT_S = 600
 
 
 def python(script: str, *args: str) -> list[str]:
@@ -170,6 +177,55 @@ class HostState:
     def record(self) -> dict:
         return {"host": self.host.text, "label": self.host.label, "boot_id": self.boot_id, "build": self.build,
                 "status": self.status, "reason": self.reason or None, "trials": self.done}
+
+
+class FetchBroken(VBenchError):
+    """A host's run was fetched in part: what arrived is kept, the rest named."""
+
+
+def unpack(stream, into: Path, run_id: str) -> tuple[list[str] | None, list[str], str | None]:
+    """A fetch's tar stream into ``into``, a member at a time: the host's list of files (None before it
+    arrived), the files (relative to the run) that arrived whole, and why the stream broke (None if it did
+    not). A file cut off half-way is removed."""
+    listing: list[str] | None = None
+    arrived: list[str] = []
+    current: Path | None = None
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for member in tar:
+                if member.name == MANIFEST:
+                    listing = json.loads(tar.extractfile(member).read())  # type: ignore[union-attr]
+                    continue
+                current = into / member.name
+                with writing(into):
+                    tar.extract(member, into, filter="data")
+                current = None
+                if member.isfile() and member.name.startswith(f"{run_id}/"):
+                    arrived.append(member.name[len(run_id) + 1:])
+    except (tarfile.TarError, EOFError, ValueError) as exc:  # cut off: the host or the connection went away
+        if current is not None and current.is_file():
+            current.unlink()
+        return listing, arrived, f"{type(exc).__name__}: {exc}"
+    return listing, arrived, None
+
+
+def count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as f:
+            return sum(1 for _ in f)
+    except FileNotFoundError:
+        return 0
+
+
+def missing_text(missing: list[str], most: int = 6) -> str:
+    """The files a fetch missed, a subdirectory's as one entry ("run.json, samples/ (37 files)")."""
+    entries: dict[str, int] = {}
+    for name in missing:
+        head, sep, _ = name.partition("/")
+        entries[f"{head}/" if sep else head] = entries.get(f"{head}/" if sep else head, 0) + 1
+    said = [f"{name} ({n} files)" if name.endswith("/") else name for name, n in entries.items()]
+    more = f", and {len(said) - most} more" if len(said) > most else ""
+    return ", ".join(said[:most]) + more if said else "nothing"
 
 
 class Fleet:
@@ -257,6 +313,9 @@ class Fleet:
             return
         try:
             self.fetch(state, results, run_id)
+        except FetchBroken as exc:  # some of it arrived: what is kept and what is missing
+            state.fail(str(exc))
+            return
         except VBenchError as exc:  # no run there: its vbench stopped before it began one, and said why
             said = last_line((target / STREAM_LOG).read_bytes()) if finished is None else ""
             state.fail(said or str(exc))
@@ -296,20 +355,47 @@ class Fleet:
 
     def fetch(self, state: HostState, results: str, run_id: str) -> None:
         """The host's run directory, as its vbench left it, into hosts/<host>/ (the streamed trials replaced by
-        the host's own file)."""
-        data = subprocess.run(self.ssh.argv(state.host, python(FETCH, results, run_id)) if not state.host.is_local
-                              else python(FETCH, results, run_id), capture_output=True, timeout=600,
-                              stdin=subprocess.DEVNULL)
-        if data.returncode:
-            raise VBenchError(f"{state.host.text}: fetching its run failed: {last_line(data.stderr)}")
+        the host's own file), streamed from the host's pipe to disk a file at a time. A fetch that breaks
+        half-way keeps every file that arrived whole, and the streamed trials unless the host's own arrived,
+        and fails naming what is missing (``FetchBroken``)."""
+        argv = python(FETCH, results, run_id)
         target = self.host_dir(state)
-        with tempfile.TemporaryDirectory(prefix=".fetch-", dir=self.dir) as tmp:
-            with tarfile.open(fileobj=io.BytesIO(data.stdout), mode="r|") as tar:
-                tar.extractall(tmp, filter="data")
-            for item in (Path(tmp) / run_id).iterdir():
-                if (target / item.name).is_dir():
-                    shutil.rmtree(target / item.name)
-                os.replace(item, target / item.name)
+        with tempfile.TemporaryDirectory(prefix=".fetch-", dir=self.dir) as tmp, tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(argv if state.host.is_local else self.ssh.argv(state.host, argv),
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+            timed_out = threading.Event()
+
+            def give_up() -> None:
+                timed_out.set()
+                proc.kill()
+
+            timer = threading.Timer(FETCH_TIMEOUT_S, give_up)
+            timer.start()
+            assert proc.stdout is not None  # piped
+            try:
+                listing, arrived, broke = unpack(proc.stdout, Path(tmp), run_id)
+            finally:
+                proc.stdout.close()
+                code = proc.wait()
+                timer.cancel()
+            err.seek(0)
+            said = (f"no end after {FETCH_TIMEOUT_S} s" if timed_out.is_set()
+                    else last_line(err.read()) or f"exit {code}")
+            if broke is None and code:
+                broke = said
+            if listing is None:
+                raise VBenchError(f"{state.host.text}: fetching its run failed: {broke or said}")
+            with writing(target):
+                for name in arrived:
+                    (target / name).parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(Path(tmp) / run_id / name, target / name)
+        missing = [name for name in listing if name not in set(arrived)]
+        if broke is not None or missing:
+            streamed = count_lines(target / "trials.jsonl")
+            raise FetchBroken(f"{state.host.text}: fetching its run broke after {len(arrived)} of {len(listing)} "
+                              f"files ({broke or 'the stream ended'}); kept what arrived whole and {streamed} "
+                              f"streamed trial(s); missing: {missing_text(missing)}; vbench run --resume "
+                              "fetches it again")
 
     def stop(self) -> None:
         """Every host's vbench asked to stop (its stdin closed): each keeps what it finished."""

@@ -31,7 +31,7 @@ import orjson
 from vbench.diskspace import append_line, write_atomic, writing
 from vbench.errors import VBenchError
 from vbench.model import EnvOptions, HostFingerprint, Metric, RunMeta, Trial
-from vbench.validity import operation
+from vbench.validity import disturbance_resources, operation
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -309,7 +309,8 @@ def _parse_json(data: bytes) -> Any:
 
 TRIAL_COLUMNS = ["run_id", "trial_id", "round", "warmup", "seq", "case", "workload", "environment", "env_kind",
                  "variant", "accelerator", "status", "error", "metric", "value", "unit", "higher_is_better",
-                 "primary", "io_mode", "engine", "operation", "flags", "host_wall_s", "guest_duration_s", "started_at"]
+                 "primary", "io_mode", "engine", "operation", "flags", "disturbed_by", "host_wall_s",
+                 "guest_duration_s", "started_at"]
 
 
 def trial_rows(trial: dict) -> list[tuple]:
@@ -320,7 +321,7 @@ def trial_rows(trial: dict) -> list[tuple]:
             trial["case"], trial["workload"], trial["environment"], trial["env_kind"], trial.get("variant"),
             trial.get("accelerator"), trial["status"], trial.get("error"))
     tail = (info.get("io_mode"), info.get("engine"), operation(info, trial.get("params")),
-            ",".join(trial.get("flags", [])), trial.get("host_wall_s"),
+            ",".join(trial.get("flags", [])), disturbed_by(trial), trial.get("host_wall_s"),
             trial.get("guest_duration_s"), trial.get("started_at"))
     metrics = trial.get("metrics") or {}
     if not metrics:
@@ -328,6 +329,12 @@ def trial_rows(trial: dict) -> list[tuple]:
     primary = trial.get("primary")
     return [(*head, name, m["value"], m["unit"], bool(m["higher_is_better"]), name == primary, *tail)
             for name, m in metrics.items()]
+
+
+def disturbed_by(trial: dict) -> str:
+    """The resources a trial shared with the rest of the host ("cpu,disk"; "" for none): its reasons'."""
+    figures = ((trial.get("collectors") or {}).get("psutil") or {}).get("disturbance") or {}
+    return disturbance_resources(figures.get("reasons"))
 
 
 def load_trials(path: str | Path) -> "pd.DataFrame":

@@ -21,8 +21,9 @@ beside it. The flags a trial gets from the host's view (``page_cache_flag``, ``c
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from vbench.model import Execution
 
@@ -46,11 +47,20 @@ COUNTER_TOLERANCE = 0.05  # the Engine API's and the cgroup's block I/O bytes of
 COUNTER_SLACK_BYTES = 1 << 20
 CLOCK_TOLERANCE = 0.05  # the guest's and the host's timing of one run
 CLOCK_SLACK_S = 0.05
-# A cpu or mem trial is flagged when other processes took more than this share of one CPU on average over it,
-# or the hypervisor stole more than this share of the host's CPU time: the trial then shared the machine.
+# A trial is flagged when, on average over it, others took more than this share of one CPU, the hypervisor stole
+# more than this share of the host's CPU time, other processes read or dirtied more than this much storage, or
+# more than this much network traffic crossed interfaces the trial's own cannot: it then shared the machine.
+# An idle host of this project's kind, measured over 5 s windows: under 0.01 of a CPU, under 10 KiB/s of
+# storage, no traffic.
 OTHERS_LIMIT_CORES = 0.25
 STEAL_LIMIT_PCT = 5.0
-DISTURBABLE_KINDS = ("cpu", "mem")
+OTHERS_IO_LIMIT_BYTES_S = 1 << 20
+NET_LIMIT_BYTES_S = 1 << 20
+# For these kinds "others' CPU" is the host's busy time less the trial's tree and vbench's: everything else,
+# kernel threads included. Other kinds' own work runs partly in kernel threads and daemons (the block layer's
+# workers, virtiofsd, docker-proxy), so for them it is the user-space processes' outside the trial, its services
+# and vbench (vbench.collectors.host).
+HOST_WIDE_CPU_KINDS = ("cpu", "mem")
 CONCURRENT_RUN = "concurrent-run"
 
 KEPT = "kept in the analysis; the figure is read with this caveat"
@@ -74,10 +84,14 @@ FLAGS: dict[str, Flag] = {
         f"{CLOCK_SLACK_S * 1000:.0f} ms; guest clocks drift under emulation): a guest-timed figure is suspect",
         "the runner, from the host's and the guest's clocks (vbench.validity.clock_flag)", KEPT),
     "host-disturbed": Flag(
-        f"other processes took more than {OTHERS_LIMIT_CORES:g} of a CPU, or the hypervisor stole more than "
-        f"{STEAL_LIMIT_PCT:g}% of the host's CPU time, during this {' or '.join(DISTURBABLE_KINDS)} trial: it "
-        "shared the machine",
-        "the runner, from the psutil collector's disturbance figures (vbench.validity.disturbance_flag)",
+        f"during this trial, on average, other processes took more than {OTHERS_LIMIT_CORES:g} of a CPU (for cpu "
+        "and mem trials anything outside the trial and vbench, kernel threads included; for the others, user-space "
+        f"processes other than the environment's daemons), the hypervisor stole more than {STEAL_LIMIT_PCT:g}% "
+        f"of the host's CPU time, other processes read or dirtied more than {OTHERS_IO_LIMIT_BYTES_S >> 20} MiB/s "
+        f"of storage, or more than {NET_LIMIT_BYTES_S >> 20} MiB/s of network traffic crossed interfaces the "
+        "trial's own does not use (for network workloads, the non-virtual ones): it shared the machine. Each "
+        "trial's reasons (which resource, how much) are in its disturbance figures and the disturbed_by column",
+        "the runner, from the psutil collector's disturbance figures (vbench.validity.disturbance_reasons)",
         "kept in the analysis, since dropping it would break its round's pair; the summary counts them"),
     CONCURRENT_RUN: Flag(
         "another vbench run held the host's measuring lock when this run started or resumed, and this one was "
@@ -244,16 +258,46 @@ def counters_flag(collected: Mapping[str, Any]) -> str | None:
     return None
 
 
+def disturbance_reasons(workload: str, disturbance: Mapping[str, Any] | None) -> list[str]:
+    """Why a trial counts as having shared the host, one reason per resource over its limit ("disk: ...";
+    pure): the CPU others took, steal, others' storage I/O, network traffic not the trial's. An unknown
+    figure (None) is no reason."""
+    if not disturbance:
+        return []
+    reasons = []
+    host_wide = workload.split(".")[0] in HOST_WIDE_CPU_KINDS
+    cores = disturbance.get("others_cores" if host_wide else "others_user_cores")
+    if cores is not None and cores > OTHERS_LIMIT_CORES:
+        whose = "other processes" if host_wide else "other user-space processes"
+        reasons.append(f"cpu: {whose} took {cores:.2f} of a CPU (limit {OTHERS_LIMIT_CORES:g})")
+    steal = disturbance.get("steal_pct")
+    if steal is not None and steal > STEAL_LIMIT_PCT:
+        reasons.append(f"steal: the hypervisor took {steal:.1f}% of the CPU time (limit {STEAL_LIMIT_PCT:g}%)")
+    io = disturbance.get("others_io_bytes_s")
+    if io is not None and io > OTHERS_IO_LIMIT_BYTES_S:
+        reasons.append(f"disk: other processes read or dirtied {io / 2**20:.1f} MiB/s "
+                       f"(limit {OTHERS_IO_LIMIT_BYTES_S >> 20} MiB/s)")
+    net = disturbance.get("net_bytes_s")
+    if net is not None and net > NET_LIMIT_BYTES_S:
+        reasons.append(f"network: {net / 2**20:.1f} MiB/s on {disturbance.get('net_interfaces') or '?'} "
+                       f"(limit {NET_LIMIT_BYTES_S >> 20} MiB/s)")
+    return reasons
+
+
 def disturbance_flag(workload: str, disturbance: Mapping[str, Any] | None) -> str | None:
-    """'host-disturbed' when a cpu or mem trial shared the host: others took more than OTHERS_LIMIT_CORES of a
-    CPU, or steal exceeded STEAL_LIMIT_PCT. I/O and network trials are not judged: kernel threads and daemons
-    (virtiofsd, docker-proxy, the block layer's workers) do their work for them outside their process tree."""
-    if not disturbance or workload.split(".")[0] not in DISTURBABLE_KINDS:
-        return None
-    others = disturbance.get("others_cores")
-    if (others is not None and others > OTHERS_LIMIT_CORES) or disturbance.get("steal_pct", 0) > STEAL_LIMIT_PCT:
-        return "host-disturbed"
-    return None
+    """'host-disturbed' when the trial shared the host by any of ``disturbance_reasons``."""
+    return "host-disturbed" if disturbance_reasons(workload, disturbance) else None
+
+
+def disturbance_resources(reasons: list[str] | None) -> str:
+    """The resources named by a trial's reasons, comma-joined ("cpu,disk"): the tidy table's column."""
+    return ",".join(reason.split(":", 1)[0] for reason in reasons or [])
+
+
+def resource_counts(disturbed_by: Iterable[str]) -> str:
+    """How many trials each resource disturbed, from their disturbed_by values ("disk 9, cpu 3"; pure)."""
+    counts = Counter(r for value in disturbed_by if isinstance(value, str) for r in value.split(",") if r)
+    return ", ".join(f"{resource} {n}" for resource, n in counts.most_common())
 
 
 def clock_flag(execution: Execution) -> str | None:

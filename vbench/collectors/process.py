@@ -6,18 +6,22 @@ ends, nor count its I/O twice once its parent has reaped it (see ``_Tree``); a c
 (no /proc/<pid>/io) is None, unknown, never 0. The tree's read_bytes is what its processes fetched from
 storage: the runner checks the workload's reads against it to catch figures that came from the page cache. Host
 disk counters are read at start and stop too, for context only: any other process on the host moves them.
-The host's disturbance over the trial (``disturbance``): the hypervisor's steal, and the CPU that processes
-other than the trial's tree and vbench itself took (the runner flags a cpu or mem trial that others disturbed).
+The host's disturbance over the trial (``disturbance``): the hypervisor's steal, the CPU that processes other
+than the trial's tree and vbench itself took, and (``vbench.collectors.host``) other user-space processes' CPU
+and storage I/O and the network traffic that was not the trial's; the runner flags a trial that others
+disturbed (``vbench.validity.disturbance_reasons``).
 """
 from __future__ import annotations
 
 import os
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
 from vbench.collectors import Sampler
+from vbench.collectors.host import HostActivity
 from vbench.model import Handle
 
 HOST_CPU_FIELDS = ("user", "system", "iowait", "steal", "idle")
@@ -47,6 +51,11 @@ class _Tree:
     io_baseline: dict[str, int | None] = field(default_factory=dict)
     io_most: dict[str, int | None] = field(default_factory=dict)
     _live_io: dict[str, int | None] = field(default_factory=dict)
+
+    @property
+    def pids(self) -> set[int]:
+        """Every process seen in the tree."""
+        return set(self.per_pid)
 
     def start(self, root: psutil.Process) -> None:
         self.update(root)
@@ -120,17 +129,30 @@ def descendants(root: psutil.Process, proc_root: str = "/proc") -> list[int]:
 
 
 class ProcessCollector(Sampler):
-    """Start before the trial, ``attach`` the handle when the process exists, ``stop`` for the summary."""
+    """Start before the trial, ``attach`` the handle when the process exists, ``stop`` for the summary.
+
+    ``workload`` names the trial's (its kind decides which interfaces' traffic is others'); ``host=False`` leaves
+    the rest of the host to the caller, which reads it once for a block of trials (``vbench.run.sliced``)."""
 
     name = "psutil"
 
-    def __init__(self, interval: float = 0.1):
+    def __init__(self, interval: float = 0.1, workload: str = "", host: bool = True):
         super().__init__(interval)
         self._root: psutil.Process | None = None
         self._tree = _Tree()
         self._lock = threading.Lock()
+        self._workload = workload
+        self._host = HostActivity() if host else None
+
+    @property
+    def pids(self) -> set[int]:
+        """Every process the collector saw in the trial's tree."""
+        with self._lock:
+            return self._tree.pids
 
     def start(self) -> None:
+        if self._host is not None:
+            self._host.start()
         self._cpu0 = self._cpu_last = psutil.cpu_times()
         self._disk0 = psutil.disk_io_counters()
         self._own0 = psutil.Process().cpu_times()
@@ -166,9 +188,12 @@ class ProcessCollector(Sampler):
             out[key] = last.get(key)
         own = psutil.Process().cpu_times()
         tree = None if last.get("cpu_user_s") is None else last["cpu_user_s"] + last["cpu_system_s"]
-        out["disturbance"] = disturbance(self._cpu0, psutil.cpu_times(), tree,
-                                         (own.user + own.system) - (self._own0.user + self._own0.system),
-                                         self.elapsed())
+        figures: dict[str, Any] = disturbance(self._cpu0, psutil.cpu_times(), tree,
+                                              (own.user + own.system) - (self._own0.user + self._own0.system),
+                                              self.elapsed())
+        if self._host is not None:
+            figures.update(self._host.stop(self.pids, self._workload))
+        out["disturbance"] = figures
         if self._disk0 is not None and disk1 is not None:
             out["disk_read_bytes"] = disk1.read_bytes - self._disk0.read_bytes
             out["disk_write_bytes"] = disk1.write_bytes - self._disk0.write_bytes

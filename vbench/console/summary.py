@@ -63,10 +63,20 @@ def print_summary(run_dir: Path, frame=None, table=None) -> None:
     if len(flagged):
         counts = Counter(flag for flags in flagged["flags"] for flag in flags.split(",") if flag)
         out.print(f"{len(flagged)} trial(s) flagged (all kept in the analysis): "
-                  + ", ".join(f"{flag} {n}" for flag, n in sorted(counts.items())))
+                  + ", ".join(flag_count(flag, n, flagged) for flag, n in sorted(counts.items())))
     for line in io_mode_lines(frame):
         out.print(line)
     out.print(f"results: {run_dir}")
+
+
+def flag_count(flag: str, n: int, flagged) -> str:
+    """"host-disturbed 12 (disk 9, cpu 3)": a flag's count, and for host-disturbed the resources it was for."""
+    from vbench.validity import resource_counts
+
+    if flag != "host-disturbed" or "disturbed_by" not in flagged:
+        return f"{flag} {n}"
+    by = resource_counts(flagged["disturbed_by"])
+    return f"{flag} {n} ({by})" if by else f"{flag} {n}"
 
 
 def io_mode_lines(frame) -> list[str]:

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from vbench.report.labels import is_number
-from vbench.validity import flag_meaning, io_mode_meaning
+from vbench.validity import flag_meaning, io_mode_meaning, resource_counts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,8 +87,15 @@ def flags(trials: "pd.DataFrame", labels: dict[str, str]) -> list[dict]:
         for flag in filter(None, row.flags.split(",")):
             seen.setdefault(flag, []).append(row)
     return [{"flag": flag, "meaning": flag_meaning(flag), "trials": len(rows),
-             "where": ", ".join(sorted({f"{r.case} @ {labels.get(r.environment, r.environment)}" for r in rows}))}
+             "where": ", ".join(sorted({f"{r.case} @ {labels.get(r.environment, r.environment)}" for r in rows}))
+             + resources(flag, rows)}
             for flag, rows in sorted(seen.items())]
+
+
+def resources(flag: str, rows: list) -> str:
+    """For host-disturbed, which resources the trials shared and how many each (" (by disk 9, cpu 3)")."""
+    by = resource_counts(getattr(r, "disturbed_by", "") for r in rows) if flag == "host-disturbed" else ""
+    return f" (by {by})" if by else ""
 
 
 def accelerators(meta: dict, trials: "pd.DataFrame", envs: list[str], labels: dict[str, str]) -> list[dict]:

@@ -50,7 +50,7 @@ def to_trial(m: Measurement, seq: int, run_id: str | None = None, samples: str |
     result = m.result or {}
     status, error = status_of(m.execution, result)
     info = dict(result.get("info", {}))
-    collected = dict(m.collected)
+    collected = with_reasons(m.case.workload, dict(m.collected))
     flags = [*result.get("flags", []), *host_flags(m.case.workload, info, collected, m.execution), *m.flags]
     metrics = result.get("metrics", {}) if status == "ok" else {}
     return Trial(
@@ -73,6 +73,17 @@ def host_flags(workload: str, info: Mapping[str, Any], collected: Mapping[str, A
     found = (validity.page_cache_flag(info, own_read_bytes(collected)), validity.counters_flag(collected),
              validity.clock_flag(execution), validity.disturbance_flag(workload, psutil_summary.get("disturbance")))
     return [flag for flag in found if flag]
+
+
+def with_reasons(workload: str, collected: dict[str, Any]) -> dict[str, Any]:
+    """``collected`` with the psutil collector's disturbance figures carrying why the trial counts as having
+    shared the host (``reasons``), when it does."""
+    psutil_summary = collected.get("psutil") or {}
+    figures = psutil_summary.get("disturbance") or {}
+    reasons = validity.disturbance_reasons(workload, figures)
+    if reasons:
+        collected["psutil"] = {**psutil_summary, "disturbance": {**figures, "reasons": reasons}}
+    return collected
 
 
 def with_io_path(info: dict[str, Any], path: validity.HostPath | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator, Sequence
 
 from vbench import catalog, slices, validity
+from vbench.collectors.host import HostActivity
 from vbench.collectors.process import ProcessCollector
 from vbench.envs.workers import WorkerPipe
 from vbench.errors import VBenchError
@@ -34,11 +35,14 @@ def execute(cases: Sequence[Case], round_index: int, bench: Bench) -> list[Measu
     elsewhere = [c for i, c in enumerate(cpus) if i != cpu]
     if cpu is not None:
         invocation["cpu"] = cpu
-    collectors = {label: ProcessCollector(bench.options.collect_interval) for label in workers}
+    collectors = {label: ProcessCollector(bench.options.collect_interval, cases[0].workload, host=False)
+                  for label in workers}
+    host = HostActivity()  # once for the block: every side's worker is the block's own
     started_at = now()
     parts: dict[str, slices.Sliced] = {}
     cycles = 0
     with keep_threads_on(elsewhere):  # vbench's threads (the collectors' too) off the workers' CPU
+        host.start()
         for label, collector in collectors.items():
             collector.start()
             collector.attach(Handle(pid=workers[label].pid))  # each side's worker (for a VM, QEMU)
@@ -52,6 +56,9 @@ def execute(cases: Sequence[Case], round_index: int, bench: Bench) -> list[Measu
                     prepare_together=bool(getattr(module, "PREPARE_TOGETHER", False)))
         finally:
             summaries = block_disturbance({label: c.stop() or {} for label, c in collectors.items()})
+            rest = host.stop(set().union(*(c.pids for c in collectors.values())), cases[0].workload)
+            for summary in summaries.values():
+                summary.setdefault("disturbance", {}).update(rest)
     # A fresh worker every block: a process's memory layout biases its speed by a few percent for its whole
     # life (the A/A control showed it with workers kept for the run), so each round must draw a new one for that
     # bias to be noise the interval covers, as it is for whole trials. They close at once, as they started.

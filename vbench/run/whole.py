@@ -21,7 +21,7 @@ def execute(cases: Sequence[Case], round_index: int, bench: Bench) -> list[Measu
 def measure(env: Environment, case: Case, round_index: int, bench: Bench) -> Measurement:
     """Execute one trial in ``env`` with the collectors running."""
     interval = bench.options.collect_interval
-    collectors = [ProcessCollector(interval), CgroupCollector(interval), HelperCollector(interval)]
+    collectors = [ProcessCollector(interval, case.workload), CgroupCollector(interval), HelperCollector(interval)]
     started_at = now()
     engine_before = env.counters()
     for collector in collectors:
