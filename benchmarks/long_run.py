@@ -104,13 +104,13 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vbench-long-run-") as tmp:
         results = args.results or Path(tmp)
-        runs = [("cpu", ["--suite", "cpu", "--rounds", str(args.cpu_rounds), "--max-rounds", str(args.cpu_rounds),
+        runs = [("cpu", ["--suite", "cpu", "--min-rounds", str(args.cpu_rounds), "--max-rounds", str(args.cpu_rounds),
                          "--time-budget", "100000", *shlex.split(args.cpu_args)])]
         if not args.no_io:
             runs.append(("io", ["--suite", "io", *shlex.split(args.io_args)]))
         out = []
         for name, options in runs:
-            argv = [*VBENCH, "run", *options, "--results", str(results / name)]
+            argv = [*VBENCH, "run", *options, "--output", str(results / name)]
             print(f"{name}: {shlex.join(argv)}", flush=True)
             out.append(summarise(name, *watch(argv)))
     if args.json:

@@ -3,7 +3,7 @@ get wrong, exit 2 and argparse's usage for a malformed command line, and never a
 
 The corpus is tests/data/bad (see its README.md): every suite file there says in its first two lines what it tests
 and which error it must give; the runs, files and command lines are listed below. No case may reach a trial:
-suite cases also pass a --results that is a file, so a suite the validation let through fails on that instead of
+suite cases also pass an --output that is a file, so a suite the validation let through fails on that instead of
 running. The commands run concurrently (each is a fresh interpreter) to keep the module fast.
 """
 from __future__ import annotations
@@ -57,12 +57,12 @@ def suite_cases() -> list[Case]:
     cases = []
     for path in sorted(SUITES.iterdir()):
         message = UNCOMMENTED.get(path.name) or expectation(path)
-        cases.append(Case(f"suite-{path.stem}", ("run", "--suite", rel(path), "--results", NOT_A_DIR), message or "?"))
+        cases.append(Case(f"suite-{path.stem}", ("run", "--suite", rel(path), "--output", NOT_A_DIR), message or "?"))
     return cases
 
 
 def run_args(*args: str) -> tuple[str, ...]:
-    return ("run", "--suite", "cpu", *args, "--results", NOT_A_DIR)
+    return ("run", "--suite", "cpu", *args, "--output", NOT_A_DIR)
 
 
 COMMAND_LINE = [
@@ -82,8 +82,8 @@ COMMAND_LINE = [
     Case("suite-path-newline", ("run", "--suite", "no\nsuch.toml"), "cannot read suite no\\nsuch.toml"),
     Case("suite-path-directory", ("run", "--suite", "tests/data/bad"), "not a regular file"),
     Case("suite-path-device", ("run", "--suite", "/dev/zero"), "not a regular file"),
-    Case("rounds-10e12", run_args("--rounds", str(10**12)), "min_rounds: expected an integer from 1 to 10000"),
-    Case("rounds-negative", run_args("--rounds", "-3"), "min_rounds: expected an integer"),
+    Case("rounds-10e12", run_args("--min-rounds", str(10**12)), "min_rounds: expected an integer from 1 to 10000"),
+    Case("rounds-negative", run_args("--min-rounds", "-3"), "min_rounds: expected an integer"),
     Case("max-rounds-zero", run_args("--max-rounds", "0"), "max_rounds: expected an integer"),
     Case("warmup-negative", run_args("--warmup", "-1"), "warmup_rounds: expected an integer"),
     Case("timeout-negative", run_args("--timeout", "-5"), "timeout_s: expected a positive number"),
@@ -95,17 +95,17 @@ COMMAND_LINE = [
     Case("interval-inf", run_args("--interval", "inf"), "--interval: inf must be above 0"),
     Case("seed-negative", run_args("--seed", "-1"), "seed: expected an integer from 0"),
     Case("seed-huge", run_args("--seed", str(10**30)), "seed: expected an integer from 0"),
-    Case("cpus-nan", run_args("--cpus", "nan"), "--cpus: nan must be above 0"),
+    Case("cpus-nan", run_args("--container-cpus", "nan"), "--container-cpus: nan must be above 0"),
     Case("vcpus-zero", run_args("--vcpus", "0"), "--vcpus: 0 must be from 1 to 64"),
     Case("vm-disk-size", run_args("--vm-disk-size", "16 GB"), "--vm-disk-size: '16 GB' is not a size such as 16G"),
-    Case("ssh-config-alone", run_args("--ssh-config", "x"), "--ssh-config and --setup go with --host"),
+    Case("ssh-config-alone", run_args("--ssh-config", "x"), "--ssh-config and --provision go with --host"),
     Case("host-twice", run_args("--host", "local", "--host", "local"), "--host 'local' is named twice"),
     Case("host-port", run_args("--host", "b:99999"), "the port must be a number from 1 to 65535"),
     Case("host-ssh-config-missing", run_args("--host", "b", "--ssh-config", "/no/such/config"),
          "--ssh-config: /no/such/config is not a file"),
     Case("vm-memory-huge", run_args("--vm-memory", str(10**11)), "--vm-memory"),
-    Case("results-is-a-file", ("run", "--suite", "cpu", "--env", "native", "--results", NOT_A_DIR),
-         "--results: tests/data/bad/results-is-a-file is not a directory"),
+    Case("results-is-a-file", ("run", "--suite", "cpu", "--env", "native", "-o", NOT_A_DIR),
+         "--output: tests/data/bad/results-is-a-file is not a directory"),
     Case("suite-missing", ("run",), "--suite is required"),
     Case("resume-and-suite", ("run", "--resume", GOOD_RUN, "--suite", "cpu"), "drop --suite"),
     Case("resume-not-a-run", ("run", "--resume", "tests/data/bad/runs/not-a-run"), "not a vbench run"),
@@ -123,8 +123,8 @@ COMMAND_LINE = [
     Case("report-output-missing-dir", ("report", GOOD_RUN, "-o", "/nonexistent/dir/report.html"),
          "-o/--output: cannot write /nonexistent/dir/report.html: /nonexistent/dir is not a directory"),
     Case("report-output-is-dir", ("report", GOOD_RUN, "-o", TMP), "it is a directory"),
-    Case("compare-html-missing-dir", ("compare", GOOD_RUN, GOOD_RUN, "--html", "/nonexistent/dir/c.html"),
-         "--html: cannot write"),
+    Case("compare-html-missing-dir", ("compare", GOOD_RUN, GOOD_RUN, "-o", "/nonexistent/dir/c.html"),
+         "-o/--output: cannot write"),
     Case("compare-fail-above-nan", ("compare", GOOD_RUN, GOOD_RUN, "--fail-above", "nan"), "--fail-above: nan"),
     Case("compare-fail-above-negative", ("compare", GOOD_RUN, GOOD_RUN, "--fail-above", "-5"), "--fail-above: -5"),
 ]
@@ -167,7 +167,7 @@ USAGE = [
     Case("usage-no-command", (), code=2),
     Case("usage-unknown-command", ("destroy",), code=2),
     Case("usage-unknown-option", ("run", "--suite", "cpu", "--rm-rf"), code=2),
-    Case("usage-rounds-word", ("run", "--suite", "cpu", "--rounds", "many"), code=2),
+    Case("usage-rounds-word", ("run", "--suite", "cpu", "--min-rounds", "many"), code=2),
     Case("usage-seed-float", ("run", "--suite", "cpu", "--seed", "1.5"), code=2),
     Case("usage-timeout-missing-value", ("run", "--suite", "cpu", "--timeout"), code=2),
     Case("usage-accel-unknown", ("run", "--suite", "cpu", "--accel", "hyperv"), code=2),
@@ -242,7 +242,7 @@ def test_a_value_the_workload_refuses_stops_the_run_before_it_starts(name, field
     results, scratch = tmp_path / "results", tmp_path / "scratch"
     results.mkdir()
     scratch.mkdir()
-    done = subprocess.run([*VBENCH, "run", "--suite", str(SUITES / name), "--env", "native", "--results",
+    done = subprocess.run([*VBENCH, "run", "--suite", str(SUITES / name), "--env", "native", "--output",
                            str(results), "--scratch", str(scratch)], cwd=ROOT, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 1, done.stderr

@@ -1,6 +1,8 @@
 """The vbench command through a subprocess: runs, listings, doctor, and one-line errors for bad input."""
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 
 import pytest
@@ -13,7 +15,7 @@ def vbench(*args: str, cwd=None) -> subprocess.CompletedProcess:
 
 
 def test_run_writes_results_and_prints_a_summary(tmp_path, tiny_suite):
-    done = vbench("run", "--suite", str(tiny_suite), "--results", str(tmp_path / "res"),
+    done = vbench("run", "--suite", str(tiny_suite), "--output", str(tmp_path / "res"),
                   "--scratch", str(tmp_path / "scratch"), "--seed", "3")
     assert done.returncode == 0, done.stderr
     runs = list((tmp_path / "res").iterdir())
@@ -23,24 +25,37 @@ def test_run_writes_results_and_prints_a_summary(tmp_path, tiny_suite):
 
 
 def test_list_shows_suites_workloads_and_environments():
-    done = vbench("list")
+    done = vbench("list")  # piped: plain text, no box drawing, nothing cut
     assert done.returncode == 0, done.stderr
-    for word in ("io", "cpu.sha256", "io.fio", "native", "usernet, tap"):
-        assert word in done.stdout
+    lines = done.stdout.splitlines()
+    for line in ("suites:", "  io: Disk I/O", "  cpu.sha256: ", "  io.fio: ", "  native: ", "    usernet: ",
+                 "    tap: ", "    c2c-user-bridge: "):
+        assert any(shown.startswith(line) for shown in lines), line
+    assert not any(c in done.stdout for c in "│┃━") and "``" not in done.stdout
+    shown = json.loads(vbench("list", "--format", "json").stdout)
+    assert {s["suite"] for s in shown["suites"]} >= {"cpu", "mem", "io", "net", "startup"}
+    vm = next(e for e in shown["environments"] if e["environment"] == "vm")
+    assert set(vm["variants"]) >= {"virtio", "9p", "tap"} and vm["variants"]["virtio"].split(":")[0] in ("yes", "no")
 
 
 def test_doctor_reports_every_check():
     done = vbench("doctor")
     assert done.returncode == 0, done.stderr
-    for word in ("fio", "O_DIRECT", "docker", "qemu", "accelerator", "env native", "tap network"):
+    for word in ("fio", "O_DIRECT", "docker", "qemu", "accelerator", "env native", "tap network", "CPU governor",
+                 "turbo", "SMT", "host is a VM", "free space: scratch"):
         assert word in done.stdout
+    lines = done.stdout.splitlines()  # piped: a line per check, its level first, then the bottom line
+    assert all(line.split()[0] in ("ok", "warn", "fail") for line in lines if ": " in line and line[:4].strip()
+               in ("ok", "warn", "fail"))
+    assert any(re.fullmatch(r"\d+ ok, \d+ warning\(s\), \d+ failure\(s\)", line) for line in lines), done.stdout
+    assert not re.search(r"/var/tmp/vbench/tmp\w+", done.stdout)  # the probe's temporary path is not shown
 
 
 @pytest.mark.parametrize("args, message", [
     (["run", "--suite", "nosuch"], "unknown suite"),
     (["run", "--suite", "cpu", "--env", "hyperv"], "unknown environment 'hyperv'"),
     (["run", "--suite", "cpu", "--env", "native:fast"], "unknown variant"),
-    (["run", "--suite", "cpu", "--rounds", "0"], "min_rounds"),
+    (["run", "--suite", "cpu", "--min-rounds", "0"], "min_rounds"),
     (["run", "--suite", "cpu", "--interval", "0"], "--interval"),
     (["run", "--suite", "/nonexistent/suite.toml"], "cannot read suite"),
 ])
@@ -52,8 +67,8 @@ def test_bad_input_gives_one_line_and_exit_1(args, message):
 
 
 def test_usage_errors_exit_2():
-    done = vbench("run", "--suite", "cpu", "--rounds", "many")
-    assert done.returncode == 2 and "--rounds" in done.stderr
+    done = vbench("run", "--suite", "cpu", "--min-rounds", "many")
+    assert done.returncode == 2 and "--min-rounds" in done.stderr
     missing = vbench("run")
     assert missing.returncode == 1 and "--suite is required" in missing.stderr
 
@@ -65,7 +80,7 @@ def test_sigint_keeps_finished_trials(tmp_path):
     slow = tmp_path / "slow.toml"
     slow.write_text('name = "slow"\n[plan]\nwarmup_rounds = 0\nmin_rounds = 50\nmax_rounds = 50\n'
                     '[[workload]]\nuse = "cpu.pyloop"\nparams = { seconds = 0.1 }\n')
-    proc = subprocess.Popen([*VBENCH, "run", "--suite", str(slow), "--results", str(tmp_path / "res"),
+    proc = subprocess.Popen([*VBENCH, "run", "--suite", str(slow), "--output", str(tmp_path / "res"),
                              "--scratch", str(tmp_path / "scratch")], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     trials = None
@@ -126,7 +141,7 @@ def two_runs(tmp_path_factory):
     """Two real runs of a six-round suite with the A/A control on (the default)."""
     base = tmp_path_factory.mktemp("six")
     (base / "six.toml").write_text(SIX)
-    outputs = [vbench("run", "--suite", str(base / "six.toml"), "--results", str(base / "res"), "--scratch",
+    outputs = [vbench("run", "--suite", str(base / "six.toml"), "--output", str(base / "res"), "--scratch",
                       str(base / "scratch")) for _ in range(2)]
     return outputs, sorted((base / "res").iterdir())
 
@@ -156,3 +171,35 @@ def test_compare_with_several_runs_a_side_makes_the_run_the_unit(two_runs):
     assert "2/2 runs" in groups.stdout and "run-to-run variation is unknown" not in groups.stdout
     bad = vbench("compare", str(a))
     assert bad.returncode == 2 and "compare takes two runs" in bad.stderr
+
+
+def test_old_spellings_still_work_and_say_what_replaces_them(capsys):
+    from vbench.cli import build_parser
+
+    args = build_parser().parse_args(["run", "--rounds", "3", "--results", "r", "--cpus", "1.5", "--memory", "2g",
+                                      "--setup"])
+    assert (args.rounds, args.results, args.cpus, args.memory, args.setup) == (3, "r", 1.5, "2g", True)
+    assert build_parser().parse_args(["compare", "a", "b", "--html", "c.html"]).html == "c.html"
+    said = capsys.readouterr().err
+    for old, new in [("--rounds", "--min-rounds"), ("--results", "--output"), ("--cpus", "--container-cpus"),
+                     ("--memory", "--container-memory"), ("--setup", "--provision"), ("--html", "--output")]:
+        assert f"vbench: {old} is now {new}; the old spelling goes in a later release" in said
+    quiet = build_parser().parse_args(["run", "--min-rounds", "3", "-o", "r", "--provision"])
+    assert (quiet.rounds, quiet.results, quiet.setup) == (3, "r", True) and capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("command", ["run", "report", "summary", "compare", "clean", "images", "setup", "list",
+                                     "doctor"])
+def test_every_command_says_what_it_does_with_examples(command, capsys):
+    from vbench.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    shown = capsys.readouterr().out
+    description = shown.split("\n\n")[1]
+    assert description[:1].isupper() and description.rstrip().endswith("."), shown
+    assert f"examples:\n  vbench {command}" in shown
+    lines = shown.splitlines()
+    undocumented = [line for line, after in zip(lines, [*lines[1:], ""])  # an option alone, no help beside or below
+                    if line.startswith("  -") and "  " not in line.strip() and not after.startswith(" " * 20)]
+    assert not undocumented, undocumented

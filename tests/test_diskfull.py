@@ -56,7 +56,7 @@ def test_a_line_is_appended_whole_or_not_at_all_and_a_replace_leaves_no_temporar
 
 def test_a_results_filesystem_smaller_than_the_plan_is_refused_before_anything_runs(small_fs, tmp_path):
     mount = small_fs("256k")
-    done = subprocess.run([*VBENCH, "run", "--suite", "cpu", "--env", "native", "--quick", "--no-aa", "--results",
+    done = subprocess.run([*VBENCH, "run", "--suite", "cpu", "--env", "native", "--quick", "--no-aa", "--output",
                            str(mount / "res"), "--scratch", str(tmp_path / "scratch")], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "Traceback" not in done.stderr
@@ -85,7 +85,7 @@ def fill_under_a_run(tmp_path: Path, results: Path, env: str) -> None:
     suite.write_text(SLOW)
     scratch = tmp_path / "scratch"
     proc = subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--env", env, "--no-aa", "--no-slices",
-                             "--results", str(results), "--scratch", str(scratch)], cwd=ROOT,
+                             "--output", str(results), "--scratch", str(scratch)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 240

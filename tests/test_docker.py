@@ -116,7 +116,7 @@ def start_run(tmp_path, rounds: int) -> subprocess.Popen:
     suite.write_text(SUITE.format(rounds=rounds))
     return subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--no-aa", "--env",
                              "native,docker:layer,docker:volume,"
-                             "docker:bind,docker:tmpfs", "--results", str(tmp_path / "res"), "--scratch",
+                             "docker:bind,docker:tmpfs", "--output", str(tmp_path / "res"), "--scratch",
                              str(tmp_path / "scratch")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, preexec_fn=default_sigint)
 

@@ -34,7 +34,7 @@ params = {{ seconds = 0.15, size = "64k" }}
 def start(tmp_path: Path, suite: str = SUITE, timeout: int = 60) -> subprocess.Popen:
     path = tmp_path / "faults.toml"
     path.write_text(suite.format(timeout=timeout))
-    return subprocess.Popen([*VBENCH, "run", "--suite", str(path), "--results", str(tmp_path / "res"), "--scratch",
+    return subprocess.Popen([*VBENCH, "run", "--suite", str(path), "--output", str(tmp_path / "res"), "--scratch",
                              str(tmp_path / "scratch"), "--seed", "11"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -181,7 +181,7 @@ def test_sigkill_leaves_nothing_after_clean(tmp_path):
     suite = tmp_path / "killed.toml"
     suite.write_text(KILLED)
     proc = subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--env", "native,docker:bind,vm:virtiofs",
-                             "--results", str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch")], cwd=ROOT,
+                             "--output", str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch")], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     trials = wait_for_trials(tmp_path, 4, proc)
     run_id = trials.parent.name
@@ -286,7 +286,7 @@ def test_an_engine_that_stops_answering_mid_run_stops_that_environment_not_the_r
     proxy = EngineProxy(tmp_path / "engine.sock")
     suite = tmp_path / "long.toml"
     suite.write_text(LONG.format(rounds=8, timeout=60, seconds=0.3))
-    proc = subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--env", "native,docker:volume", "--results",
+    proc = subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--env", "native,docker:volume", "--output",
                              str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch")], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "DOCKER_HOST": f"unix://{proxy.path}"})
@@ -314,7 +314,7 @@ def test_a_container_that_fails_to_start_is_an_error_when_named_and_skipped_by_d
     require_environment("docker")
     suite = tmp_path / "long.toml"
     suite.write_text('environments = ["native", "docker:volume"]\n' + LONG.format(rounds=1, timeout=60, seconds=0.05))
-    common = [*VBENCH, "run", "--suite", str(suite), "--results", str(tmp_path / "res"), "--scratch",
+    common = [*VBENCH, "run", "--suite", str(suite), "--output", str(tmp_path / "res"), "--scratch",
               str(tmp_path / "scratch"), "--docker-runtime", "no-such-runtime"]
     named = subprocess.run([*common, "--env", "native,docker:volume"], cwd=ROOT, capture_output=True, text=True,
                            timeout=120)
@@ -339,7 +339,7 @@ def test_a_run_in_which_every_measured_trial_failed_exits_non_zero_and_says_why(
 
     suite = tmp_path / "long.toml"
     suite.write_text(LONG.format(rounds=2, timeout=60, seconds=0.05))
-    done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--results", str(tmp_path / "res"), "--scratch",
+    done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--output", str(tmp_path / "res"), "--scratch",
                            str(tmp_path / "scratch"), *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, env={**os.environ, "VBENCH_PYTHON": "/bin/false"})  # every native one fails
     assert done.returncode == 1 and "Traceback" not in done.stderr
@@ -357,7 +357,7 @@ def test_a_guest_that_never_answers_is_killed_and_the_run_goes_on(tmp_path):
     suite = tmp_path / "long.toml"
     suite.write_text(LONG.format(rounds=4, timeout=20, seconds=0.3))
     proc = subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--env", "native,vm:virtio", "--accel", "tcg",
-                             "--agent-grace", "5", "--results", str(tmp_path / "res"), "--scratch",
+                             "--agent-grace", "5", "--output", str(tmp_path / "res"), "--scratch",
                              str(tmp_path / "scratch")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     trials = wait_for_trials(tmp_path, 2, proc)
@@ -383,7 +383,7 @@ def test_a_scratch_too_small_for_the_fio_files_is_refused_before_anything_runs(t
     suite.write_text('name = "full"\n[plan]\nwarmup_rounds = 0\nmin_rounds = 2\nmax_rounds = 2\n'
                      '[[workload]]\nname = "big"\nuse = "io.fio"\n'
                      'params = { rw = "write", bs = "1M", size = "64M", runtime = 1.0 }\n')
-    done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--results", str(tmp_path / "res"),
+    done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--output", str(tmp_path / "res"),
                            "--scratch", str(small / "scratch")], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 1 and "Traceback" not in done.stderr
@@ -401,7 +401,7 @@ def test_a_workload_that_fills_the_scratch_is_a_failed_trial(tmp_path, small_fs)
                      '[[workload]]\nname = "big"\nuse = "io.metadata"\n'
                      'params = { files = 20000, file_size = "4k" }\n'
                      '[[workload]]\nname = "small"\nuse = "io.fsync"\nparams = { seconds = 0.1, span = "1M" }\n')
-    done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--no-slices", "--results",
+    done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--no-slices", "--output",
                            str(tmp_path / "res"), "--scratch", str(small / "scratch")], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -51,7 +51,7 @@ def first(place):
     server = sshd(place, "sshd-first")
     try:
         done = fleet(place, "--host", "local", "--host", "bench-b", "--suite", str(place / "tiny.toml"),
-                     "--results", str(place / "results"), config=server.config)
+                     "--output", str(place / "results"), config=server.config)
     finally:
         server.stop()
     return done, place
@@ -99,7 +99,7 @@ def test_a_host_lost_mid_run_fails_alone_and_resume_completes_it(first, tmp_path
     _, place = first
     server = sshd(place, "sshd-lost")
     results = tmp_path / "results"
-    proc = fleet(place, "--host", "bench-b", "--host", "local", "--suite", str(place / "longer.toml"), "--results",
+    proc = fleet(place, "--host", "bench-b", "--host", "local", "--suite", str(place / "longer.toml"), "--output",
                  str(results), config=server.config, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 600
@@ -145,22 +145,22 @@ def test_a_host_lost_mid_run_fails_alone_and_resume_completes_it(first, tmp_path
 
 
 def test_a_host_with_another_build_is_refused_unless_setup(place, tmp_path):
-    """Without --setup: one line, before anything is written. With it: this build replaces the other and the
+    """Without --provision: one line, before anything is written. With it: this build replaces the other and the
     host is set up (``vbench setup`` there: as root over loopback here, where it finds everything in place)."""
     home = tmp_path / "home-other"
     home.mkdir()
     (home / "build").write_text("0.0.1+000000000000\n")
     server = start_sshd(tmp_path / "sshd", "bench-c", env={"VBENCH_FLEET_HOME": str(home)})
     try:
-        refused = fleet(place, "--host", "bench-c", "--suite", str(place / "tiny.toml"), "--results",
+        refused = fleet(place, "--host", "bench-c", "--suite", str(place / "tiny.toml"), "--output",
                         str(tmp_path / "results"), config=server.config)
         assert refused.returncode == 1
-        assert "bench-c has vbench 0.0.1+000000000000" in refused.stderr and "give --setup" in refused.stderr
+        assert "bench-c has vbench 0.0.1+000000000000" in refused.stderr and "give --provision" in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1
         assert not (tmp_path / "results").exists()  # refused before anything was written
         if os.geteuid() != 0:
             pytest.skip("vbench setup on the host needs a root login")
-        done = fleet(place, "--host", "bench-c", "--setup", "--suite", str(place / "tiny.toml"), "--results",
+        done = fleet(place, "--host", "bench-c", "--provision", "--suite", str(place / "tiny.toml"), "--output",
                      str(tmp_path / "results"), config=server.config)
     finally:
         server.stop()
@@ -172,7 +172,7 @@ def test_a_host_with_another_build_is_refused_unless_setup(place, tmp_path):
 @pytest.mark.parametrize("host", ["bench;touch {canary}", "$(touch {canary})", "-oProxyCommand=touch {canary}"])
 def test_a_host_name_with_shell_metacharacters_never_reaches_a_shell(place, tmp_path, host):
     canary = tmp_path / "pwned"
-    done = fleet(place, "--host", host.format(canary=canary), "--suite", str(place / "tiny.toml"), "--results",
+    done = fleet(place, "--host", host.format(canary=canary), "--suite", str(place / "tiny.toml"), "--output",
                  str(tmp_path / "results"))
     assert done.returncode == 1 and "expected local or [user@]name[:port]" in done.stderr
     assert not canary.exists() and not (tmp_path / "results").exists()
@@ -209,7 +209,7 @@ def test_an_interrupted_fleet_keeps_what_every_host_finished_and_leaves_nothing_
     _, place = first
     server = sshd(place, "sshd-interrupted")
     results = tmp_path / "results"
-    proc = fleet(place, "--host", "bench-b", "--suite", str(place / "longer.toml"), "--results", str(results),
+    proc = fleet(place, "--host", "bench-b", "--suite", str(place / "longer.toml"), "--output", str(results),
                  config=server.config, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                  preexec_fn=default_sigint)
     try:

@@ -77,20 +77,20 @@ def test_each_host_gets_the_runs_own_options_and_its_copy_of_the_suite():
     from vbench.cli import build_parser
 
     argv = ["--host", "a", "--suite", "/home/me/mine.toml", "--quick", "--host=b", "--ssh-config", "cfg",
-            "--setup", "--results", "out", "--env", "native,docker:volume"]
+            "--provision", "--output", "out", "--env", "native,docker:volume"]
     request = RunRequest.from_namespace(build_parser().parse_args(["run", *argv]))
     assert request.to_argv() == ["--suite", "/home/me/mine.toml", "--quick", "--env", "native,docker:volume"]
     assert request.with_suite("/remote/suites/x.toml").to_argv() == ["--suite", "/remote/suites/x.toml", "--quick",
                                                                      "--env", "native,docker:volume"]
-    short = RunRequest.from_namespace(build_parser().parse_args(["run", "--suite=cpu", "--results=r"]))
+    short = RunRequest.from_namespace(build_parser().parse_args(["run", "--suite=cpu", "--output=r"]))
     assert short.with_suite("/x.toml").to_argv() == ["--suite", "/x.toml"]
 
 
 def test_a_request_round_trips_through_the_command_line():
     from vbench.cli import build_parser
 
-    argv = ["--suite", "io", "--env", "native,vm:virtio", "--rounds", "7", "--ci-target", "2.5", "--seed", "0",
-            "--no-aa", "--scratch", "/srv/s", "--interval", "0.5", "--cpus", "1.5", "--blkio-accounting",
+    argv = ["--suite", "io", "--env", "native,vm:virtio", "--min-rounds", "7", "--ci-target", "2.5", "--seed", "0",
+            "--no-aa", "--scratch", "/srv/s", "--interval", "0.5", "--container-cpus", "1.5", "--blkio-accounting",
             "--accel", "tcg", "--vm-memory", "1024", "--vm-disk-size", "16G", "--time-budget", "60"]
     request = RunRequest.from_namespace(build_parser().parse_args(["run", *argv]))
     again = RunRequest.from_namespace(build_parser().parse_args(["run", *request.to_argv()]))
@@ -199,3 +199,14 @@ def test_missing_files_are_named_a_directory_at_a_time():
         "run.json, samples/ (2 files), report.html"
     assert missing_text([]) == "nothing"
     assert missing_text([f"f{i}" for i in range(9)], most=3) == "f0, f1, f2, and 6 more"
+
+
+def test_env_is_the_same_list_repeated_or_comma_separated():
+    from vbench.cli import build_parser
+
+    def env(*argv: str) -> str | None:
+        return RunRequest.from_namespace(build_parser().parse_args(["run", *argv])).env
+
+    assert env("--env", "docker:volume", "--env", "docker:tmpfs") == "docker:volume,docker:tmpfs"
+    assert env("--env", "native,vm:virtio", "--env=docker:bind") == "native,vm:virtio,docker:bind"
+    assert env("--env", "native") == "native" and env() is None

@@ -187,7 +187,7 @@ def test_a_run_beside_a_disk_writer_flags_its_trials_and_says_why(tmp_path):
     (tmp_path / "suite.toml").write_text(SUITE)
     writer = start(DISK_WRITER, str(tmp_path / "noise"), "600")
     try:
-        run = subprocess.run([*VBENCH, "run", "--suite", str(tmp_path / "suite.toml"), "--results",
+        run = subprocess.run([*VBENCH, "run", "--suite", str(tmp_path / "suite.toml"), "--output",
                               str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch"), "--no-aa",
                               "--run-id", "beside-a-writer"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     finally:

@@ -81,7 +81,7 @@ QUICK = ('name = "quick"\nenvironments = ["native"]\n[plan]\nwarmup_rounds = 0\n
 def test_a_second_run_is_refused_in_one_line_and_allow_concurrent_flags_every_trial(tmp_path):
     (tmp_path / "slow.toml").write_text(SLOW)
     (tmp_path / "quick.toml").write_text(QUICK)
-    first = subprocess.Popen([*VBENCH, "run", "--suite", str(tmp_path / "slow.toml"), "--results",
+    first = subprocess.Popen([*VBENCH, "run", "--suite", str(tmp_path / "slow.toml"), "--output",
                               str(tmp_path / "first"), "--scratch", str(tmp_path / "scratch"), "--run-id", "first-run",
                               "--no-aa", "--no-slices"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, preexec_fn=default_sigint)
@@ -90,7 +90,7 @@ def test_a_second_run_is_refused_in_one_line_and_allow_concurrent_flags_every_tr
         while not (tmp_path / "first" / "first-run" / "trials.jsonl").exists():
             assert first.poll() is None and time.monotonic() < deadline, first.communicate()[1][-2000:]
             time.sleep(0.1)
-        second = [*VBENCH, "run", "--suite", str(tmp_path / "quick.toml"), "--results", str(tmp_path / "second"),
+        second = [*VBENCH, "run", "--suite", str(tmp_path / "quick.toml"), "--output", str(tmp_path / "second"),
                   "--scratch", str(tmp_path / "scratch"), "--no-aa"]
         refused = subprocess.run(second, cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert refused.returncode == 1, refused.stderr

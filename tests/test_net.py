@@ -49,7 +49,7 @@ def check_tools(trials: list[dict]) -> None:
 def run(tmp_path, envs: str) -> tuple[subprocess.CompletedProcess, list[dict], str]:
     suite = tmp_path / "net.toml"
     suite.write_text(SUITE)
-    done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--env", envs, "--no-aa", "--results",
+    done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--env", envs, "--no-aa", "--output",
                            str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch")], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     runs = list((tmp_path / "res").glob("*"))
@@ -169,7 +169,7 @@ def test_a_killed_tap_run_leaves_nothing_after_clean(tmp_path):
     before = namespaces()
     suite = tmp_path / "tap.toml"
     suite.write_text(TAP_KILLED)
-    proc = subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--env", "native,vm:tap", "--results",
+    proc = subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--env", "native,vm:tap", "--output",
                              str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch")], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 400

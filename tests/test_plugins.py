@@ -3,6 +3,7 @@ listed and run through the CLI; the README's worked examples are that package's 
 one line naming the package."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -37,15 +38,19 @@ def vbench_with(path: Path, *args: str, timeout: float = 300) -> subprocess.Comp
 
 
 def row(listing: str, name: str) -> str:
-    return next(line for line in listing.splitlines() if line.startswith(f"│ {name} "))
+    """The line of ``vbench list``'s plain-text form (its form when piped) that names ``name``."""
+    return next(line for line in listing.splitlines() if line.lstrip().startswith(f"{name}:"))
 
 
 def test_the_installed_example_appears_in_vbench_list_with_where_it_came_from(site):
     done = vbench_with(site, "list")
     assert done.returncode == 0, done.stderr
-    assert "vbench-example 0.1.0" in row(done.stdout, "example.fib")
-    assert "vbench-example 0.1.0" in row(done.stdout, "unshare")
-    assert "built-in" in row(done.stdout, "cpu.sha256") and "built-in" in row(done.stdout, "native")
+    assert "[from vbench-example 0.1.0]" in row(done.stdout, "example.fib")
+    assert "[from vbench-example 0.1.0]" in row(done.stdout, "unshare")
+    assert "[from" not in row(done.stdout, "cpu.sha256") and "[from" not in row(done.stdout, "native")  # built-in
+    shown = json.loads(vbench_with(site, "list", "--format", "json").stdout)
+    assert {w["workload"]: w["from"] for w in shown["workloads"]}["example.fib"] == "vbench-example 0.1.0"
+    assert {e["environment"]: e["from"] for e in shown["environments"]}["native"] == "built-in"
 
 
 def test_without_the_package_neither_is_listed():
@@ -67,7 +72,7 @@ def test_without_the_package_neither_is_listed():
 def test_the_example_workload_runs_natively_and_in_the_example_environment(site, tmp_path, how):
     """Both paths reach the third-party module: the warm worker (slices) and the runner (whole trials)."""
     done = vbench_with(site, "run", "--suite", str(EXAMPLE / "fib.toml"), "--max-rounds", "3", "--warmup", "0",
-                       "--results", str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch"), *how)
+                       "--output", str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch"), *how)
     assert done.returncode == 0, done.stderr
     trials = vbench.load(next((tmp_path / "res").iterdir()))
     assert set(trials.environment) == {"native", "native:aa", "unshare"}
@@ -95,7 +100,7 @@ def test_a_third_party_workload_reaches_containers(site, tmp_path):
     """The package is mounted read-only beside vbench's workloads, so the same module runs in the container."""
     require_environment("docker")
     done = vbench_with(site, "run", "--suite", str(EXAMPLE / "fib.toml"), "--env", "native,docker:volume",
-                       "--no-aa", "--max-rounds", "3", "--warmup", "0", "--results", str(tmp_path / "res"),
+                       "--no-aa", "--max-rounds", "3", "--warmup", "0", "--output", str(tmp_path / "res"),
                        "--scratch", str(tmp_path / "scratch"), timeout=900)
     assert done.returncode == 0, done.stderr
     trials = vbench.load(next((tmp_path / "res").iterdir()))

@@ -59,7 +59,7 @@ def vbench_run(tmp_path: Path, env: dict, *args: str, rounds: int = 2, seconds: 
                environments: str = "", **modes: str) -> tuple[subprocess.CompletedProcess, list[dict], dict]:
     suite = tmp_path / "standin.toml"
     suite.write_text(SUITE.format(environments=environments, rounds=rounds, seconds=seconds))
-    done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--no-aa", "--results", str(tmp_path / "res"),
+    done = subprocess.run([*VBENCH, "run", "--suite", str(suite), "--no-aa", "--output", str(tmp_path / "res"),
                            "--scratch", str(tmp_path / "scratch"), *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, env={**env, **modes})
     runs = list((tmp_path / "res").glob("*/run.json"))
@@ -168,6 +168,8 @@ def test_the_probe_result_is_cached_and_doctor_shows_it(tmp_path, standin_env):
     assert probed.returncode == 0, probed.stderr
     flat = " ".join(probed.stdout.split())
     assert "KVM unusable: QEMU aborted (SIGABRT) during boot: error: failed to set MSR 0x10a to 0x69" in flat
+    assert "warn  accelerator: KVM unusable" in probed.stdout  # a warning, and the bottom line says what it means
+    assert "VMs will run under TCG software emulation, not KVM: their figures measure emulation" in flat
     after = subprocess.run([*VBENCH, "doctor"], cwd=ROOT, capture_output=True, text=True,
                            env={**env, "FAKE_QEMU_KVM": "agent"}, timeout=120)  # cached: no second boot
     assert "KVM unusable: QEMU aborted (SIGABRT)" in " ".join(after.stdout.split())

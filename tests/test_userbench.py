@@ -70,7 +70,7 @@ def test_a_directory_without_benchmarks_is_a_clear_error(tmp_path):
 
 def run_examples(tmp_path, env: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
     done = subprocess.run([*VBENCH, "run", "--pytest-benchmark", str(EXAMPLES), "--env", env, "--quick", "--no-aa",
-                           "--rounds", "2", "--max-rounds", "2", "--warmup", "0", "--results", str(tmp_path / "res"),
+                           "--min-rounds", "2", "--max-rounds", "2", "--warmup", "0", "--output", str(tmp_path / "res"),
                            "--scratch", str(tmp_path / "scratch")], cwd=ROOT, capture_output=True, text=True,
                           timeout=900)
     trials = [json.loads(line) for run in (tmp_path / "res").glob("*") for line in

@@ -46,7 +46,7 @@ def leftovers(run_id: str) -> list[str]:
 def start(tmp_path, rounds: int, seconds: float) -> subprocess.Popen:
     suite = tmp_path / "vm.toml"
     suite.write_text(SUITE.format(rounds=rounds, seconds=seconds))
-    return subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--env", "native,vm:virtio", "--results",
+    return subprocess.Popen([*VBENCH, "run", "--suite", str(suite), "--env", "native,vm:virtio", "--output",
                              str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch")], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
 

@@ -5,6 +5,7 @@ import argparse
 import re
 import signal
 import sys
+import textwrap
 from pathlib import Path
 
 from vbench.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError, VBenchError
@@ -50,65 +51,114 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+class Renamed(argparse.Action):
+    """An option under its new name whose old spellings (``old``) still work for a release, each use saying what
+    replaces it. ``nargs=0`` with ``const`` makes a flag."""
+
+    def __init__(self, option_strings, dest, old=(), nargs=None, const=None, **kwargs) -> None:
+        self.old = tuple(old)
+        super().__init__([*option_strings, *self.old], dest, nargs=nargs, const=const, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if option_string in self.old:
+            new = next(o for o in self.option_strings if o.startswith("--"))
+            print(f"vbench: {option_string} is now {new}; the old spelling goes in a later release", file=sys.stderr)
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+
+
+class Joined(argparse.Action):
+    """A list option given either way: repeated (``--env a --env b``) or comma-separated (``--env a,b``), kept as
+    one comma-separated string."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        before = getattr(namespace, self.dest, None)
+        setattr(namespace, self.dest, values if before is None else f"{before},{values}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vbench", description="Measure what virtualization really costs.")
     parser.add_argument("--version", action="version", version=f"vbench {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run a suite on several environments, interleaved")
-    run.add_argument("--suite", help="built-in suite (cpu, mem, io) or path to a suite .toml")
+    run = command(sub, "run", "run a suite on several environments, interleaved",
+                  "vbench run --suite io\n  vbench run --suite cpu --env native,docker:volume --quick\n"
+                  "  vbench run --resume results/<run-id>\n  vbench run --host local --host bench@server --suite cpu")
+    run.add_argument("--suite", metavar="SUITE",
+                     help=f"a built-in suite ({', '.join(builtin_suites())}) or the path of a suite .toml")
     run.add_argument("--resume", metavar="RUN", help="finish an interrupted run (results/<run-id>) in place")
     run.add_argument("--pytest-benchmark", metavar="PATH",
                      help="run your own pytest-benchmark suite (a directory or file) in each environment: every "
                           "benchmark becomes a case")
     run.add_argument("--host", action="append", metavar="HOST",
-                     help="run the suite on HOST too ([user@]name[:port], an ssh alias, or local for this "
-                          "machine); repeat for a fleet, read side by side (through ssh, never prompting)")
+                     help="run the suite on HOST ([user@]name[:port], an ssh alias, or local for this machine, "
+                          "which runs only when named); repeat for a fleet, read side by side (through ssh, never "
+                          "prompting)")
     run.add_argument("--ssh-config", metavar="FILE", help="the ssh config file for --host (as ssh -F)")
-    run.add_argument("--setup", action="store_true",
+    run.add_argument("--provision", action=Renamed, old=("--setup",), nargs=0, const=True, default=False,
+                     dest="setup",
                      help="with --host: install this vbench where a host has another build of it, and run vbench "
-                          "setup on every host (system packages, Docker engine, guest image; needs a root login)")
-    run.add_argument("--env", help="comma-separated environments, e.g. native,docker:volume (default: the "
-                                   "suite's defaults that are available here)")
-    run.add_argument("--quick", action="store_true", help="the suite's quick size: fewer rounds, smaller jobs")
-    run.add_argument("--rounds", type=int, metavar="N", help="minimum measured rounds")
-    run.add_argument("--max-rounds", type=int, metavar="N", help="round cap for adaptive repetition")
-    run.add_argument("--warmup", type=int, metavar="N", help="warmup rounds (run and kept, not analysed)")
+                          "setup on every host (system packages, Docker engine, guest image; needs a root login); "
+                          "formerly --setup")
+    run.add_argument("--env", action=Joined, help="environments, comma-separated or the option repeated, e.g. "
+                                                  "native,docker:volume or --env native --env docker:volume "
+                                                  "(default: the suite's defaults that are available here)")
+    run.add_argument("--quick", action="store_true",
+                     help="the suite's quick size: its [quick] plan (a lower round cap and time budget) and "
+                          "smaller jobs")
+    plan = "default: the suite's [plan]"
+    run.add_argument("--min-rounds", action=Renamed, old=("--rounds",), type=int, metavar="N", dest="rounds",
+                     help=f"measured rounds to run at least ({plan} min_rounds; formerly --rounds)")
+    run.add_argument("--max-rounds", type=int, metavar="N",
+                     help=f"measured rounds to run at most, adding rounds until the CI target is met ({plan} "
+                          "max_rounds)")
+    run.add_argument("--warmup", type=int, metavar="N",
+                     help=f"warm-up rounds, run and kept but not analysed ({plan} warmup_rounds)")
     run.add_argument("--ci-target", type=float, metavar="PP",
-                     help="stop adding rounds when every overhead's 95%% CI half-width is below this (points)")
-    run.add_argument("--time-budget", type=float, metavar="S", help="no new round after this many seconds")
-    run.add_argument("--timeout", type=float, metavar="S", help="timeout of one trial")
-    run.add_argument("--seed", type=int, help="seed of the shuffled order (default: random, recorded)")
+                     help="stop adding rounds when every overhead's 95%% CI half-width is below PP points "
+                          f"({plan} ci_target_pct)")
+    run.add_argument("--time-budget", type=float, metavar="S",
+                     help=f"start no new round after S seconds ({plan} time_budget_s)")
+    run.add_argument("--timeout", type=float, metavar="S", help=f"the timeout of one trial ({plan} timeout_s)")
+    run.add_argument("--seed", type=int, metavar="N", help="seed of the shuffled order (default: random, recorded)")
     run.add_argument("--no-aa", action="store_true",
                      help="leave out the A/A control (native:aa, a second native measured like any environment, "
                           "whose overhead is the run's noise floor)")
     run.add_argument("--no-slices", action="store_true",
                      help="run every workload as whole trials, one environment at a time, instead of paired "
-                          "slices alternating between the environments (cpu workloads)")
+                          "slices alternating between the environments (the workloads with a unit of work: cpu "
+                          "and io)")
     run.add_argument("--no-pin", action="store_true",
                      help="leave a sliced block's workers unpinned (by default they share one CPU, rotated by "
                           "round, and vbench keeps to the others)")
     run.add_argument("--allow-concurrent", action="store_true",
                      help="measure even while another vbench run measures on this host (by default a second run "
                           "is refused); every trial is then flagged concurrent-run")
-    run.add_argument("--results", default="results", help="results directory (default: ./results)")
-    run.add_argument("--scratch", default="/var/tmp/vbench", help="host scratch root for the storage under test")
-    run.add_argument("--interval", type=float, default=0.1, help="collector sampling interval in seconds")
+    run.add_argument("-o", "--output", action=Renamed, old=("--results",), default="results", metavar="DIR",
+                     dest="results", help="where runs go, each in a directory of its own (default: ./results; "
+                                          "formerly --results)")
+    run.add_argument("--scratch", default="/var/tmp/vbench", metavar="DIR",
+                     help="the host directory under which the storage under test is made (default: /var/tmp/vbench)")
+    run.add_argument("--interval", type=float, default=0.1, metavar="S",
+                     help="the collectors' sampling interval in seconds (default: 0.1)")
     # for a fleet run's own vbench on each host (vbench.fleet): the run's id, and its progress as JSON lines
     run.add_argument("--run-id", help=argparse.SUPPRESS)
     run.add_argument("--stream", action="store_true", help=argparse.SUPPRESS)
     box = run.add_argument_group("containers")
-    box.add_argument("--image", help="container image with python3 and fio to use instead of vbench's guest image")
-    box.add_argument("--docker-runtime", help="OCI runtime for containers: runc (default), crun, runsc")
-    box.add_argument("--cpus", type=float, help="CPU limit of containers (e.g. 1.5)")
-    box.add_argument("--memory", help="memory limit of containers (e.g. 2g)")
+    box.add_argument("--image", metavar="IMAGE",
+                     help="container image with python3 and fio to use instead of vbench's guest image")
+    box.add_argument("--docker-runtime", metavar="RUNTIME",
+                     help="OCI runtime for containers: runc (default), crun, runsc")
+    box.add_argument("--container-cpus", action=Renamed, old=("--cpus",), type=float, metavar="N", dest="cpus",
+                     help="CPU limit of containers, e.g. 1.5 (default: none; formerly --cpus)")
+    box.add_argument("--container-memory", action=Renamed, old=("--memory",), metavar="SIZE", dest="memory",
+                     help="memory limit of containers, e.g. 2g (default: none; formerly --memory)")
     box.add_argument("--blkio-accounting", action="store_true",
                      help="on cgroup v1, set a never-limiting throttle rule so the container's block I/O is "
                           "counted (it costs some I/O speed; recorded in the fingerprint)")
     vm = run.add_argument_group("virtual machines")
     vm.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
-                    help="auto: KVM when a probe boot succeeds, else TCG software emulation")
-    vm.add_argument("--vcpus", type=int, help="vCPUs of the guest (default: up to 2)")
+                    help="auto (the default): KVM when a probe boot succeeds, else TCG software emulation")
+    vm.add_argument("--vcpus", type=int, metavar="N", help="vCPUs of the guest (default: up to 2)")
     vm.add_argument("--vm-memory", type=int, metavar="MIB", help="guest memory in MiB (default 2048)")
     vm.add_argument("--agent-grace", type=float, metavar="S",
                     help="how long past a trial's timeout a guest may stay silent before it counts as hung and is "
@@ -119,20 +169,24 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how long a guest may take to boot to its agent (default 90 under KVM, 300 under TCG)")
     run.set_defaults(func=cmd_run)
 
-    report = sub.add_parser("report", help="write the self-contained HTML report of a run")
+    report = command(sub, "report", "write the self-contained HTML report of a run",
+                     "vbench report results/<run-id>\n  vbench report results/<run-id> -o /tmp/run.html")
     report.add_argument("run", help="a run directory, e.g. results/<run-id>")
-    report.add_argument("-o", "--output", help="where to write it (default: <run>/report.html)")
+    report.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: <run>/report.html)")
     report.set_defaults(func=cmd_report)
 
-    summary = sub.add_parser("summary", help="a run's overhead table: the console view, CSV or JSON")
+    summary = command(sub, "summary", "a run's overhead table: the console view, CSV or JSON",
+                      "vbench summary results/<run-id>\n  vbench summary results/<run-id> --format csv > o.csv")
     summary.add_argument("run", help="a run directory, e.g. results/<run-id>")
     summary.add_argument("--format", choices=["table", "csv", "json"], default="table",
-                         help="table (the console view, primary metrics), or csv / json (every metric, one row per "
-                              "case, environment and metric, as overheads.csv)")
+                         help="table (the console view, primary metrics; the default), or csv / json (every "
+                              "metric, one row per case, environment and metric, as overheads.csv)")
     summary.set_defaults(func=cmd_summary)
 
-    compare = sub.add_parser("compare", help="the same cases in two runs (A B) or two groups of runs "
-                                             "(A1 A2 -- B1 B2): changes, CIs and significance")
+    compare = command(sub, "compare", "the same cases in two runs (A B) or two groups of runs (A1 A2 -- B1 B2): "
+                                      "changes, CIs and significance",
+                      "vbench compare results/<before> results/<after>\n"
+                      "  vbench compare results/n1 results/n2 results/n3 -- results/new --fail-above 5 -o c.html")
     compare.add_argument("runs", nargs="+", metavar="RUN",
                          help="A B, or the runs of A, then -- and the runs of B (the run is the unit)")
     compare.add_argument("--runs-b", nargs="+", help=argparse.SUPPRESS)  # what follows `--`, see main()
@@ -141,30 +195,53 @@ def build_parser() -> argparse.ArgumentParser:
                               "CI's lower bound above it, Holm-corrected across cases); needs several runs on a "
                               "side (a baseline set such as the last few nightly runs), since one run a side "
                               "cannot show run-to-run variation")
-    compare.add_argument("--html", metavar="FILE", help="also write the comparison as an HTML page")
+    compare.add_argument("-o", "--output", action=Renamed, old=("--html",), metavar="FILE", dest="html",
+                         help="also write the comparison as an HTML page (formerly --html)")
     compare.set_defaults(func=cmd_compare)
 
-    clean = sub.add_parser("clean", help="remove what interrupted runs left behind (containers, volumes, "
-                                         "networks, VMs, scratch directories); never anything else")
+    clean = command(sub, "clean", "remove what interrupted runs left behind (containers, volumes, networks, VMs, "
+                                  "scratch directories); never anything else", "vbench clean")
     clean.set_defaults(func=cmd_clean)
 
-    images = sub.add_parser("images", help="build or list the cached guest image")
-    images.add_argument("action", choices=["build", "ls"])
+    images = command(sub, "images", "build or list the cached guest image (a Debian root filesystem made with "
+                                    "debootstrap, used by the containers and the VMs)",
+                     "vbench images build\n  vbench images ls")
+    images.add_argument("action", choices=["build", "ls"], help="build the image if it is not cached, or list it")
     images.set_defaults(func=cmd_images)
 
-    setup = sub.add_parser("setup", help="install the system packages vbench runs and start the Docker engine (as "
-                                          "root), then build the guest image: setup.sh's system part")
+    setup = command(sub, "setup", "install the system packages vbench runs and start the Docker engine (as root), "
+                                  "then build the guest image: setup.sh's system part", "vbench setup")
     setup.set_defaults(func=cmd_setup)
 
-    lst = sub.add_parser("list", help="suites, workloads and environments")
+    lst = command(sub, "list", "suites, workloads and environments, with whether each environment's variants "
+                               "can run here", "vbench list\n  vbench list --format json")
+    lst.add_argument("--format", choices=["table", "text", "json"],
+                     help="table, plain text or JSON (default: table on a terminal, text otherwise)")
     lst.set_defaults(func=cmd_list)
 
-    doc = sub.add_parser("doctor", help="which environments and tools work here, and why not")
-    doc.add_argument("--scratch", default="/var/tmp/vbench")
+    doc = command(sub, "doctor", "which environments and tools work here, and why not",
+                  "vbench doctor\n  vbench doctor --probe")
+    doc.add_argument("--scratch", default="/var/tmp/vbench", metavar="DIR",
+                     help="the scratch directory to check, as vbench run --scratch (default: /var/tmp/vbench)")
+    doc.add_argument("-o", "--output", default="results", metavar="DIR", dest="results",
+                     help="the results directory to check for free space, as vbench run -o (default: ./results)")
     doc.add_argument("--probe", action="store_true",
                      help="boot a guest under KVM now (at most 45 s) instead of showing the cached probe result")
     doc.set_defaults(func=cmd_doctor)
     return parser
+
+
+def command(sub, name: str, what: str, examples: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help says what it does and shows examples."""
+    return sub.add_parser(name, help=what, description=textwrap.fill(what[0].upper() + what[1:] + ".", 88),
+                          epilog=f"examples:\n  {examples}", formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def builtin_suites() -> list[str]:
+    """The built-in suites' names, from the package's suite files."""
+    from importlib import resources
+
+    return sorted(p.name[:-5] for p in resources.files("vbench.suites").iterdir() if p.name.endswith(".toml"))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -173,7 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.host or (args.resume and (Path(args.resume) / "fleet.json").is_file()):
         return _fleet(args)
     if args.ssh_config or args.setup:
-        raise VBenchError("--ssh-config and --setup go with --host")
+        raise VBenchError("--ssh-config and --provision go with --host")
     job = _resume_job(args) if args.resume else _suite_job(args)  # every input checked before anything happens
     reap(lambda text: print(f"vbench: {text}", file=sys.stderr))  # what killed runs left behind
     return _carry_out(job, args.stream)
@@ -287,12 +364,12 @@ def _run_inputs(args: argparse.Namespace):
     if args.vm_memory is not None and not 256 <= args.vm_memory <= 1 << 20:
         raise VBenchError(f"--vm-memory: {args.vm_memory} MiB must be at least 256")
     if args.cpus is not None and not 0 < args.cpus <= 1024:
-        raise VBenchError(f"--cpus: {args.cpus} must be above 0")
+        raise VBenchError(f"--container-cpus: {args.cpus} must be above 0")
     if args.vm_disk_size is not None and not re.fullmatch(r"[1-9][0-9]*[KMGT]?", args.vm_disk_size):
         raise VBenchError(f"--vm-disk-size: {args.vm_disk_size!r} is not a size such as 16G")
     results = Path(args.results)
     if results.exists() and not results.is_dir():
-        raise VBenchError(f"--results: {results} is not a directory")
+        raise VBenchError(f"--output: {results} is not a directory")
     if args.agent_grace is not None and not 0 < args.agent_grace <= 86400:
         raise VBenchError(f"--agent-grace: {args.agent_grace} must be above 0 seconds")
     if args.boot_timeout is not None and not 0 < args.boot_timeout <= 86400:
@@ -433,7 +510,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if args.fail_above is not None and not 0 <= args.fail_above <= 1e6:
         raise VBenchError(f"--fail-above: {args.fail_above} must be a percentage of at least 0")
-    _output_file("--html", args.html)
+    _output_file("-o/--output", args.html)
     runs_a, runs_b = (args.runs, args.runs_b) if args.runs_b else (args.runs[:1], args.runs[1:])
     if not args.runs_b and len(args.runs) != 2:
         raise UsageError("compare takes two runs (A B), or the runs of A, then --, then the runs of B")
@@ -503,7 +580,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from vbench.console.listing import print_listing
 
-    print_listing()
+    print_listing(args.format)
     return EXIT_OK
 
 
@@ -515,7 +592,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         from vbench.console import err
 
         err.print("doctor: probing KVM: booting a guest under KVM (at most 45 s)")
-    print_checks(checks(args.scratch, probe=args.probe))
+    from vbench.doctor import bottom_line
+
+    found = checks(args.scratch, probe=args.probe, results=args.results)
+    print_checks(found, bottom_line(found))
     return EXIT_OK
 
 

@@ -268,7 +268,7 @@ class Fleet:
                 continue
             if state.build is not None and not self.setup:
                 raise VBenchError(f"{state.host.text} has vbench {state.build} in {state.home}; this is "
-                                  f"{self.build}: give --setup to install this one there")
+                                  f"{self.build}: give --provision to install this one there")
             needed.append(state)
         return needed
 
@@ -292,7 +292,7 @@ class Fleet:
         if resume and run_id in state.runs:
             argv = [*state.vbench, "run", "--resume", f"{results}/{run_id}", "--stream"]
         else:
-            argv = [*state.vbench, "run", *forwarded, "--results", results, "--run-id", run_id, "--stream"]
+            argv = [*state.vbench, "run", *forwarded, "--output", results, "--run-id", run_id, "--stream"]
         target = self.host_dir(state)
         target.mkdir(parents=True, exist_ok=True)
         state.status, state.reason = "running", ""

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The system part of vbench's setup, on Debian/Ubuntu: the packages vbench runs (as root), and the Docker engine
 # when none answers. Run by setup.sh (from a clone) and by `vbench setup` (an installed vbench, e.g. on the hosts
-# of a fleet with --setup). Safe to run again: it installs only what is missing.
+# of a fleet with --provision). Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 # fio: the disk workloads; python3-numpy, -pytest, -pytest-benchmark: natively the same interpreter and packages

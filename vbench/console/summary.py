@@ -66,7 +66,78 @@ def print_summary(run_dir: Path, frame=None, table=None) -> None:
                   + ", ".join(flag_count(flag, n, flagged) for flag, n in sorted(counts.items())))
     for line in io_mode_lines(frame):
         out.print(line)
+    for line in answer_lines(frame, table, emulated):
+        out.print(line)
     out.print(f"results: {run_dir}")
+
+
+def answer_lines(frame, table, emulated: set[str]) -> list[str]:
+    """The answer, last: what each environment costs here (one line each) and what each claim came to."""
+    from vbench import claims
+    from vbench.model import AA_CONTROL
+
+    lines = []
+    costs = table[(table["environment"] != AA_CONTROL)] if len(table) else table
+    if len(costs):
+        lines.append("What each environment costs here (primary metrics; slower or faster: its 95% CI clear of 0):")
+        for environment, rows in costs.groupby("environment", sort=True):
+            label = environment + (EMULATION_SUFFIX if environment in emulated else "")
+            lines.append(f"  {escape(label)}: {cost_text(rows)}")
+    verdicts = claims.evaluate(frame)
+    if verdicts:
+        lines.append("Claims (the report gives each one's figures and test):")
+        lines += [f"  {escape(line)}" for line in claim_lines(verdicts)]
+    return lines
+
+
+def cost_text(rows) -> str:
+    """One environment's overheads over its cases in a phrase: the median, the range, how many were decided."""
+    decided = rows.dropna(subset=["overhead_pct"])
+    apart = len(rows) - len(decided)
+    if decided.empty:
+        return f"no case compared ({apart} not comparable)"
+    slower = int((decided["ci_low"] > 0).sum())
+    faster = int((decided["ci_high"] < 0).sum())
+    no_interval = int((decided["ci_low"].isna() | decided["ci_high"].isna()).sum())
+    same = len(decided) - slower - faster - no_interval
+    text = (f"median {fmt.signed_pct(decided['overhead_pct'].median())} over {len(decided)} case(s), from "
+            f"{fmt.signed_pct(decided['overhead_pct'].min())} to {fmt.signed_pct(decided['overhead_pct'].max())}; "
+            f"{slower} slower, {faster} faster, {same} with no detectable difference")
+    return (text + (f", {no_interval} without an interval (too few pairs)" if no_interval else "")
+            + (f"; {apart} not comparable" if apart else ""))
+
+
+def claim_lines(verdicts) -> list[str]:
+    """A line per decided claim (its verdict, its cases' tally, the largest overhead); the claims that ran under
+    emulation and those this run could not test, a line each."""
+    from vbench import claims
+
+    lines, emulation, not_run = [], [], []
+    for v in verdicts:
+        if v.verdict == claims.EMULATION:
+            emulation.append(v.claim_id)
+        elif v.verdict == claims.NOT_RUN:
+            not_run.append(v.claim_id)
+        else:
+            lines.append(f"{v.verdict:<12}  {v.claim_id}: {claim_tally(v)}")
+    if emulation:
+        lines.append(f"{claims.EMULATION:<12}  {', '.join(emulation)}: the VM ran under TCG software emulation, "
+                     "which is not the hardware virtualization these claims are about")
+    if not_run:
+        lines.append(f"{claims.NOT_RUN:<12}  {', '.join(not_run)}: their cases or environments are not in this run")
+    return lines
+
+
+def claim_tally(v) -> str:
+    """A decided claim's cases: how many each way, and the largest overhead with its interval."""
+    cases = [c for c in v.cases if c.get("overhead_pct") is not None and c["overhead_pct"] == c["overhead_pct"]]
+    counts = Counter(c.get("verdict") for c in v.cases)
+    tally = ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
+    if not cases:
+        return tally or v.reason
+    worst = max(cases, key=lambda c: c["overhead_pct"])
+    return (f"{tally}; largest {worst['case']} @ {worst['environment']} {fmt.signed_pct(worst['overhead_pct'])} "
+            f"{fmt.signed_interval(worst['ci_low'], worst['ci_high'])}")
 
 
 def flag_count(flag: str, n: int, flagged) -> str:

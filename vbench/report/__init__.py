@@ -32,7 +32,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
 
 def templates():
-    """The Jinja environment of every HTML vbench writes (the report, ``vbench compare --html``): the templates
+    """The Jinja environment of every HTML vbench writes (the report, ``vbench compare -o``): the templates
     beside this file, every value escaped, a missing one an error."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 

@@ -1,7 +1,7 @@
 """What ``vbench run`` was asked to measure, as one object: built from the command line, forwarded by a fleet to
 each host's vbench as that host's own command line (``to_argv``).
 
-The fleet's own options (``--host``, ``--ssh-config``, ``--setup``, ``--results``) and a host's (``--run-id``,
+The fleet's own options (``--host``, ``--ssh-config``, ``--provision``, ``--output``) and a host's (``--run-id``,
 ``--stream``) are not part of it. Each field names its option; a field at its default is not written.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ class RunRequest:
     suite: str | None = option("--suite")
     quick: bool = option("--quick", False)
     env: str | None = option("--env")
-    rounds: int | None = option("--rounds")
+    rounds: int | None = option("--min-rounds")
     max_rounds: int | None = option("--max-rounds")
     warmup: int | None = option("--warmup")
     ci_target: float | None = option("--ci-target")
@@ -35,8 +35,8 @@ class RunRequest:
     interval: float = option("--interval", 0.1)
     image: str | None = option("--image")
     docker_runtime: str | None = option("--docker-runtime")
-    cpus: float | None = option("--cpus")
-    memory: str | None = option("--memory")
+    cpus: float | None = option("--container-cpus")
+    memory: str | None = option("--container-memory")
     blkio_accounting: bool = option("--blkio-accounting", False)
     accel: str = option("--accel", "auto")
     vcpus: int | None = option("--vcpus")

@@ -1,4 +1,4 @@
-"""File-system metadata rate: create, stat and unlink ``files`` small files in a fresh directory.
+"""File-system metadata rate: create, stat and unlink a batch of small files (``files`` of them) in a fresh directory.
 
 Metadata operations are system calls that touch no bulk data, so their cost is the kernel path: the guest's VFS,
 plus a container's overlay lookups and copy-up bookkeeping, plus a VM's journal writes reaching its virtual disk.
