@@ -10,7 +10,8 @@ import vbench
 from conftest import DATA
 from vbench import summary
 from vbench.claims import EMULATION, HOLDS, INCONCLUSIVE, NOT_RUN, REFUTED, Verdict
-from vbench.console.summary import answer_lines, claim_lines, cost_text
+from vbench.console.summary import answer_lines, claim_lines
+from vbench.summary import cost_text
 
 
 def test_the_recorded_run_ends_with_each_environments_cost_and_the_claims():
@@ -50,3 +51,21 @@ def test_claims_read_one_line_each_with_emulation_and_not_run_gathered():
         "emulation     c, d: the VM ran under TCG software emulation, which is not the hardware virtualization "
         "these claims are about",
         "not run       e: their cases or environments are not in this run"]
+
+
+def test_the_reports_first_block_is_the_same_answer_with_its_forest_plot():
+    from vbench.report.context import answer
+    from vbench.report.figures import forest
+    from vbench.report.labels import case_order, environment_colors, environment_labels, environment_order
+
+    frame = vbench.load(DATA / "runs" / "small")
+    table = summary.overheads(frame)
+    table = table[table["primary"].astype(bool)]
+    labels, envs = environment_labels(frame), environment_order(frame)
+    block = answer(table, envs, case_order(frame), labels, environment_colors(envs))
+    assert block["costs"] == [{"environment": "docker:volume", "cost": summary.cost_text(
+        table[table["environment"] == "docker:volume"])}]
+    assert block["floor"] is None  # this run had no A/A control
+    assert block["figure"].startswith("data:image/svg+xml;base64,")
+    nothing = table.assign(overhead_pct=math.nan)  # no comparable case: no plot, rather than an empty one
+    assert forest(nothing, case_order(frame), envs, labels, environment_colors(envs), None) is None

@@ -169,9 +169,9 @@ def test_two_environment_report(two_env_run: Path, tmp_path: Path):
     html = out.read_text()
     markup = assert_self_contained(html)
     assert "http://" not in html and "https://" not in html
-    assert len(markup.imgs()) >= 5  # overhead bars, distributions, one time series per environment
-    verdicts, overhead, first_img = html.index('id="verdicts"'), html.index('id="overhead"'), html.index("<img")
-    assert verdicts < overhead < first_img
+    assert len(markup.imgs()) >= 6  # forest plot, overhead bars, distributions, one time series per environment
+    answer, verdicts, overhead = html.index('id="answer"'), html.index('id="verdicts"'), html.index('id="overhead"')
+    assert answer < html.index("<img") < verdicts < overhead  # the answer and its forest plot first
     assert "vm:virtio (TCG emulation)" in html
     assert "page-cache-read" in html and "the workload crashed" in html
     assert "<details>" in html and "r003-zlib@vm:virtio" in html

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vbench import fmt
 from vbench.diskspace import write_atomic
 
 if TYPE_CHECKING:
@@ -52,3 +53,40 @@ def records(table: "pd.DataFrame") -> list[dict]:
 
 def as_json(table: "pd.DataFrame") -> str:
     return json.dumps(records(table), indent=1, default=str)
+
+
+def cost_text(rows) -> str:
+    """One environment's overheads over its cases in a phrase: the median, the range, how many were decided."""
+    decided = rows.dropna(subset=["overhead_pct"])
+    apart = len(rows) - len(decided)
+    if decided.empty:
+        return f"no case compared ({apart} not comparable)"
+    slower = int((decided["ci_low"] > 0).sum())
+    faster = int((decided["ci_high"] < 0).sum())
+    no_interval = int((decided["ci_low"].isna() | decided["ci_high"].isna()).sum())
+    same = len(decided) - slower - faster - no_interval
+    text = (f"median {fmt.signed_pct(decided['overhead_pct'].median())} over {len(decided)} case(s), from "
+            f"{fmt.signed_pct(decided['overhead_pct'].min())} to {fmt.signed_pct(decided['overhead_pct'].max())}; "
+            f"{slower} slower, {faster} faster, {same} with no detectable difference")
+    return (text + (f", {no_interval} without an interval (too few pairs)" if no_interval else "")
+            + (f"; {apart} not comparable" if apart else ""))
+
+
+def aa_floor_line(table) -> str | None:
+    """What the A/A control (native:aa against native) says about this run's noise, in one line."""
+    from vbench.model import AA_CONTROL
+
+    control = table[table["environment"] == AA_CONTROL]
+    floors = control["aa_floor_pct"].dropna()
+    if control.empty:
+        return None
+    if floors.empty:
+        return f"A/A noise floor ({AA_CONTROL} vs native): unknown ({control['verdict'].iloc[0]})"
+    line = (f"A/A noise floor ({AA_CONTROL} vs native, the largest factor either way its 95% CI allows): median "
+            f"{floors.median():.1f}%, from {floors.min():.1f}% to {floors.max():.1f}% over {len(floors)} case(s)")
+    offsets = table.loc[table["environment"] != AA_CONTROL, "aa_offset_pct"].dropna() if "aa_offset_pct" in table \
+        else table.iloc[0:0]
+    if len(offsets) and offsets.max() > 0:
+        line += (f"; its cases differ by more than their noise explains (offsets of about {offsets.max():.1f}%), "
+                 "so every other interval is widened by that")
+    return line

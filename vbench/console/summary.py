@@ -52,7 +52,7 @@ def print_summary(run_dir: Path, frame=None, table=None) -> None:
             view.add_row(case, BASELINE, f"{metric} ({unit})", fmt.sig(group["value"].median()), "", "", "", "",
                          str(len(group)), "baseline only")
     out.print(view)
-    for line in (aa_floor_line(table), widened_line(table)):
+    for line in (summary.aa_floor_line(table), widened_line(table)):
         if line:
             out.print(line)
     failed = frame[(frame["status"] != "ok")].drop_duplicates("trial_id")
@@ -73,7 +73,7 @@ def print_summary(run_dir: Path, frame=None, table=None) -> None:
 
 def answer_lines(frame, table, emulated: set[str]) -> list[str]:
     """The answer, last: what each environment costs here (one line each) and what each claim came to."""
-    from vbench import claims
+    from vbench import claims, summary
     from vbench.model import AA_CONTROL
 
     lines = []
@@ -82,29 +82,12 @@ def answer_lines(frame, table, emulated: set[str]) -> list[str]:
         lines.append("What each environment costs here (primary metrics; slower or faster: its 95% CI clear of 0):")
         for environment, rows in costs.groupby("environment", sort=True):
             label = environment + (EMULATION_SUFFIX if environment in emulated else "")
-            lines.append(f"  {escape(label)}: {cost_text(rows)}")
+            lines.append(f"  {escape(label)}: {summary.cost_text(rows)}")
     verdicts = claims.evaluate(frame)
     if verdicts:
         lines.append("Claims (the report gives each one's figures and test):")
         lines += [f"  {escape(line)}" for line in claim_lines(verdicts)]
     return lines
-
-
-def cost_text(rows) -> str:
-    """One environment's overheads over its cases in a phrase: the median, the range, how many were decided."""
-    decided = rows.dropna(subset=["overhead_pct"])
-    apart = len(rows) - len(decided)
-    if decided.empty:
-        return f"no case compared ({apart} not comparable)"
-    slower = int((decided["ci_low"] > 0).sum())
-    faster = int((decided["ci_high"] < 0).sum())
-    no_interval = int((decided["ci_low"].isna() | decided["ci_high"].isna()).sum())
-    same = len(decided) - slower - faster - no_interval
-    text = (f"median {fmt.signed_pct(decided['overhead_pct'].median())} over {len(decided)} case(s), from "
-            f"{fmt.signed_pct(decided['overhead_pct'].min())} to {fmt.signed_pct(decided['overhead_pct'].max())}; "
-            f"{slower} slower, {faster} faster, {same} with no detectable difference")
-    return (text + (f", {no_interval} without an interval (too few pairs)" if no_interval else "")
-            + (f"; {apart} not comparable" if apart else ""))
 
 
 def claim_lines(verdicts) -> list[str]:
@@ -169,26 +152,6 @@ def _pairs(row) -> str:
     from vbench import stats  # numpy: not at the console's import, which every command pays
 
     return stats.pairs_text(row)
-
-
-def aa_floor_line(table) -> str | None:
-    """What the A/A control (native:aa against native) says about this run's noise, in one line."""
-    from vbench.model import AA_CONTROL
-
-    control = table[table["environment"] == AA_CONTROL]
-    floors = control["aa_floor_pct"].dropna()
-    if control.empty:
-        return None
-    if floors.empty:
-        return f"A/A noise floor ({AA_CONTROL} vs native): unknown ({control['verdict'].iloc[0]})"
-    line = (f"A/A noise floor ({AA_CONTROL} vs native, the largest factor either way its 95% CI allows): median "
-            f"{floors.median():.1f}%, from {floors.min():.1f}% to {floors.max():.1f}% over {len(floors)} case(s)")
-    offsets = table.loc[table["environment"] != AA_CONTROL, "aa_offset_pct"].dropna() if "aa_offset_pct" in table \
-        else table.iloc[0:0]
-    if len(offsets) and offsets.max() > 0:
-        line += (f"; its cases differ by more than their noise explains (offsets of about {offsets.max():.1f}%), "
-                 "so every other interval is widened by that")
-    return line
 
 
 def widened_line(table) -> str | None:

@@ -31,6 +31,7 @@ def report_context(run_dir: Path, frame: "pd.DataFrame") -> dict:
     bars = figures.overhead_bars(table, cases, envs, labels, colors)
     return {
         "header": header(meta, trials, envs, cases, labels),
+        "answer": answer(table, envs, cases, labels, colors),
         "verdicts": verdict_section(frame, labels),
         "overhead": {"figure": bars[0] if bars else None, "symlog": bool(bars and bars[1]),
                      "linthresh": figures.LINTHRESH, "rows": overhead_rows(table, cases, envs, labels),
@@ -43,6 +44,22 @@ def report_context(run_dir: Path, frame: "pd.DataFrame") -> dict:
         "raw": raw_rows(frame, labels),
         "lag1_threshold": stats.LAG1_THRESHOLD,
     }
+
+
+def answer(table: "pd.DataFrame", envs: list[str], cases: list[str], labels: dict[str, str],
+           colors: dict[str, str]) -> dict:
+    """The report's first screen: what each environment costs here (a line each), the A/A floor, and the forest
+    plot of every overhead."""
+    from vbench import summary
+    from vbench.model import AA_CONTROL
+
+    rest = table[table["environment"] != AA_CONTROL]
+    floors = table.loc[table["environment"] == AA_CONTROL, "aa_floor_pct"].dropna()
+    costs = [{"environment": labels.get(e, e), "cost": summary.cost_text(rest[rest["environment"] == e])}
+             for e in envs if e in set(rest["environment"])]
+    floor = float(floors.median()) if len(floors) else None
+    return {"costs": costs, "floor": summary.aa_floor_line(table),
+            "figure": figures.forest(rest, cases, [e for e in envs if e != AA_CONTROL], labels, colors, floor)}
 
 
 def header(meta: dict, trials: "pd.DataFrame", envs: list[str], cases: list[str], labels: dict[str, str]) -> dict:

@@ -76,6 +76,63 @@ def overhead_bars(table: "pd.DataFrame", cases: list[str], envs: list[str], labe
         return svg_data_uri(fig), symlog
 
 
+def forest(table: "pd.DataFrame", cases: list[str], envs: list[str], labels: dict[str, str],
+           colors: dict[str, str], floor: float | None) -> str | None:
+    """The overheads as a forest plot: a row per case and environment, its estimate as a point and its 95% CI
+    as a line, the A/A floor (``floor``, in %) as a shaded band around 0; environments under TCG emulation in a
+    panel of their own, on their own axis, so they neither squash the rest nor read as virtualization. None
+    when there is nothing to compare."""
+    if table.empty:
+        return None
+    present = set(table.loc[table["overhead_pct"].notna(), "environment"])  # one with no comparable case: none
+    hardware = [e for e in envs if e in present and not labels[e].endswith(TCG_SUFFIX)]
+    emulated = [e for e in envs if e in present and labels[e].endswith(TCG_SUFFIX)]
+    cases = [c for c in cases if c in set(table["case"])]
+    rows = {(r.case, r.environment): r for r in table.itertuples(index=False)}
+    kinds = {e.split(":")[0] for e in hardware}
+    first = "containers" if kinds <= {"docker", "dockernet"} else "containers and VMs under KVM" \
+        if kinds <= {"docker", "dockernet", "vm"} else "environments"
+    panels = [(group, title) for group, title in ((hardware, first),
+                                                  (emulated, "TCG software emulation (not virtualization)")) if group]
+    if not panels:  # no environment has a comparable case
+        return None
+    step = max(len(group) for group, _ in panels) + 0.8
+    with figure(9.5, 1.1 + 0.17 * step * len(cases)) as fig:
+        axes = fig.subplots(1, len(panels), sharey=True, squeeze=False,
+                            width_ratios=[3, 2][:len(panels)] if len(panels) == 2 else None)[0]
+        for ax, (group, title) in zip(axes, panels):
+            if floor and group is hardware:
+                ax.axvspan(-floor, floor, color="#e8e8e8", zorder=0, label="A/A noise floor")
+            for i, case in enumerate(cases):
+                for j, env in enumerate(group):
+                    if (case, env) in rows:
+                        _forest_point(ax, i * step + j, rows[case, env], colors[env])
+            ax.axvline(0, color="black", linewidth=0.8)
+            _overhead_scale(ax, table[table["environment"].isin(group)])
+            ax.set_title(plain(title), fontsize=8)
+            ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+            ax.set_axisbelow(True)
+        axes[0].set_yticks([i * step + (step - 1.8) / 2 for i in range(len(cases))],
+                           [plain(f"{c}\n{_metric_of(table, c)}") for c in cases])
+        axes[0].set_ylim((len(cases) - 1) * step + step - 1, -0.8)
+        fig.supxlabel(plain("overhead vs native in % (positive = slower); point: estimate; line: 95% CI"
+                            + ("; grey band: the A/A noise floor" if floor else "")), fontsize=8)
+        handles = _legend_handles([*hardware, *emulated], labels, colors)
+        fig.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 4), frameon=False)
+        return svg_data_uri(fig)
+
+
+def _forest_point(ax: "Axes", y: float, row, color: str) -> None:
+    point, low, high = row.overhead_pct, row.ci_low, row.ci_high
+    if not math.isfinite(point):
+        ax.annotate("not comparable", xy=(0, y), xytext=(3, 0), textcoords="offset points", va="center",
+                    fontsize=6.5, color="#777777")
+        return
+    if math.isfinite(low) and math.isfinite(high):
+        ax.hlines(y, low, high, color=color, linewidth=1.6)
+    ax.plot([point], [y], marker="o", markersize=4.5, color=color, markeredgecolor="black", markeredgewidth=0.4)
+
+
 def _metric_of(table: "pd.DataFrame", case: str) -> str:
     first = table[table["case"] == case].iloc[0]
     return f"{first['metric']} ({first['unit']})"
