@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from vbench import fleet as fleet_module
+from vbench.errors import VBenchError
 from vbench.fleet import FetchBroken, Fleet, missing_text, run_groups
 from vbench.run.request import RunRequest
 from vbench.hosts import SSH, parse_hosts
@@ -210,3 +211,13 @@ def test_env_is_the_same_list_repeated_or_comma_separated():
     assert env("--env", "docker:volume", "--env", "docker:tmpfs") == "docker:volume,docker:tmpfs"
     assert env("--env", "native,vm:virtio", "--env=docker:bind") == "native,vm:virtio,docker:bind"
     assert env("--env", "native") == "native" and env() is None
+
+
+def test_fetching_a_run_the_host_does_not_have_is_the_plain_failure(tmp_path):
+    """No run there (its vbench stopped before it began one): not a fetch broken half-way, so the fleet falls back
+    to what the host's vbench said."""
+    fleet, state = local_fleet(tmp_path)
+    with pytest.raises(VBenchError) as failed:
+        fleet.fetch(state, str(tmp_path / "nothing"), "fleet-x-local")
+    assert not isinstance(failed.value, FetchBroken)
+    assert str(failed.value) == f"local: fetching its run failed: no run fleet-x-local in {tmp_path / 'nothing'}"

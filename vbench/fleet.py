@@ -84,6 +84,8 @@ FETCH = """
 import io, json, os, sys, tarfile
 root, name = sys.argv[1:3]
 top = os.path.join(root, name)
+if not os.path.isdir(top):
+    sys.exit(f"no run {name} in {root}")
 files = sorted(os.path.relpath(os.path.join(d, f), top) for d, _, fs in os.walk(top) for f in fs)
 listing = json.dumps(files).encode()
 with tarfile.open(fileobj=sys.stdout.buffer, mode="w|") as tar:
@@ -383,8 +385,8 @@ class Fleet:
                     else last_line(err.read()) or f"exit {code}")
             if broke is None and code:
                 broke = said
-            if listing is None:
-                raise VBenchError(f"{state.host.text}: fetching its run failed: {broke or said}")
+            if listing is None:  # nothing came: no run there (its vbench stopped before it began one)
+                raise VBenchError(f"{state.host.text}: fetching its run failed: {said if code else broke}")
             with writing(target):
                 for name in arrived:
                     (target / name).parent.mkdir(parents=True, exist_ok=True)
