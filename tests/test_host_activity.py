@@ -63,6 +63,16 @@ def test_others_counts_the_processes_outside_the_trial_only():
                        "others_io_hidden": 0}
 
 
+def test_a_child_reaped_in_the_window_counts_only_what_it_did_in_the_window():
+    """A shell that reaps a job it started long before: the job's whole life lands in the shell's counters at
+    once (measured: a setup script's pip, 55 CPU-seconds in a 1 s window); only its last part is the window's."""
+    before = {10: reading(1.0, 100), 11: reading(50.0, 9000, ppid=10), 12: reading(0.5, 0, ppid=10)}
+    # 11 ran 2 s and wrote 300 bytes more, 12 0.25 s and 7 bytes more, and the shell reaped both
+    after = {10: reading(1.0 + (50.0 + 2.0) + (0.5 + 0.25), 100 + (9000 + 300) + (0 + 7))}
+    assert others(before, after, own=set()) == {"others_user_cpu_s": pytest.approx(2.25), "others_io_bytes": 307,
+                                                "others_io_hidden": 0}
+
+
 def test_a_process_that_hides_its_io_is_counted_as_hidden_not_as_zero_bytes():
     hiding = others({10: reading(1.0, None), 11: reading(0, 5)}, {10: reading(2.0, None), 11: reading(0, 9)}, set())
     assert hiding == {"others_user_cpu_s": 1.0, "others_io_bytes": 4, "others_io_hidden": 1}

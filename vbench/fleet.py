@@ -77,8 +77,8 @@ os.makedirs(os.path.dirname(path), exist_ok=True)
 with open(path, "wb") as f:
     f.write(sys.stdin.buffer.read())
 """
-# A finished (or stopped) run directory, as a tar on stdout.
-# The run directory as a tar stream, its list of files first: a fetch that breaks half-way knows what it missed.
+# A finished (or stopped) run directory as a tar on stdout, its list of files first: a fetch that breaks half-way
+# knows what it missed.
 MANIFEST = ".vbench-manifest.json"
 FETCH = """
 import io, json, os, sys, tarfile
@@ -89,11 +89,11 @@ if not os.path.isdir(top):
 files = sorted(os.path.relpath(os.path.join(d, f), top) for d, _, fs in os.walk(top) for f in fs)
 listing = json.dumps(files).encode()
 with tarfile.open(fileobj=sys.stdout.buffer, mode="w|") as tar:
-    head = tarfile.TarInfo(".vbench-manifest.json")
+    head = tarfile.TarInfo(MANIFEST)
     head.size = len(listing)
     tar.addfile(head, io.BytesIO(listing))
     tar.add(top, arcname=name)
-"""
+""".replace("MANIFEST", repr(MANIFEST))
 FETCH_TIMEOUT_S = 600
 
 
@@ -386,7 +386,7 @@ class Fleet:
             if broke is None and code:
                 broke = said
             if listing is None:  # nothing came: no run there (its vbench stopped before it began one)
-                raise VBenchError(f"{state.host.text}: fetching its run failed: {said if code else broke}")
+                raise VBenchError(f"{state.host.text}: fetching its run failed: {said if code else broke or said}")
             with writing(target):
                 for name in arrived:
                     (target / name).parent.mkdir(parents=True, exist_ok=True)

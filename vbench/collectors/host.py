@@ -9,7 +9,8 @@ before the trial and one after (``HostActivity``); the figures are the differenc
   Kernel threads are left out: the block layer's and the filesystems' workers do the trial's own I/O as much as
   anyone's, and cannot be told apart. A process's I/O is what it read from storage and what it dirtied for it
   (/proc/<pid>/io's read_bytes and write_bytes, its reaped children's included); its CPU, its own and its
-  reaped children's. A process that started and ended within the trial is seen only through its parent.
+  reaped children's. A process that started and ended within the trial is seen only through its parent, and a
+  child that ended within it counts only what it did after the first reading.
 - **Network** traffic is every interface's bytes, sent and received. A network workload's own traffic crosses
   the loopback and the virtual interfaces (docker's bridges and veths, taps), so for those workloads only the
   interfaces that are not virtual count (``counted_interfaces``): others' traffic on the loopback is then not
@@ -48,7 +49,7 @@ class ProcessReading:
 
 
 def read_processes() -> dict[int, ProcessReading]:
-    """Every process's counters now (pure in what it returns; it reads /proc)."""
+    """Every process's counters now, from /proc."""
     out: dict[int, ProcessReading] = {}
     for proc in psutil.process_iter():
         try:
@@ -86,10 +87,18 @@ def others(before: Mapping[int, ProcessReading], after: Mapping[int, ProcessRead
            own: Iterable[int]) -> dict[str, float | int]:
     """The CPU seconds and storage bytes of the processes outside ``own`` between two readings (pure): user
     space only, services left out. A process present in both counts its change; one that started in between
-    counts all it has; one that ended in between counts nothing (its parent has it if it was reaped). A process
-    whose I/O counters the kernel would not show (a container's init to its own root) is counted in
-    ``others_io_hidden``, its bytes in nothing: the bytes are then a lower bound."""
+    counts all it has. A process's counters take in its reaped children's, so one that ended in between is
+    counted through its parent, less what it had at the first reading (a long-lived child reaped in the window
+    would otherwise bring its whole life into it). A process whose I/O counters the kernel will not show vbench
+    (in a sandbox, its init: measured here) is counted in ``others_io_hidden`` and its bytes in nothing, so the
+    bytes are then a lower bound."""
     own = set(own)
+    before_reaped: dict[int, tuple[float, int]] = {}  # parent -> what its children that ended had before
+    for pid, ended in before.items():
+        still = after.get(pid)
+        if still is None or still.created != ended.created:
+            cpu, io = before_reaped.get(ended.ppid, (0.0, 0))
+            before_reaped[ended.ppid] = (cpu + ended.cpu_s, io + (ended.io_bytes or 0))
     cpu, io, hidden = 0.0, 0, 0
     for pid, now in after.items():
         if pid in own or now.kernel or now.service:
@@ -97,11 +106,12 @@ def others(before: Mapping[int, ProcessReading], after: Mapping[int, ProcessRead
         then = before.get(pid)
         if then is not None and then.created != now.created:
             then = None  # the PID was reused: a new process
-        cpu += max(0.0, now.cpu_s - (then.cpu_s if then else 0.0))
+        reaped_cpu, reaped_io = before_reaped.get(pid, (0.0, 0)) if then is not None else (0.0, 0)
+        cpu += max(0.0, now.cpu_s - (then.cpu_s if then else 0.0) - reaped_cpu)
         if now.io_bytes is None or (then is not None and then.io_bytes is None):
             hidden += 1
         else:
-            io += max(0, now.io_bytes - (then.io_bytes if then and then.io_bytes is not None else 0))
+            io += max(0, now.io_bytes - (then.io_bytes if then and then.io_bytes is not None else 0) - reaped_io)
     return {"others_user_cpu_s": round(cpu, 4), "others_io_bytes": io, "others_io_hidden": hidden}
 
 
