@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -135,3 +136,18 @@ def test_a_disk_that_fills_under_a_docker_run(small_fs, tmp_path):
     ids = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"label=vbench.run={next(results.iterdir()).name}"],
                          capture_output=True, text=True, check=True).stdout.split()
     assert ids == []  # the container went with the run, filled disk or not
+
+
+@pytest.mark.skipif(not shutil.which("debootstrap"), reason="debootstrap is not installed (./setup.sh installs it)")
+def test_a_guest_image_cache_too_small_for_a_build_is_refused_before_debootstrap(small_fs):
+    """`vbench images build` with its cache on a 1 MiB tmpfs: one line naming the cache and what it needs, exit 1,
+    nothing left in the cache."""
+    cache = small_fs("1M")
+    done = subprocess.run([*VBENCH, "images", "build"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "VBENCH_CACHE": str(cache)})
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert lines[0] == (f"vbench: error: the guest image cache {cache} has 1.0 MiB free; building the guest image "
+                        "needs about 2.0 GiB there (free some space or point it elsewhere)")
+    assert list(cache.iterdir()) == []

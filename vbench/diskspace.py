@@ -102,9 +102,9 @@ def append_line(path: str | Path, line: bytes) -> None:
             os.close(fd)
 
 
-def check_free(what: str, path: str | Path, need: int) -> None:
+def check_free(what: str, path: str | Path, need: int, needer: str = "this run") -> None:
     """An error now when ``path``'s filesystem has less than ``need`` bytes free for ``what``."""
     free = free_bytes(path)
     if free is not None and free < need:
-        raise NoSpace(f"{what} {path} has {size_text(free)} free; this run needs about {size_text(need)} there "
+        raise NoSpace(f"{what} {path} has {size_text(free)} free; {needer} needs about {size_text(need)} there "
                       "(free some space or point it elsewhere)")

@@ -20,10 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from vbench.diskspace import NoSpace, check_free, free_bytes, size_text, writing
 from vbench.errors import VBenchError
 from vbench.model import GUEST_ROOT
 
 REPOSITORY = "vbench/guest"
+# Free space a build needs, measured on this recipe: the root filesystem (0.9 GiB) and its tar (0.9 GiB); the VM
+# disk (0.9 GiB) is checked on its own, at its computed size. Below FULL_BYTES after a failed step, the disk was
+# full.
+ROOTFS_NEED_BYTES = 2 << 30
+FULL_BYTES = 64 << 20
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # The VM's init (root disk, read-only): basic mounts, then the per-run payload disk's guest-init.sh, which
 # mounts the storage under test and starts the agent. Kept tiny so that changing vbench rarely rebuilds images.
@@ -125,6 +131,7 @@ def build_rootfs(image: GuestImage, say: Say) -> None:
     if not shutil.which("debootstrap"):
         raise VBenchError("debootstrap is not installed (apt-get install debootstrap, or run ./setup.sh)")
     image.dir.parent.mkdir(parents=True, exist_ok=True)
+    check_free("the guest image cache", image.dir.parent, ROOTFS_NEED_BYTES, "building the guest image")
     work = Path(tempfile.mkdtemp(prefix=f".build-{image.hash}-", dir=image.dir.parent))
     try:
         rootfs = work / "rootfs"
@@ -134,6 +141,7 @@ def build_rootfs(image: GuestImage, say: Say) -> None:
                 RECIPE["suite"], str(rootfs), mirror]
         done = subprocess.run(argv, capture_output=True, text=True)
         if done.returncode != 0:
+            full_now(work, "debootstrap")
             log = work.parent / f"debootstrap-{image.hash}.log"
             log.write_text(done.stdout + done.stderr)
             raise VBenchError(f"debootstrap failed (exit {done.returncode}); log: {log}")
@@ -141,14 +149,31 @@ def build_rootfs(image: GuestImage, say: Say) -> None:
         _add_vm_init(rootfs)
         (rootfs / "etc" / "vbench-recipe.json").write_text(json.dumps(RECIPE, sort_keys=True) + "\n")
         say("packing the root filesystem")
-        subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf", str(work / "rootfs.tar"),
-                        "."], check=True)
-        (work / "recipe.json").write_text(json.dumps({**RECIPE, "hash": image.hash, "mirror": mirror}) + "\n")
+        packed = subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf",
+                                 str(work / "rootfs.tar"), "."], capture_output=True, text=True)
+        if packed.returncode != 0:
+            full_now(work, "packing the root filesystem")
+            raise VBenchError(f"packing the root filesystem failed: {last_words(packed.stderr)}")
+        with writing(work / "recipe.json"):
+            (work / "recipe.json").write_text(json.dumps({**RECIPE, "hash": image.hash, "mirror": mirror}) + "\n")
         if image.dir.exists():
             shutil.rmtree(image.dir)
         work.rename(image.dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def full_now(where: Path, what: str) -> None:
+    """After a step failed: when the cache's filesystem is (nearly) full, that is why, in one line."""
+    free = free_bytes(where)
+    if free is not None and free < FULL_BYTES:
+        raise NoSpace(f"{what} failed with {size_text(free)} free in {where.parent}: the disk is full (the guest "
+                      "image needs about 3 GiB); free some space, then vbench images build")
+
+
+def last_words(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no message"
 
 
 def _add_vm_init(rootfs: Path) -> None:
@@ -193,10 +218,15 @@ def ensure_disk(image: GuestImage, say: Say) -> Path:
     used = int(subprocess.run(["du", "-sb", str(image.rootfs)], capture_output=True, text=True,
                               check=True).stdout.split()[0])
     size_mb = used * 13 // 10 // 2**20 + 256
+    check_free("the guest image cache", image.dir, size_mb << 20, "the VM root disk")
     say(f"writing the VM root disk ({size_mb} MiB ext4)")
     tmp = image.disk.with_suffix(".tmp")
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "vbench-root", "-d", str(image.rootfs), str(tmp), f"{size_mb}M"],
-                   check=True, capture_output=True)
+    made = subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "vbench-root", "-d", str(image.rootfs), str(tmp),
+                           f"{size_mb}M"], capture_output=True, text=True)
+    if made.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        full_now(image.dir, "writing the VM root disk")
+        raise VBenchError(f"writing the VM root disk failed: {last_words(made.stderr)}")
     tmp.rename(image.disk)
     return image.disk
 
