@@ -55,6 +55,39 @@ def test_a_line_is_appended_whole_or_not_at_all_and_a_replace_leaves_no_temporar
     assert log.read_text().splitlines() == ['{"first": 1}', '{"second": 2}']
 
 
+def test_an_interrupt_keeps_a_whole_line_and_cuts_a_half_written_one(tmp_path, monkeypatch):
+    """SIGTERM arrives as KeyboardInterrupt: during the fsync of a line written whole, the line (a finished trial)
+    stays; between two partial writes of one line, the part is cut back off. (Found in a fresh-clone run: a
+    trial was dropped when the interrupt landed in the fsync.)"""
+    import vbench.diskspace as diskspace
+
+    path = tmp_path / "trials.jsonl"
+    path.write_bytes(b'{"a": 1}\n')
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(diskspace.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        append_line(path, b'{"b": 2}\n')
+    assert path.read_bytes() == b'{"a": 1}\n{"b": 2}\n'
+    monkeypatch.undo()
+    calls, real_write = [], os.write
+
+    def one_byte_then_interrupt(fd, data):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real_write(fd, bytes(data[:1]))
+
+    monkeypatch.setattr(diskspace.os, "write", one_byte_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        append_line(path, b'{"c": 3}\n')
+    monkeypatch.undo()
+    assert calls == [1]  # one byte of the line was written before the interrupt, and cut back off
+    assert path.read_bytes() == b'{"a": 1}\n{"b": 2}\n'
+
+
 def test_a_results_filesystem_smaller_than_the_plan_is_refused_before_anything_runs(small_fs, tmp_path):
     mount = small_fs("256k")
     done = subprocess.run([*VBENCH, "run", "--suite", "cpu", "--env", "native", "--quick", "--no-aa", "--output",

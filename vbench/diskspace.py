@@ -89,14 +89,21 @@ def append_line(path: str | Path, line: bytes) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             start = os.fstat(fd).st_size
+            whole = False
             try:
                 view = memoryview(line)
                 while view:
                     view = view[os.write(fd, view):]
+                whole = True
                 os.fsync(fd)
-            except BaseException:
+            except OSError:  # a write cut short, or the device refused the flush: the line is not kept
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, start)
+                raise
+            except BaseException:  # an interrupt (Ctrl-C, SIGTERM): a whole line is a finished trial, kept
+                if not whole:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, start)
                 raise
         finally:
             os.close(fd)
