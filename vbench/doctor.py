@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from vbench import envs as registry
 from vbench.errors import VBenchError
-from vbench.fingerprint import filesystem_of, tool_version
+from vbench.fingerprint import filesystem_of, hypervisor_flag, read_first, tool_version
 from workloads.io._direct import probe_direct
 
 
@@ -72,7 +72,8 @@ def system_checks(scratch_root: str, results: str, sys_root: str = "/sys", proc_
            warn_unless("CPUs to pin", cpus >= 2,
                        f"{cpus} CPU(s) for vbench: paired slices pin their workers to one and vbench to another"
                        + ("" if cpus >= 2 else "; with one, workers and vbench share it (run with --no-pin)")),
-           hypervisor_check(_read(f"{proc_root}/cpuinfo"), _read(f"{sys_root}/class/dmi/id/sys_vendor"))]
+           hypervisor_check(read_first(f"{proc_root}/cpuinfo", whole=True) or "",
+                            read_first(f"{sys_root}/class/dmi/id/sys_vendor") or "")]
     for what, path in (("free space: results", results), ("free space: scratch", scratch_root)):
         free = free_bytes(path)
         out.append(warn_unless(what, free is None or free >= FREE_WARN_BYTES,
@@ -83,16 +84,8 @@ def system_checks(scratch_root: str, results: str, sys_root: str = "/sys", proc_
     return out
 
 
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
 def governor_check(sys_root: str = "/sys") -> Check:
-    found = {_read(p).strip() for p in _cpu_files(sys_root, "cpufreq/scaling_governor")} - {""}
+    found = {read_first(p) for p in _cpu_files(sys_root, "cpufreq/scaling_governor")} - {None, ""}
     if not found:
         return Check("CPU governor", True, "no frequency scaling is visible here (the firmware or the hypervisor "
                                            "sets the clock)")
@@ -104,8 +97,8 @@ def governor_check(sys_root: str = "/sys") -> Check:
 
 
 def turbo_check(sys_root: str = "/sys") -> Check:
-    no_turbo = _read(f"{sys_root}/devices/system/cpu/intel_pstate/no_turbo").strip()
-    boost = _read(f"{sys_root}/devices/system/cpu/cpufreq/boost").strip()
+    no_turbo = read_first(f"{sys_root}/devices/system/cpu/intel_pstate/no_turbo") or ""
+    boost = read_first(f"{sys_root}/devices/system/cpu/cpufreq/boost") or ""
     if no_turbo == "" and boost == "":
         return Check("turbo", True, "no turbo control is visible here")
     on = no_turbo == "0" or boost == "1"
@@ -115,7 +108,7 @@ def turbo_check(sys_root: str = "/sys") -> Check:
 
 
 def smt_check(sys_root: str = "/sys") -> Check:
-    active = _read(f"{sys_root}/devices/system/cpu/smt/active").strip()
+    active = read_first(f"{sys_root}/devices/system/cpu/smt/active") or ""
     if active == "1":
         return warn_unless("SMT", False, "on: a CPU's sibling thread shares its core, so pinned work still shares "
                                          "execution units with what runs on the sibling")
@@ -125,8 +118,7 @@ def smt_check(sys_root: str = "/sys") -> Check:
 def hypervisor_check(cpuinfo: str, vendor: str) -> Check:
     """Whether this host is itself a VM: a hypervisor takes CPU time (steal) and schedules its vCPUs, and a VM
     inside it is nested (often emulated)."""
-    flags = next((line for line in cpuinfo.splitlines() if line.startswith("flags")), "")
-    if "hypervisor" not in flags.split():
+    if not hypervisor_flag(cpuinfo):
         return Check("host is a VM", True, "no: bare metal")
     by = f" ({vendor.strip()})" if vendor.strip() else ""
     return warn_unless("host is a VM", False, f"yes{by}: its hypervisor's scheduling and steal add noise (vbench "

@@ -34,7 +34,11 @@ def cpu_model(cpuinfo: str) -> str:
 
 def hypervisor(cpuinfo: str) -> bool:
     """Whether this host is itself a virtual machine (the 'hypervisor' CPU flag)."""
-    text = read_first(cpuinfo, whole=True) or ""
+    return hypervisor_flag(read_first(cpuinfo, whole=True) or "")
+
+
+def hypervisor_flag(text: str) -> bool:
+    """Whether /proc/cpuinfo's ``text`` has the 'hypervisor' CPU flag (pure)."""
     return bool(re.search(r"^flags\s*:.*\bhypervisor\b", text, re.M))
 
 

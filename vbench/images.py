@@ -22,6 +22,7 @@ from typing import Callable
 
 from vbench.diskspace import NoSpace, check_free, free_bytes, size_text, writing
 from vbench.errors import VBenchError
+from vbench.hosts import last_line
 from vbench.model import GUEST_ROOT
 
 REPOSITORY = "vbench/guest"
@@ -153,7 +154,8 @@ def build_rootfs(image: GuestImage, say: Say) -> None:
                                  str(work / "rootfs.tar"), "."], capture_output=True, text=True)
         if packed.returncode != 0:
             full_now(work, "packing the root filesystem")
-            raise VBenchError(f"packing the root filesystem failed: {last_words(packed.stderr)}")
+            said = last_line(packed.stderr.encode()) or "no message"
+            raise VBenchError(f"packing the root filesystem failed: {said}")
         with writing(work / "recipe.json"):
             (work / "recipe.json").write_text(json.dumps({**RECIPE, "hash": image.hash, "mirror": mirror}) + "\n")
         if image.dir.exists():
@@ -169,11 +171,6 @@ def full_now(where: Path, what: str) -> None:
     if free is not None and free < FULL_BYTES:
         raise NoSpace(f"{what} failed with {size_text(free)} free in {where.parent}: the disk is full (the guest "
                       "image needs about 3 GiB); free some space, then vbench images build")
-
-
-def last_words(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no message"
 
 
 def _add_vm_init(rootfs: Path) -> None:
@@ -226,7 +223,8 @@ def ensure_disk(image: GuestImage, say: Say) -> Path:
     if made.returncode != 0:
         tmp.unlink(missing_ok=True)
         full_now(image.dir, "writing the VM root disk")
-        raise VBenchError(f"writing the VM root disk failed: {last_words(made.stderr)}")
+        said = last_line(made.stderr.encode()) or "no message"
+        raise VBenchError(f"writing the VM root disk failed: {said}")
     tmp.rename(image.disk)
     return image.disk
 
