@@ -20,8 +20,13 @@ def test_run_writes_results_and_prints_a_summary(tmp_path, tiny_suite):
     assert done.returncode == 0, done.stderr
     runs = list((tmp_path / "res").iterdir())
     assert len(runs) == 1 and (runs[0] / "trials.jsonl").is_file()
-    assert "tiny suite" in done.stdout and "sha" in done.stdout and "loop" in done.stdout
-    assert "ETA" in done.stderr  # the progress bar
+    assert "tiny suite" in done.stdout and "ETA" in done.stderr  # the summary's first line; the progress bar
+    # The run's last screen is the answer; the table of every case is vbench summary's
+    assert f"every case's overhead, interval and verdict: vbench summary {runs[0]}" in done.stdout
+    assert "overhead vs native" not in done.stdout
+    table = vbench("summary", str(runs[0]))
+    assert table.returncode == 0 and "overhead vs native" in table.stdout
+    assert "sha" in table.stdout and "loop" in table.stdout
 
 
 def test_list_shows_suites_workloads_and_environments():
@@ -47,7 +52,7 @@ def test_doctor_reports_every_check():
     lines = done.stdout.splitlines()  # piped: a line per check, its level first, then the bottom line
     assert all(line.split()[0] in ("ok", "warn", "fail") for line in lines if ": " in line and line[:4].strip()
                in ("ok", "warn", "fail"))
-    assert any(re.fullmatch(r"\d+ ok, \d+ warning\(s\), \d+ failure\(s\)", line) for line in lines), done.stdout
+    assert any(re.fullmatch(r"\d+ ok, \d+ warnings?, \d+ failures?", line) for line in lines), done.stdout
     assert not re.search(r"/var/tmp/vbench/tmp\w+", done.stdout)  # the probe's temporary path is not shown
 
 

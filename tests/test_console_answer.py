@@ -19,7 +19,7 @@ def test_the_recorded_run_ends_with_each_environments_cost_and_the_claims():
     table = summary.overheads(frame)
     lines = answer_lines(frame, table[table["primary"].astype(bool)], set())
     assert lines[0].startswith("What each environment costs here")
-    assert lines[1] == ("  docker:volume: median -19.7% over 3 case(s), from -90.9% to +1.7%; 0 slower, 0 faster, "
+    assert lines[1] == ("  docker:volume: median -19.7% over 3 cases, from -90.9% to +1.7%; 0 slower, 0 faster, "
                         "0 with no detectable difference, 3 without an interval (too few pairs)")
     assert lines[2].startswith("Claims")
     assert lines[3].startswith("  inconclusive  container-cpu-free: 2 inconclusive; largest sha256 @ docker:volume")
@@ -30,7 +30,7 @@ def test_a_cost_counts_cases_by_where_their_interval_lies():
     rows = pd.DataFrame({"overhead_pct": [5.0, -4.0, 1.0, 2.0, math.nan],
                          "ci_low": [2.0, -6.0, -1.0, math.nan, math.nan],
                          "ci_high": [8.0, -1.0, 3.0, math.nan, math.nan]})
-    assert cost_text(rows) == ("median +1.5% over 4 case(s), from -4.0% to +5.0%; 1 slower, 1 faster, 1 with no "
+    assert cost_text(rows) == ("median +1.5% over 4 cases, from -4.0% to +5.0%; 1 slower, 1 faster, 1 with no "
                                "detectable difference, 1 without an interval (too few pairs); 1 not comparable")
     assert cost_text(rows.iloc[4:]) == "no case compared (1 not comparable)"
 

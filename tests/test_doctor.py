@@ -64,7 +64,7 @@ def test_the_bottom_line_says_what_the_levels_mean_for_a_run():
              Check("docker", False, "the engine does not answer: start dockerd"), Check("SMT", False, "on", WARN),
              Check("fio", True, "fio-3.33")]
     assert bottom_line(found) == [
-        "2 ok, 2 warning(s), 1 failure(s)",
+        "2 ok, 2 warnings, 1 failure",
         "VMs will run under TCG software emulation, not KVM: their figures measure emulation",
         "containers will not run: the engine does not answer: start dockerd",
         "numbers will be noisier than on a tuned host (SMT): compare runs on this host with each other, and read "

@@ -166,7 +166,7 @@ def test_a_fetch_cut_off_half_way_keeps_what_arrived_whole_and_names_what_is_mis
         fleet.fetch(state, str(results), run_id)
     said = str(broken.value)
     assert "\n" not in said and said.startswith("local: fetching its run broke after ")
-    assert "kept what arrived whole and 20 streamed trial(s)" in said
+    assert "kept what arrived whole and 20 streamed trials; missing" in said
     assert "missing: samples/ (" in said and "trials.jsonl" in said and "--resume" in said
     assert (target / "run.json").read_text() == (results / run_id / "run.json").read_text()
     kept = sorted((target / "samples").iterdir())
@@ -221,3 +221,22 @@ def test_fetching_a_run_the_host_does_not_have_is_the_plain_failure(tmp_path):
         fleet.fetch(state, str(tmp_path / "nothing"), "fleet-x-local")
     assert not isinstance(failed.value, FetchBroken)
     assert str(failed.value) == f"local: fetching its run failed: no run fleet-x-local in {tmp_path / 'nothing'}"
+
+
+def test_the_fleet_reports_hosts_table_reads_with_labels_and_units(tmp_path):
+    """Two hosts, one with the recorded run and one that never ran: labels for the fingerprint's keys, its memory
+    in GiB, a count of hosts that agrees with its noun."""
+    from vbench.report.fleet import build_fleet_report
+
+    hosts = [{"host": "a", "label": "a", "status": "complete", "reason": None, "trials": 60, "build": "b1"},
+             {"host": "b", "label": "b", "status": "failed", "reason": "unreachable", "trials": 0, "build": "b1"}]
+    (tmp_path / "fleet.json").write_text(json.dumps({"fleet_version": 2, "fleet_id": "fleet-x", "hosts": hosts,
+                                                     "vbench_version": "0.1.0", "build": "b1", "status": "failed",
+                                                     "machines": [["a"], ["b"]]}))
+    shutil.copytree(Path(__file__).parent / "data" / "runs" / "small", tmp_path / "hosts" / "a")
+    html = build_fleet_report(tmp_path).read_text()
+    assert "Fleet fleet-x: 1 host side by side" in html
+    head = html[html.index("<h2>The hosts</h2>"):html.index("<h2>Verdicts per host</h2>")]
+    assert "<th>CPU (logical)</th><th>Memory</th>" in head and "cpu_logical" not in head
+    assert "<td>Intel(R) Xeon(R) Processor</td><td>2</td><td>23.5 GiB</td>" in head and "<td>yes</td>" in head
+    assert "<td>b</td><td>failed: unreachable</td>" in head

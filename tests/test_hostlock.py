@@ -107,7 +107,7 @@ def test_a_second_run_is_refused_in_one_line_and_allow_concurrent_flags_every_tr
         trials = [json.loads(line) for run in (tmp_path / "second").iterdir()
                   for line in (run / "trials.jsonl").read_text().splitlines()]
         assert len(trials) == 6 and all("concurrent-run" in t["flags"] for t in trials)
-        assert "6 trial(s) flagged (all kept in the analysis): concurrent-run 6" in beside.stdout
+        assert "6 trials flagged (all kept in the analysis): concurrent-run 6" in beside.stdout
         meta = json.loads(next((tmp_path / "second").glob("*/run.json")).read_text())
         assert meta["concurrent_with"]["run_id"] == "first-run" and meta["concurrent_with"]["pid"] == first.pid
     finally:

@@ -60,6 +60,8 @@ def test_continues_while_a_ci_is_wide_or_unknown():
     assert next_round(SETTINGS, 3, 1.0, [0.1], {"a": 1.0, "b": 2.5}).more
     decision = next_round(SETTINGS, 3, 1.0, [0.1], {"a": math.nan})
     assert decision.more and "a" in decision.reason
+    assert next_round(SETTINGS, 3, 1.0, [0.1], {"a": 1.0, "b": 2.5}).reason.startswith("1 CI wider than +-2 pp")
+    assert next_round(SETTINGS, 3, 1.0, [0.1], {"a": 3.0, "b": 2.5}).reason.startswith("2 CIs wider than +-2 pp")
 
 
 def test_time_budget_uses_the_typical_round():

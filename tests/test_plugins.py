@@ -1,6 +1,6 @@
 """Third-party workloads and environments: the example package (examples/vbench-example) installed for real, then
-listed and run through the CLI; the README's worked examples are that package's files; broken plugins fail with
-one line naming the package."""
+listed and run through the CLI; the worked examples in docs/plugins.md are that package's files; broken plugins
+fail with one line naming the package."""
 from __future__ import annotations
 
 import json
@@ -152,17 +152,17 @@ def test_a_broken_plugin_is_one_line_naming_its_package(tmp_path, entry_points, 
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
-def readme_files() -> dict[str, str]:
-    """Each README code block introduced by a line naming a file of the example (`examples/...`:)."""
-    text = (ROOT / "README.md").read_text()
+def shown_files() -> dict[str, str]:
+    """Each code block of docs/plugins.md introduced by a line naming a file of the example (`examples/...`:)."""
+    text = (ROOT / "docs" / "plugins.md").read_text()
     return {m.group(1): m.group(2) for m in re.finditer(r"^`(examples/[^`]+)`:\n\n```\w*\n(.*?)^```", text,
                                                          re.MULTILINE | re.DOTALL)}
 
 
-def test_the_readmes_worked_examples_are_the_example_packages_files():
-    """The README shows the whole example; this test is what keeps it the package the tests install and run."""
-    shown = readme_files()
+def test_the_docs_worked_examples_are_the_example_packages_files():
+    """docs/plugins.md shows the whole example; this test is what keeps it the package the tests install and run."""
+    shown = shown_files()
     assert {"examples/vbench-example/pyproject.toml", "examples/vbench-example/vbench_example/fib.py",
             "examples/vbench-example/vbench_example/unshare.py", "examples/vbench-example/fib.toml"} <= set(shown)
     for path, block in shown.items():
-        assert block == (ROOT / path).read_text(), f"the README's {path} is not the file"
+        assert block == (ROOT / path).read_text(), f"docs/plugins.md's {path} is not the file"

@@ -225,3 +225,31 @@ def test_run_without_trials(tmp_path: Path):
     html = build_report(store.dir).read_text()
     assert "No measured trial succeeded" in html
     assert_self_contained(html)
+
+
+def test_the_host_table_reads_with_labels_and_units(two_env_run: Path):
+    html = build_report(two_env_run).read_text()
+    host = html[html.index("<h3>Host</h3>"):html.index('<div class="cards">')]
+    assert "<tr><th>CPU (logical)</th><td>2</td></tr>" in host and "<tr><th>Memory</th><td>8.00 GiB</td></tr>" in host
+    assert "cpu_logical" not in host and "memory_bytes" not in host and "8,589,934,592" not in host
+    assert "<tr><th>Provisioning</th><td>100 ms</td></tr>" in html  # an environment's lifecycle
+    assert '<td class="num">104 MiB/s</td>' in html and "3 measured rounds followed" in html
+    assert "(s)" not in html  # no "round(s)", "trial(s)", "claim(s)" left
+
+
+def test_fingerprint_keys_read_as_labels_and_values_with_units():
+    import json
+
+    from vbench.report import fields
+
+    meta = json.loads((Path(__file__).parent / "data" / "runs" / "small" / "run.json").read_text())
+    host = fields.definition_rows(meta["host"])
+    assert host[:5] == [("Host name", "vm"), ("CPU model", "Intel(R) Xeon(R) Processor"), ("CPU (logical)", "2"),
+                        ("CPU (physical)", "2"), ("Memory", "23.5 GiB")]
+    assert ("Under a hypervisor", "yes") in host and ("CPU steal at start", "590 ms") in host
+    docker = dict(fields.definition_rows(meta["env_fingerprints"]["docker:volume"]))
+    assert docker["blkio counting rule"] == "Device: /dev/vda; Rate: 97.7 GiB/s" and docker["CPUs"] == "-"
+    lifecycle = dict(fields.definition_rows(meta["lifecycles"]["docker:volume"]))
+    assert lifecycle["Provisioning"] == "282 ms" and lifecycle["Provisioning started"] == "2026-11-29 12:43:02.774 UTC"
+    assert fields.definition_rows({"zz_note": "x", "rss_max_bytes": 12005376, "memory_mb": 2048}) == [
+        ("Memory", "2.00 GiB"), ("Rss max bytes", "11.4 MiB"), ("Zz note", "x")]  # known keys first, then by key

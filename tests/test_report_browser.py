@@ -40,7 +40,7 @@ def test_report_renders_offline_in_chromium_with_the_answer_on_its_first_screen(
     assert seen["answer"][1] < height, "the cost of each environment is on the first screen"
     assert seen["plot"][0] < height * 0.8, "the forest plot starts on the first screen"
     assert seen["answer"][1] < seen["plot"][0] < seen["verdicts"][0]  # the answer, its plot, then the verdicts
-    assert seen["lines"] == ["docker:volume: median -19.7% over 3 case(s), from -90.9% to +1.7%; 0 slower, 0 faster, "
+    assert seen["lines"] == ["docker:volume: median -19.7% over 3 cases, from -90.9% to +1.7%; 0 slower, 0 faster, "
                              "0 with no detectable difference, 3 without an interval (too few pairs)"]
     assert errors == []
     outside = [u for u in requests if not u.startswith(("file://", "data:"))]

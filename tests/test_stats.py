@@ -128,7 +128,7 @@ def test_rounds_without_a_partner_fall_back_to_unpaired_and_say_so():
     native, env = rounds(15, n=12, ratio=0.8)
     env = {r + 100: v for r, v in env.items()}  # no round in common
     o = paired_overhead(native, env, higher_is_better=True)
-    assert o.method.startswith("unpaired") and "24 round(s) without a partner" in o.method
+    assert o.method.startswith("unpaired") and "24 rounds without a partner" in o.method
     assert o.n_pairs == 0 and o.n_native == o.n_env == 12 and math.isfinite(o.low)
 
 

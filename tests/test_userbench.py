@@ -95,6 +95,9 @@ def test_example_suite_in_a_container(tmp_path):
     assert done.returncode == 0, done.stderr
     assert {t["environment"] for t in trials} == {"native", "docker:volume"}
     assert all(t["status"] == "ok" for t in trials), [t["error"] for t in trials if t["status"] != "ok"]
+    assert "docker:volume" in done.stdout  # its cost line
+    run = next((tmp_path / "res").iterdir())
+    table = subprocess.run([*VBENCH, "summary", str(run)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert table.returncode == 0, table.stderr
     for name in ("test_json_roundtrip", "test_numpy_reduction"):
-        assert name in done.stdout
-    assert "docker:volume" in done.stdout
+        assert name in table.stdout

@@ -195,7 +195,8 @@ def _reason(claim: Claim, rows: list[dict]) -> str:
     tally = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     short = [f"{r['case']} @ {r['environment']}: {r['reason']}" for r in rows if r.get("reason")]
     why = f"; no CI for {len(short)}, e.g. {short[0]}" if short else ""
-    return (f"test: {test}; holds needs every case, refuted by Holm's procedure across the {len(rows)} case(s) at "
+    cases = fmt.plural(len(rows), "case")
+    return (f"test: {test}; holds needs every case, refuted by Holm's procedure across the {cases} at "
             f"alpha {ALPHA:g}; {tally}{why}; largest: {worst['case']} @ {worst['environment']} "
             f"{fmt.signed_pct(worst['overhead_pct'], NA)} {fmt.signed_interval(worst['ci_low'], worst['ci_high'], NA)}")
 
@@ -228,7 +229,7 @@ def _verdict(claim: Claim, verdict: str, reason: str, rows: list[dict] | None = 
 def _with_apart(verdict: Verdict, apart: list[dict]) -> Verdict:
     """``verdict`` with the cases left out as not comparable named in its reason and listed, undecided."""
     first = apart[0]
-    reason = (f"{verdict.reason}; {len(apart)} case(s) left out as not comparable, e.g. {first['case']} @ "
+    reason = (f"{verdict.reason}; {fmt.plural(len(apart), 'case')} left out as not comparable, e.g. {first['case']} @ "
               f"{first['environment']}: {first['reason']}")
     left_out = tuple({**{k: r.get(k) for k in CASE_FIELDS}, "verdict": stats.NOT_COMPARABLE} for r in apart)
     return dataclasses.replace(verdict, reason=reason, cases=verdict.cases + left_out)

@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from vbench import fmt
 from vbench.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError, VBenchError
 
 
@@ -414,7 +415,7 @@ def _carry_out(run, stream: bool = False) -> int:
     if stream:
         progress.emit(Event("finished", run_dir=str(run_dir), failure=failure_of(run_dir)))
     else:
-        print_summary(run_dir, frame, overheads)
+        print_summary(run_dir, frame, overheads, full_table=False)
         print(f"report: {report}")
     failure = failure_of(run_dir)
     if failure:
@@ -426,7 +427,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     from vbench.reaper import reap
 
     removed = reap(print)
-    print(f"clean: removed {len(removed)} leftover(s)" if removed else "clean: nothing left behind")
+    print(f"clean: removed {fmt.plural(len(removed), 'leftover')}" if removed else "clean: nothing left behind")
     return EXIT_OK
 
 
@@ -535,7 +536,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         regressions = compare.regressions_above(comparison, args.fail_above)
         if regressions:
             names = ", ".join(f"{c.case}@{c.environment} {c.change_pct:+.1f}%" for c in regressions)
-            print(f"vbench: {len(regressions)} significant regression(s) above {args.fail_above:g}%: {names}",
+            found = fmt.plural(len(regressions), "significant regression")
+            print(f"vbench: {found} above {args.fail_above:g}%: {names}",
                   file=sys.stderr)
             return compare.EXIT_REGRESSION
     return EXIT_OK

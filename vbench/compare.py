@@ -337,8 +337,9 @@ def format_text(comparison: Comparison) -> "RenderableType":
     for column in ("case", "environment", "metric", "A", "B", "change", "95% CI", "p", "n A/B", "verdict"):
         table.add_column(column, justify="right" if column in ("A", "B", "change", "p", "n A/B") else "left")
     for c in comparison.changes:
-        table.add_row(Text(c.case), Text(c.environment), Text(f"{c.metric} ({c.unit})"), fmt.sig(c.median_a),
-                      fmt.sig(c.median_b), fmt.signed_pct(c.change_pct), fmt.change_interval(c.ci_low, c.ci_high),
+        table.add_row(Text(c.case), Text(c.environment), Text(f"{c.metric} ({c.unit})"),
+                      fmt.quantity(c.median_a, c.unit), fmt.quantity(c.median_b, c.unit),
+                      fmt.signed_pct(c.change_pct), fmt.change_interval(c.ci_low, c.ci_high),
                       fmt.sig(c.p_value, 3), _counts(c), Text(c.verdict, style=_STYLES.get(c.verdict, "")))
     lines = [Text(f"only in {name}: {', '.join(labels)}") for name, labels in
              (("A", comparison.only_a), ("B", comparison.only_b)) if labels]
@@ -363,7 +364,8 @@ def format_html(comparison: Comparison) -> str:
     from vbench.report import templates
 
     rows = [{"case": c.case, "environment": c.environment, "metric": c.metric, "unit": c.unit,
-             "a": fmt.sig(c.median_a), "b": fmt.sig(c.median_b), "change": fmt.signed_pct(c.change_pct),
+             "a": fmt.quantity(c.median_a, c.unit), "b": fmt.quantity(c.median_b, c.unit),
+             "change": fmt.signed_pct(c.change_pct),
              "ci": fmt.change_interval(c.ci_low, c.ci_high), "p": fmt.sig(c.p_value, 3), "n": _counts(c),
              "verdict": c.verdict, "css": c.verdict if c.verdict in _STYLES else ""} for c in comparison.changes]
     return str(templates().get_template(COMPARE_TEMPLATE).render(c=comparison, rows=rows))

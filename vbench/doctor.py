@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 
-from vbench import envs as registry
+from vbench import envs as registry, fmt
 from vbench.errors import VBenchError
 from vbench.fingerprint import filesystem_of, hypervisor_flag, read_first, tool_version
 from workloads.io._direct import probe_direct
@@ -70,7 +70,8 @@ def system_checks(scratch_root: str, results: str, sys_root: str = "/sys", proc_
     cpus = len(os.sched_getaffinity(0))
     out = [governor_check(sys_root), turbo_check(sys_root), smt_check(sys_root),
            warn_unless("CPUs to pin", cpus >= 2,
-                       f"{cpus} CPU(s) for vbench: paired slices pin their workers to one and vbench to another"
+                       f"{fmt.plural(cpus, 'CPU')} for vbench: paired slices pin their workers to one and vbench to "
+                       "another"
                        + ("" if cpus >= 2 else "; with one, workers and vbench share it (run with --no-pin)")),
            hypervisor_check(read_first(f"{proc_root}/cpuinfo", whole=True) or "",
                             read_first(f"{sys_root}/class/dmi/id/sys_vendor") or "")]
@@ -139,7 +140,7 @@ def bottom_line(found: list[Check]) -> list[str]:
     """What the checks mean for a run, in a few lines: the counts, then each consequence that matters."""
     by = {c.name: c for c in found}
     counts = {level: sum(c.status == level for c in found) for level in (OK, WARN, FAIL)}
-    lines = [f"{counts[OK]} ok, {counts[WARN]} warning(s), {counts[FAIL]} failure(s)"]
+    lines = [f"{counts[OK]} ok, {fmt.plural(counts[WARN], 'warning')}, {fmt.plural(counts[FAIL], 'failure')}"]
     vm, accel = by.get("env vm"), by.get("accelerator")
     if vm is not None and vm.status == FAIL:
         lines.append("VMs will not run: " + vm.detail)

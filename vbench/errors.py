@@ -1,7 +1,7 @@
 """The one error type a user can cause; the CLI turns it into a one-line message and an exit code."""
 from __future__ import annotations
 
-# Exit codes of the vbench command, documented in the README.
+# Exit codes of the vbench command, documented in docs/cli.md (exit codes and errors).
 EXIT_OK = 0
 EXIT_ERROR = 1  # bad input or an environment that cannot run: the message says which
 EXIT_USAGE = 2  # malformed command line (argparse)

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vbench import __version__
+from vbench import __version__, fmt
 from vbench.errors import VBenchError
 from vbench.fleetdir import FLEET_FILE, HOSTS_DIR, read_fleet  # noqa: F401 (the fleet's names)
 from vbench.hosts import SSH, SSH_FAILED, Host, last_line
@@ -394,10 +394,10 @@ class Fleet:
         missing = [name for name in listing if name not in set(arrived)]
         if broke is not None or missing:
             streamed = count_lines(target / "trials.jsonl")
+            kept = fmt.plural(streamed, "streamed trial")
             raise FetchBroken(f"{state.host.text}: fetching its run broke after {len(arrived)} of {len(listing)} "
-                              f"files ({broke or 'the stream ended'}); kept what arrived whole and {streamed} "
-                              f"streamed trial(s); missing: {missing_text(missing)}; vbench run --resume "
-                              "fetches it again")
+                              f"files ({broke or 'the stream ended'}); kept what arrived whole and {kept}; missing: "
+                              f"{missing_text(missing)}; vbench run --resume fetches it again")
 
     def stop(self) -> None:
         """Every host's vbench asked to stop (its stdin closed): each keeps what it finished."""

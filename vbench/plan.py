@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from vbench import fmt
 from vbench.model import Case, EnvSpec
 from vbench.suite import PlanSettings, Suite
 
@@ -87,4 +88,4 @@ def next_round(settings: PlanSettings, rounds_done: int, elapsed_s: float, round
         why = "no comparison to make" if not half_widths else f"every CI within +-{settings.ci_target_pct:g} pp"
         return Decision(False, why)
     worst = max(wide, key=lambda c: wide[c] if wide[c] == wide[c] else float("inf"))
-    return Decision(True, f"{len(wide)} CI(s) wider than +-{settings.ci_target_pct:g} pp (widest: {worst})")
+    return Decision(True, f"{fmt.plural(len(wide), 'CI')} wider than +-{settings.ci_target_pct:g} pp (widest: {worst})")

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 import numpy as np
 from numpy.typing import ArrayLike
 
-from vbench import rankstats, validity
+from vbench import fmt, rankstats, validity
 from vbench.model import AA_CONTROL, BASELINE
 
 if TYPE_CHECKING:
@@ -281,7 +281,7 @@ def _unpaired(native: Mapping[int, float], env: Mapping[int, float], higher_is_b
     x, y = _finite(list(native.values())), _finite(list(env.values()))
     o = overhead(x, y, higher_is_better, confidence)
     lacking = len(set(native) ^ set(env))
-    o = replace(o, n_pairs=n_pairs, method=f"{UNPAIRED} ({lacking} round(s) without a partner)")
+    o = replace(o, n_pairs=n_pairs, method=f"{UNPAIRED} ({fmt.plural(lacking, 'round')} without a partner)")
     return widen(o, 1.0, offsets) if not o.reason else o
 
 

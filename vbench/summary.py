@@ -65,7 +65,7 @@ def cost_text(rows) -> str:
     faster = int((decided["ci_high"] < 0).sum())
     no_interval = int((decided["ci_low"].isna() | decided["ci_high"].isna()).sum())
     same = len(decided) - slower - faster - no_interval
-    text = (f"median {fmt.signed_pct(decided['overhead_pct'].median())} over {len(decided)} case(s), from "
+    text = (f"median {fmt.signed_pct(decided['overhead_pct'].median())} over {fmt.plural(len(decided), 'case')}, from "
             f"{fmt.signed_pct(decided['overhead_pct'].min())} to {fmt.signed_pct(decided['overhead_pct'].max())}; "
             f"{slower} slower, {faster} faster, {same} with no detectable difference")
     return (text + (f", {no_interval} without an interval (too few pairs)" if no_interval else "")
@@ -83,7 +83,8 @@ def aa_floor_line(table) -> str | None:
     if floors.empty:
         return f"A/A noise floor ({AA_CONTROL} vs native): unknown ({control['verdict'].iloc[0]})"
     line = (f"A/A noise floor ({AA_CONTROL} vs native, the largest factor either way its 95% CI allows): median "
-            f"{floors.median():.1f}%, from {floors.min():.1f}% to {floors.max():.1f}% over {len(floors)} case(s)")
+            f"{floors.median():.1f}%, from {floors.min():.1f}% to {floors.max():.1f}% over "
+            f"{fmt.plural(len(floors), 'case')}")
     offsets = table.loc[table["environment"] != AA_CONTROL, "aa_offset_pct"].dropna() if "aa_offset_pct" in table \
         else table.iloc[0:0]
     if len(offsets) and offsets.max() > 0:

@@ -74,7 +74,7 @@ def print_fleet_summary(directory: Path) -> None:
     out.print(view)
     for host in record["hosts"]:
         said = host["status"] + (f": {host['reason']}" if host.get("reason") else "")
-        out.print(f"{host['host']}: {said} ({host['trials']} trials; build {host['build']}; results "
+        out.print(f"{host['host']}: {said} ({fmt.plural(host['trials'], 'trial')}; build {host['build']}; results "
                   f"{Path(directory) / HOSTS_DIR / host['label']})")
     shared = [group for group in record.get("machines", []) if len(group) > 1]
     for group in shared:

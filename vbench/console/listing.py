@@ -6,6 +6,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from vbench import fmt
 from vbench.console import out
 from vbench.catalog import BUILT_IN
 
@@ -16,11 +17,20 @@ def listing() -> dict[str, list[dict[str, Any]]]:
     from vbench import catalog, envs
     from vbench.suite import builtin_names, load_suite
 
+    from vbench import history
+
     suites = []
+    ran = history.last_runs()
     for name in builtin_names():
         suite = load_suite(name)
+        times = {}
+        for size, quick in (("full", False), ("quick", True)):
+            last = ran.get((name, quick))
+            times[size] = {"budget_s": load_suite(name, quick=quick).plan.time_budget_s,
+                           "last_s": last.get("wall_s") if last else None,
+                           "last_environments": last.get("environments") if last else None}
         suites.append({"suite": name, "workloads": len(suite.entries), "environments": list(suite.environments),
-                       "description": suite.description})
+                       "description": suite.description, "time": times})
     workloads = []
     for name in catalog.workload_names():
         info = catalog.describe(name)
@@ -76,7 +86,8 @@ def listing_text(data: dict[str, list[dict[str, Any]]]) -> list[str]:
 
     lines = ["suites:"]
     lines += [f"  {s['suite']}: {s['description']} ({s['workloads']} workload{'s' if s['workloads'] != 1 else ''}; "
-              f"environments: {', '.join(s['environments'])})" for s in data["suites"]]
+              f"environments: {', '.join(s['environments'])})\n    time: {time_text(s['time'])}"
+              for s in data["suites"]]
     lines.append("workloads (metrics, primary first):")
     lines += [f"  {w['workload']}: {w['summary']} ({', '.join(w['metrics'])}){origin(w)}" for w in data["workloads"]]
     lines.append("environments and their variants (available here):")
@@ -87,12 +98,30 @@ def listing_text(data: dict[str, list[dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def time_text(times: dict[str, dict[str, Any]]) -> str:
+    """A suite's time estimate, full and --quick: the plan's time budget (rounds stop being added after it;
+    provisioning and the last round come on top) and what the suite's last complete run took on this host."""
+    parts = []
+    for size, t in times.items():
+        text = f"{size} rounds up to {minutes(t['budget_s'])}"
+        if t["last_s"] is not None:
+            envs = t["last_environments"] or []
+            text += f", last run here {minutes(t['last_s'])} ({fmt.plural(len(envs), 'environment')})"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
 def print_tables(data: dict[str, list[dict[str, Any]]]) -> None:
     suites = Table(title="suites")
-    for column in ("suite", "workloads", "default environments", "description"):
+    for column in ("suite", "workloads", "default environments", "time (full; quick)", "description"):
         suites.add_column(column)
     for s in data["suites"]:
-        suites.add_row(s["suite"], str(s["workloads"]), ", ".join(s["environments"]), s["description"])
+        suites.add_row(s["suite"], str(s["workloads"]), ", ".join(s["environments"]), time_text(s["time"]),
+                       s["description"])
     out.print(suites)
     workloads = Table(title="workloads")
     for column in ("workload", "metrics (primary first)", "what it measures", "from"):
@@ -131,7 +160,7 @@ def print_images(rows: list[dict]) -> None:
     for column in ("recipe hash", "docker tag", "size", "current recipe", "directory"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["hash"], row["tag"], f"{row['bytes'] / 2**20:.0f} MiB", "yes" if row["current"] else "no",
+        table.add_row(row["hash"], row["tag"], fmt.quantity(row["bytes"], "B"), "yes" if row["current"] else "no",
                       row["dir"])
     out.print(table)
     if not rows:

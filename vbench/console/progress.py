@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
+from vbench import fmt
 from vbench.console import err
 from vbench.model import Trial
 from vbench.run.events import Event
@@ -34,7 +35,7 @@ class RichProgress:
     def skipped(self, count: int) -> None:
         if count:
             self._bar.advance(self._task, count)
-            err.print(f"resuming: {count} finished trial(s) kept")
+            err.print(f"resuming: {fmt.plural(count, 'finished trial')} kept")
 
     def trial_started(self, case, round_index: int, where: str | None = None) -> None:
         kind = "warmup" if round_index < 0 else f"round {round_index}"
@@ -64,7 +65,7 @@ class RichProgress:
 
 def _primary_text(trial: Trial) -> str:
     metric = trial.primary_metric
-    return f"{trial.primary}={metric.value:.4g} {metric.unit}" if metric else ""
+    return f"{trial.primary}={fmt.quantity(metric.value, metric.unit)}" if metric else ""
 
 
 class StreamProgress:

@@ -14,9 +14,10 @@ from vbench.model import BASELINE, EMULATION_SUFFIX
 from vbench.report.labels import emulated_environments
 
 
-def print_summary(run_dir: Path, frame=None, table=None) -> None:
+def print_summary(run_dir: Path, frame=None, table=None, full_table: bool = True) -> None:
     """The overhead of every environment against native on each case's primary metric (a view of the run's
-    overhead table, ``vbench.summary``)."""
+    overhead table, ``vbench.summary``), then the answer. Without ``full_table`` (the end of a run: its last
+    screen is the answer) the table is left to ``vbench summary``, and a line says so."""
     import vbench
     from vbench import summary
 
@@ -24,15 +25,16 @@ def print_summary(run_dir: Path, frame=None, table=None) -> None:
     table = summary.overheads(frame) if table is None else table
     meta = frame.attrs["run"]
     rounds = meta.get("rounds", {})
-    out.print(f"[bold]{meta['suite']['name']}[/] suite, run {meta['run_id']}: {rounds.get('done')} measured "
-              f"rounds (planned at least {rounds.get('planned_min')}, cap {rounds.get('max')}); "
+    out.print(f"[bold]{meta['suite']['name']}[/] suite, run {meta['run_id']}: "
+              f"{fmt.plural(rounds.get('done'), 'measured round')} (planned at least {rounds.get('planned_min')}, "
+              f"cap {rounds.get('max')}); "
               f"stopped: {rounds.get('stop_reason') or status_text(meta)}")
     for label, reason in meta.get("skipped_environments", {}).items():
         out.print(f"skipped {label}: {reason}")
     for label, fp in meta.get("env_fingerprints", {}).items():
         if fp.get("accelerator"):
             out.print(f"{label}: accelerator {fp['accelerator']} ({fp.get('accelerator_reason')}); "
-                      f"boot {fp.get('boot_s')}s")
+                      f"boot {fmt.quantity(fp.get('boot_s'), 's')}")
     primary = frame[frame["primary"]]
     table = table[table["primary"].astype(bool)]
     emulated = emulated_environments(frame)
@@ -41,17 +43,22 @@ def print_summary(run_dir: Path, frame=None, table=None) -> None:
         view.add_column(column, justify="right" if column in ("native", "env", "overhead", "pairs", "p") else "left")
     for row in table.itertuples(index=False):
         environment = row.environment + (EMULATION_SUFFIX if row.environment in emulated else "")
-        view.add_row(row.case, environment, f"{row.metric} ({row.unit})", fmt.sig(row.baseline_median),
-                     fmt.sig(row.env_median), fmt.signed_pct(row.overhead_pct),
+        view.add_row(row.case, environment, str(row.metric),
+                     fmt.quantity(row.baseline_median, row.unit), fmt.quantity(row.env_median, row.unit),
+                     fmt.signed_pct(row.overhead_pct),
                      fmt.signed_interval(row.ci_low, row.ci_high), fmt.sig(row.p_value, 3), _pairs(row), row.verdict)
     if table.empty:
         from vbench.stats import measured
 
         baseline = measured(primary)
         for (case, metric, unit), group in baseline.groupby(["case", "metric", "unit"]):
-            view.add_row(case, BASELINE, f"{metric} ({unit})", fmt.sig(group["value"].median()), "", "", "", "",
-                         str(len(group)), "baseline only")
-    out.print(view)
+            median = fmt.quantity(group["value"].median(), unit)
+            view.add_row(case, BASELINE, str(metric), median, "", "", "", "", str(len(group)),
+                         "baseline only")
+    if full_table:
+        out.print(view)
+    else:
+        out.print(f"every case's overhead, interval and verdict: vbench summary {escape(str(run_dir))}")
     for line in (summary.aa_floor_line(table), widened_line(table)):
         if line:
             out.print(line)
@@ -62,7 +69,7 @@ def print_summary(run_dir: Path, frame=None, table=None) -> None:
     flagged = frame[frame["flags"].str.len() > 0].drop_duplicates("trial_id")
     if len(flagged):
         counts = Counter(flag for flags in flagged["flags"] for flag in flags.split(",") if flag)
-        out.print(f"{len(flagged)} trial(s) flagged (all kept in the analysis): "
+        out.print(f"{fmt.plural(len(flagged), 'trial')} flagged (all kept in the analysis): "
                   + ", ".join(flag_count(flag, n, flagged) for flag, n in sorted(counts.items())))
     for line in io_mode_lines(frame):
         out.print(line)
@@ -165,4 +172,5 @@ def widened_line(table) -> str | None:
         return None
     parts = [f"{n} for {why}" for n, why in ((lag1, "serial correlation of their rounds (lag-1)"),
                                              (offsets, "the A/A control's offsets")) if n]
-    return f"{int(methods.str.contains('widened').sum())} of {len(table)} interval(s) widened: " + ", ".join(parts)
+    widened = int(methods.str.contains("widened").sum())
+    return f"{widened} of {fmt.plural(len(table), 'interval')} widened: " + ", ".join(parts)

@@ -33,12 +33,17 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
 def templates():
     """The Jinja environment of every HTML vbench writes (the report, ``vbench compare -o``): the templates
-    beside this file, every value escaped, a missing one an error."""
+    beside this file, every value escaped, a missing one an error; ``n | plural("host")`` counts as
+    ``vbench.fmt.plural`` does."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+    from vbench import fmt
+
     # autoescape=True, not select_autoescape: the templates' names end in .j2, which that would not escape.
-    return Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=True, undefined=StrictUndefined,
-                       trim_blocks=True, lstrip_blocks=True)
+    environment = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=True,
+                              undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    environment.filters["plural"] = fmt.plural
+    return environment
 
 
 def render_html(run_dir: Path) -> str:

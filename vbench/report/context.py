@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from vbench import fmt, stats
 from vbench.store import status_text
-from vbench.report import figures, method, timeseries
+from vbench.report import fields, figures, method, timeseries
 from vbench.report.labels import BASELINE, case_order, environment_colors, environment_labels, environment_order
 from vbench.report.verdicts import verdict_section
 
@@ -38,7 +38,7 @@ def report_context(run_dir: Path, frame: "pd.DataFrame") -> dict:
                      "baseline": baseline_rows(measured, cases) if table.empty else []},
         "distribution": figures.distributions(measured, cases, envs, labels, colors),
         "timeseries": timeseries_section(run_dir, measured, cases, envs, labels),
-        "host": method.definition_rows(meta.get("host")),
+        "host": fields.definition_rows(meta.get("host")),
         "environments": method.environment_cards(meta, envs, labels),
         "method": method.method(meta, trials, envs, labels),
         "raw": raw_rows(frame, labels),
@@ -100,7 +100,8 @@ def overhead_rows(table: "pd.DataFrame", cases: list[str], envs: list[str], labe
     rows = sorted(table.itertuples(index=False),
                   key=lambda r: (case_rank.get(r.case, len(cases)), env_rank.get(r.environment, len(envs))))
     return [{"case": r.case, "environment": labels.get(r.environment, r.environment), "metric": r.metric,
-             "unit": r.unit, "native": fmt.table_num(r.baseline_median), "env": fmt.table_num(r.env_median),
+             "unit": r.unit, "native": fmt.quantity(r.baseline_median, r.unit),
+             "env": fmt.quantity(r.env_median, r.unit),
              "overhead": fmt.overhead_pct(r.overhead_pct), "ci": fmt.interval(r.ci_low, r.ci_high),
              "p": fmt.p_value(r.p_value), "n": stats.pairs_text(r), "method": r.method,
              "lag1": fmt.correlation(r.lag1_autocorr), "aa_floor": fmt.overhead_pct(r.aa_floor_pct).lstrip("+"),
@@ -122,7 +123,8 @@ def baseline_rows(measured: "pd.DataFrame", cases: list[str]) -> list[dict]:
         group = measured[(measured["case"] == case) & (measured["environment"] == BASELINE)]
         if len(group):
             rows.append({"case": case, "metric": group["metric"].iloc[0], "unit": group["unit"].iloc[0],
-                         "median": fmt.table_num(group["value"].median()), "n": len(group)})
+                         "median": fmt.quantity(group["value"].median(), group["unit"].iloc[0]),
+                         "n": len(group)})
     return rows
 
 
@@ -152,7 +154,7 @@ def raw_rows(frame: "pd.DataFrame", labels: dict[str, str]) -> list[dict]:
     rows = rows.assign(_when=rows["started_at"].fillna("").astype(str)).sort_values(["_when", "trial_id"])
     return [{"trial_id": r.trial_id, "round": "warmup" if r.warmup else r.round, "case": r.case,
              "environment": labels.get(r.environment, r.environment),
-             "metric": r.metric if isinstance(r.metric, str) else "-", "value": fmt.table_num(r.value),
-             "unit": r.unit if isinstance(r.unit, str) else "", "status": r.status,
+             "metric": r.metric if isinstance(r.metric, str) else "-", "value": fmt.quantity(r.value, r.unit),
+             "status": r.status,
              "flags": r.flags or "", "error": r.error if isinstance(r.error, str) else ""}
             for r in rows.itertuples(index=False)]

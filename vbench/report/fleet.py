@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vbench import fmt
 from vbench.diskspace import write_atomic
-from vbench.report import figures, templates
+from vbench.report import fields, figures, templates
 from vbench.report.labels import BASELINE, environment_colors, environment_labels
 from vbench.report.verdicts import VERDICT_CLASSES
 
@@ -35,12 +35,13 @@ def fleet_context(directory: Path) -> dict:
     hosts, claims, cells, tables = [], {}, {}, {}
     for host in record["hosts"]:
         run = directory / HOSTS_DIR / host["label"]
-        entry = {**host, "link": f"{HOSTS_DIR}/{host['label']}/report.html", "machine": {}, "ran": False}
+        entry = {**host, "link": f"{HOSTS_DIR}/{host['label']}/report.html", "machine": machine_cells({}),
+                 "ran": False}
         hosts.append(entry)
         if not (run / "run.json").is_file():
             continue
         frame = vbench.load(run)
-        entry.update(ran=True, machine={k: read_run(run).get("host", {}).get(k) for k in MACHINE_FIELDS})
+        entry.update(ran=True, machine=machine_cells(read_run(run).get("host") or {}))
         labels = environment_labels(frame)
         for verdict in evaluate(frame):
             claims.setdefault(verdict.claim_id, {"claim": verdict.claim, "source": verdict.source, "hosts": {}})
@@ -60,7 +61,12 @@ def fleet_context(directory: Path) -> dict:
             "untested": [c["claim"] for c in claims.values() if c not in tested],
             "rows": [{"case": c, "environment": e, "metric": m, "hosts": v} for (c, e, m), v in cells.items()],
             "figures": _figures(tables, names), "shared": [g for g in record.get("machines", []) if len(g) > 1],
-            "machine_fields": MACHINE_FIELDS, "fmt_bytes": _bytes}
+            "machine_fields": [fields.label(key) for key in MACHINE_FIELDS]}
+
+
+def machine_cells(host: dict) -> list[str]:
+    """The host fingerprint's MACHINE_FIELDS as the hosts table shows them (23.5 GiB, yes, -)."""
+    return [fields.readable(key, host.get(key)) for key in MACHINE_FIELDS]
 
 
 def _figures(tables: dict, names: list[str]) -> list[dict]:
@@ -79,7 +85,3 @@ def _figures(tables: dict, names: list[str]) -> list[dict]:
         if drawn:
             out.append({"environment": env, "uri": drawn[0], "symlog": drawn[1]})
     return out
-
-
-def _bytes(value) -> str:
-    return f"{value / 2**30:.0f} GiB" if isinstance(value, (int, float)) else "-"

@@ -1,5 +1,5 @@
 """How the report names and orders environments and cases. Its numbers are written by ``vbench.fmt``, whose
-formatters this module re-exports under the names the report's modules import (``fmt_num``, ``fmt_pct``, ...).
+formatters this module re-exports under the names the report's modules import (``fmt_pct``, ``fmt_ci``, ...).
 
 TCG is emulation, not virtualization, so an environment that ran under TCG carries "(TCG emulation)" in every
 label the report shows, in figures and tables alike.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterable
 
 # re-exported for the report's modules: BASELINE, and vbench.fmt's formatters under the names they import
-from vbench.fmt import interval as fmt_ci, is_number, overhead_pct as fmt_pct, table_num as fmt_num  # noqa: F401
+from vbench.fmt import interval as fmt_ci, is_number, overhead_pct as fmt_pct  # noqa: F401
 from vbench.model import BASELINE, EMULATION_SUFFIX, TCG  # noqa: F401
 
 if TYPE_CHECKING:

@@ -2,40 +2,13 @@
 interleaving, I/O modes, flags, accelerators, failures)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from vbench.report.labels import is_number
+from vbench.report.fields import definition_rows, readable
 from vbench.validity import flag_meaning, io_mode_meaning, resource_counts
 
 if TYPE_CHECKING:
     import pandas as pd
-
-def definition_rows(mapping: Any) -> list[tuple[str, str]]:
-    """(key, readable value) pairs of a fingerprint, sorted by key."""
-    if not isinstance(mapping, dict):
-        return []
-    return [(str(key), readable(str(key), mapping[key])) for key in sorted(mapping, key=str)]
-
-
-def readable(key: str, value: Any) -> str:
-    """A fingerprint value as text: sizes also in GiB, epoch times as UTC, nested values flattened."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, dict):
-        return "; ".join(f"{k}: {readable(str(k), v)}" for k, v in value.items()) or "-"
-    if isinstance(value, list):
-        return ", ".join(readable(key, v) for v in value) or "-"
-    if is_number(value) and key.endswith("_bytes"):
-        return f"{value:,.0f} ({value / 2**30:.1f} GiB)"
-    if is_number(value) and key.endswith("_bps"):
-        return f"{value:,.0f} B/s"
-    if is_number(value) and key.endswith("_start") and value > 1e9:
-        return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
-    return str(value)
-
 
 def environment_cards(meta: dict, envs: list[str], labels: dict[str, str]) -> list[dict]:
     """Per environment: its fingerprint and its lifecycle (provisioning and teardown) as definition rows."""
@@ -109,7 +82,7 @@ def accelerators(meta: dict, trials: "pd.DataFrame", envs: list[str], labels: di
         if accelerator:
             rows.append({"environment": labels.get(env, env), "accelerator": str(accelerator),
                          "reason": readable("", fingerprint.get("accelerator_reason")),
-                         "boot_s": readable("", fingerprint.get("boot_s"))})
+                         "boot_s": readable("boot_s", fingerprint.get("boot_s"))})
     return rows
 
 

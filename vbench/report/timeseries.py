@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vbench.report.figures import figure, svg_data_uri
-from vbench.report.labels import fmt_num, is_number
+from vbench.fmt import is_number, quantity
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +42,7 @@ def typical_trials(measured: "pd.DataFrame", cases: list[str], envs: list[str]) 
         if len(trials):
             row = trials.sort_values(["value", "trial_id"]).iloc[(len(trials) - 1) // 2]
             chosen.append({"environment": env, "trial_id": row["trial_id"], "case": case,
-                           "value": fmt_num(row["value"]), "unit": row["unit"], "n": len(trials)})
+                           "value": quantity(row["value"], row["unit"]), "n": len(trials)})
     return chosen
 
 

@@ -11,10 +11,11 @@ import dataclasses
 import secrets
 import sys
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from vbench import __version__, catalog, hostlock
+from vbench import __version__, catalog, history, hostlock
 from vbench.diskspace import NoSpace, check_free
 from vbench import envs as registry
 from vbench.envs.base import Availability, Context, Environment, describe
@@ -166,7 +167,20 @@ def _execute(suite: Suite, specs: list[EnvSpec], record: RunRecord, options: Run
                     raise
                 # the run is already ending with an error (the disk filled under a trial, say): that one is said;
                 # run.json keeps its last state, which --resume reads
+            remember(record.meta)
     return store.dir
+
+
+def remember(meta: RunMeta) -> None:
+    """A complete run that was not resumed goes into this host's history: how long its suite took here, which
+    ``vbench list`` shows as the suite's time estimate."""
+    if meta.status != "complete" or meta.resumed_at or not meta.started_at or not meta.ended_at:
+        return
+    suite = meta.suite or {}
+    wall = datetime.fromisoformat(meta.ended_at) - datetime.fromisoformat(meta.started_at)
+    history.record({"suite": suite.get("name"), "quick": bool(suite.get("quick")),
+                    "environments": list(meta.environments or ()), "wall_s": round(wall.total_seconds(), 1),
+                    "rounds": (meta.rounds or {}).get("done"), "ended_at": meta.ended_at})
 
 
 # What a run writes per trial (its line in trials.jsonl, its samples file: about 3 and 14 KiB in an io run here),
