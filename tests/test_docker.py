@@ -156,3 +156,25 @@ def test_sigint_leaves_no_container_volume_or_network(tmp_path):
     assert len(kept) >= 6 and all(json.loads(line)["trial_id"] for line in kept)
     assert_nothing_left(run_id)
     assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_a_closed_worker_gives_its_engine_connection_back(tmp_path):
+    """A sliced block's worker in a container talks over an attach socket: closing the worker closes that
+    connection at once, not at some later garbage collection (a long run's descriptors grew with its blocks)."""
+    import gc
+    import os
+
+    spec, cls = envs.resolve("docker:volume")
+    with cls(spec, Context("worker-fds", str(tmp_path / "scratch"))) as env:
+        env.open_worker().close()  # the client's connection pool is warm
+        gc.collect()
+        gc.disable()
+        try:
+            before = len(os.listdir("/proc/self/fd"))
+            for _ in range(10):
+                env.open_worker().close()
+            grown = len(os.listdir("/proc/self/fd")) - before
+        finally:
+            gc.enable()
+    assert grown <= 2, f"{grown} more descriptors after ten workers were opened and closed"
+    assert_nothing_left("worker-fds")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Sequence
 
 import numpy as np
@@ -35,7 +36,8 @@ class Shift:
     n: int
 
 
-@functools.lru_cache(maxsize=None)
+# Bounded: a run asks for one n more per round, and the table of n holds n(n+1)/2 values.
+@functools.lru_cache(maxsize=16)
 def signed_rank_cdf(n: int) -> np.ndarray:
     """P(T <= t) for t = 0..n(n+1)/2, T the signed-rank statistic of n values under the null (exact)."""
     counts = np.zeros(n * (n + 1) // 2 + 1)
@@ -45,7 +47,7 @@ def signed_rank_cdf(n: int) -> np.ndarray:
     return np.cumsum(counts) / 2.0 ** n
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=16)
 def rank_sum_cdf(m: int, n: int) -> np.ndarray:
     """P(U <= u) for u = 0..m*n, U the Mann-Whitney statistic of samples of m and n under the null (exact)."""
     # Counts of U for (i, j) from counts for (i - 1, j) shifted by j and (i, j - 1): one row at a time.
@@ -73,9 +75,7 @@ def _normal_critical(mean: float, sd: float, alpha: float) -> int:
 
 
 def _z(q: float) -> float:
-    from scipy.special import ndtri
-
-    return float(ndtri(q))
+    return NormalDist().inv_cdf(q)
 
 
 def walsh_averages(d: np.ndarray) -> np.ndarray:

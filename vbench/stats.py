@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
@@ -58,6 +59,9 @@ LAG1_THRESHOLD = 0.1
 LAG1_MARGIN = 0.5
 LAG1_CAP = 0.9
 HL_VARIANCE = math.pi / 3  # a Hodges-Lehmann center's variance over the mean's, for normal noise (1 / 0.955)
+# The standard normal's cdf and quantile, from the standard library: the run decides its rounds with these, and
+# scipy's special functions would add about 10 MiB to its memory at the first interval.
+NORMAL = NormalDist()
 
 TABLE_COLUMNS = [
     "case", "metric", "unit", "higher_is_better", "environment",
@@ -262,14 +266,12 @@ def widen(o: Overhead, factor: float = 1.0, offsets: Offsets = NO_OFFSETS, seria
     interval."""
     if factor <= 1.0 and offsets.var <= 0:
         return o
-    from scipy.special import ndtr, ndtri
-
-    z = float(ndtri(1 - (1 - o.confidence) / 2))
+    z = float(NORMAL.inv_cdf(1 - (1 - o.confidence) / 2))
     center, low, high = to_log(o.point), to_log(o.low), to_log(o.high)
     below = math.hypot((center - low) * factor, z * math.sqrt(offsets.var))
     above = math.hypot((high - center) * factor, z * math.sqrt(offsets.var))
     se = (below + above) / (2 * z)
-    p = float(2 * ndtr(-abs(center) / se)) if se > 0 else o.p_value
+    p = float(2 * NORMAL.cdf(-abs(center) / se)) if se > 0 else o.p_value
     why = [serial] if factor > 1.0 else []
     if offsets.var > 0:
         why.append(f"A/A offsets of {offsets.sd_pct:.1f}%")
@@ -478,12 +480,10 @@ def exceeds_p(native: Mapping[int, float], env: Mapping[int, float], higher_is_b
 def _widened_p(o: Overhead, limit_pct: float, alternative: str) -> float:
     """The one-sided normal p-value of a widened interval against a limit: the standard error from the side of
     the interval that faces the limit."""
-    from scipy.special import ndtr, ndtri
-
-    z = float(ndtri(1 - (1 - o.confidence) / 2))
+    z = float(NORMAL.inv_cdf(1 - (1 - o.confidence) / 2))
     center, limit = to_log(o.point), to_log(limit_pct)
     if alternative == "greater":
         se = (center - to_log(o.low)) / z
-        return float(ndtr(-(center - limit) / se)) if se > 0 else math.nan
+        return float(NORMAL.cdf(-(center - limit) / se)) if se > 0 else math.nan
     se = (to_log(o.high) - center) / z
-    return float(ndtr(-(limit - center) / se)) if se > 0 else math.nan
+    return float(NORMAL.cdf(-(limit - center) / se)) if se > 0 else math.nan

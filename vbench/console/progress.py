@@ -26,6 +26,7 @@ class RichProgress:
                              TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err,
                              transient=False)
         self._task = None
+        self._log = err.file
 
     def started(self, run_dir: Path, planned_trials: int) -> None:
         err.print(f"run directory: {run_dir}")
@@ -45,8 +46,12 @@ class RichProgress:
         self._bar.advance(self._task)
         if not err.is_terminal:  # a log (CI, a pipe) gets one line per trial instead of a live bar
             task = self._bar.tasks[0]
-            err.print(f"[{task.completed:.0f}/{task.total:.0f}] {trial.trial_id}: {trial.status} "
-                      f"{_primary_text(trial)}", markup=False, highlight=False)
+            # Written as it is, to the stream the bar started with (the bar puts a proxy in sys.stderr that
+            # renders through rich): rich would wrap the line and cache the width of each of its words, a cache
+            # that grows with every new figure for the first thousands of trials (benchmarks/long_run.py).
+            self._log.write(f"[{task.completed:.0f}/{task.total:.0f}] {trial.trial_id}: {trial.status} "
+                            f"{_primary_text(trial)}\n")
+            self._log.flush()
         if trial.status != "ok":
             self._bar.console.print(f"[yellow]{trial.status}[/]: {trial.case} @ {trial.environment}: "
                                     f"{escape(trial.error or '')}", markup=True, highlight=False)
