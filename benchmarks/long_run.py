@@ -53,7 +53,8 @@ def watch(argv: list[str]) -> tuple[list[dict], int, float]:
             with me.oneshot():
                 readings.append({"trial": int(found[1]), "planned": int(found[2]),
                                  "round": int(found[4]) * (1 if found[3] == "r" else -1), "t": time.monotonic() - start,
-                                 "rss": me.memory_info().rss, "fds": me.num_fds(), "threads": me.num_threads()})
+                                 "rss": (mem := me.memory_info()).rss, "anon": mem.rss - mem.shared,
+                                 "fds": me.num_fds(), "threads": me.num_threads()})
         except psutil.Error:
             break
         if len(readings) % 100 == 0:
@@ -92,10 +93,13 @@ def summarise(name: str, readings: list[dict], code: int, wall: float) -> dict:
         return {"run": name, "exit": code, "trials": 0, "meets_goal": False}
     first, last = readings[0], readings[-1]
     print(f"\n{name}: exit {code}, {last['trial']} trials in {wall / 60:.1f} min")
-    print(f"  {'at trial':>9} {'round':>6} {'rss MiB':>9} {'fds':>5} {'threads':>8}")
+    # anon: the RSS that is not file-backed (the heap, stacks); the rest is code and data of the libraries, paged
+    # in as new code paths first run
+    print(f"  {'at trial':>9} {'round':>6} {'rss MiB':>9} {'anon MiB':>9} {'fds':>5} {'threads':>8}")
     for share in (0, 0.25, 0.5, 0.75, 1.0):
         r = readings[min(len(readings) - 1, int(share * (len(readings) - 1)))]
-        print(f"  {r['trial']:>9} {r['round']:>6} {r['rss'] / 2**20:>9.1f} {r['fds']:>5} {r['threads']:>8}")
+        print(f"  {r['trial']:>9} {r['round']:>6} {r['rss'] / 2**20:>9.1f} {r['anon'] / 2**20:>9.1f} {r['fds']:>5} "
+              f"{r['threads']:>8}")
     start = {"rss_bytes": last["rss"] - first["rss"], "fds": last["fds"] - first["fds"],
              "threads": last["threads"] - first["threads"]}
     print(f"  first to last trial: rss {start['rss_bytes'] / 2**20:+.1f} MiB, fds {start['fds']:+d}, "
@@ -107,18 +111,23 @@ def summarise(name: str, readings: list[dict], code: int, wall: float) -> dict:
               "fds": max(r["fds"] for r in final) - max(r["fds"] for r in reference),
               "threads": max(r["threads"] for r in final) - max(r["threads"] for r in reference)}
     later = [r for r in readings if r["trial"] >= reference[-1]["trial"]]
-    slopes = {key: slope_per_1000(later, key) for key in ("rss", "fds", "threads")}
+    slopes = {key: slope_per_1000(later, key) for key in ("rss", "anon", "fds", "threads")}
+    second_half = readings[len(readings) // 2:]
+    halves = {key: slope_per_1000(second_half, key) for key in ("rss", "anon")}
     meets = (growth["rss_bytes"] <= RSS_GOAL_BYTES and slopes["rss"] <= RSS_SLOPE_GOAL_BYTES
              and growth["fds"] <= 0 and growth["threads"] <= 0)
     print(f"  from trial {reference[-1]['trial']} (round {reference[-1]['round']}) to the last: "
           f"rss {growth['rss_bytes'] / 2**20:+.1f} MiB ({slopes['rss'] / 2**20:+.2f} MiB per 1,000 trials), "
           f"most fds in a round {growth['fds']:+d}, most threads {growth['threads']:+d}")
+    print(f"  second half: rss {halves['rss'] / 2**20:+.2f} MiB, anon {halves['anon'] / 2**20:+.2f} MiB per 1,000 "
+          "trials")
     print(f"  goal (after round {WARM_ROUNDS}: rss within {RSS_GOAL_BYTES >> 20} MiB and growing less than "
           f"{RSS_SLOPE_GOAL_BYTES >> 20} MiB per 1,000 trials, no more fds or threads): "
           f"{'met' if meets else 'MISSED'}")
     return {"run": name, "exit": code, "trials": last["trial"], "wall_s": round(wall, 1), "first": first,
             "last": last, "reference": reference[-1], "max_rss": max(r["rss"] for r in readings),
-            "growth_from_first": start, "growth": growth, "slope_per_1000": slopes, "meets_goal": meets,
+            "growth_from_first": start, "growth": growth, "slope_per_1000": slopes,
+            "second_half_per_1000": halves, "meets_goal": meets,
             "readings": readings}
 
 
