@@ -1,17 +1,18 @@
 """How long this host's runs took, for ``vbench list``'s time estimates (a leaf beside the ledger).
 
 Every run that completes appends one line to ``runs.jsonl`` in the state directory: its suite, whether it was
-``--quick``, its environments, its wall time (from start to the end of teardown), rounds and trials. Reading
+``--quick``, its environments, its wall time (from start to the end of teardown) and rounds. Reading
 keeps the newest line per suite and size. The file is cut to its newest ``KEEP`` lines when it grows past
 twice that, so it stays small however many runs a host makes.
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from vbench.diskspace import append_line, write_atomic
+from vbench.errors import VBenchError
 from vbench.ledger import state_dir
 
 FILE = "runs.jsonl"
@@ -23,19 +24,16 @@ def path() -> Path:
 
 
 def record(entry: dict[str, Any]) -> None:
-    """Append ``entry`` (suite, quick, environments, wall_s, rounds, trials, ended_at). A failure to write is
-    not the run's: the estimate is a convenience, so an error here is swallowed."""
+    """Append ``entry`` (suite, quick, environments, wall_s, rounds, ended_at) as a whole line. A failure to write
+    is not the run's: the estimate is a convenience, so an error here is swallowed."""
+    target = path()
     try:
-        target = path()
         target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("a") as f:
-            f.write(json.dumps(entry, sort_keys=True) + "\n")
+        append_line(target, (json.dumps(entry, sort_keys=True) + "\n").encode())
         lines = target.read_text().splitlines()
         if len(lines) > 2 * KEEP:
-            spare = target.with_name(f".{FILE}.{os.getpid()}.tmp")
-            spare.write_text("\n".join(lines[-KEEP:]) + "\n")
-            os.replace(spare, target)
-    except OSError:
+            write_atomic(target, "\n".join(lines[-KEEP:]) + "\n")
+    except (OSError, VBenchError):
         pass
 
 

@@ -26,7 +26,8 @@ def listing() -> dict[str, list[dict[str, Any]]]:
         times = {}
         for size, quick in (("full", False), ("quick", True)):
             last = ran.get((name, quick))
-            times[size] = {"budget_s": load_suite(name, quick=quick).plan.time_budget_s,
+            plan = load_suite(name, quick=True).plan if quick else suite.plan
+            times[size] = {"budget_s": plan.time_budget_s,
                            "last_s": last.get("wall_s") if last else None,
                            "last_environments": last.get("environments") if last else None}
         suites.append({"suite": name, "workloads": len(suite.entries), "environments": list(suite.environments),
