@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -298,6 +300,32 @@ def test_signed_rank_p_matches_scipy_exactly():
     for alternative in ("two-sided", "greater", "less"):
         assert rankstats.signed_rank_p(d, alternative) == pytest.approx(
             sps.wilcoxon(d, alternative=alternative, method="exact").pvalue)
+
+
+@pytest.mark.parametrize("n, decimals", [(61, None), (150, None), (20, 1), (90, 1)])
+def test_signed_rank_p_beyond_the_tables_and_with_ties_matches_scipys_normal_approximation(n, decimals):
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(n)
+    for _ in range(20):
+        d = rng.normal(rng.normal(0, 0.4), 1, n)
+        d = d if decimals is None else np.round(d, decimals)
+        d = d[d != 0]
+        for alternative in ("two-sided", "greater", "less"):
+            assert rankstats.signed_rank_p(d, alternative) == pytest.approx(
+                sps.wilcoxon(d, alternative=alternative, method="approx").pvalue, abs=1e-12)
+
+
+def test_a_long_runs_interval_needs_no_scipy():
+    """Past 60 rounds the p-value is the normal approximation: computed here, not by importing scipy (59 MiB
+    and a thread in the middle of a run, measured by benchmarks/long_run.py)."""
+    code = ("import sys, numpy as np; from vbench import rankstats, stats; "
+            "d = np.random.default_rng(0).normal(0.01, 0.02, 120); rankstats.paired_shift(d); "
+            "rankstats.signed_rank_p(np.round(d, 2)); "
+            "stats.paired_overhead(dict(enumerate(np.exp(d))), dict(enumerate(np.ones(120))), True); "
+            "print('scipy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_holm_steps_down():
