@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import time
 import shutil
 import subprocess
 import sys
@@ -278,3 +279,23 @@ def test_python_io_units_slice_and_clean_up(worker, tmp_path, workload):
     assert scratch_left(tmp_path)
     assert worker.close() == 0
     assert scratch_left(tmp_path) == []  # the worker closed its unit on the way out
+
+
+def test_a_slice_takes_a_measured_units_own_time_when_every_call_gives_it():
+    """A unit returning (work, seconds) is timed by its seconds (a paused fio's running time); one returning the
+    work alone, by the calls' wall time."""
+    from workloads.worker import Worker
+
+    timed = Worker()
+    timed.unit, timed.measured = (lambda: (2.0, 0.01)), True
+    elapsed, work = timed.slice(3)
+    assert work == 6.0 and elapsed == pytest.approx(0.03)
+
+    def plain() -> float:
+        time.sleep(0.02)
+        return 2.0
+
+    walled = Worker()
+    walled.unit, walled.measured = plain, True
+    elapsed, work = walled.slice(2)
+    assert work == 4.0 and elapsed >= 0.04

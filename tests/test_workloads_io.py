@@ -6,6 +6,7 @@ import json
 import math
 import mmap
 import os
+import time
 import shutil
 import subprocess
 import sys
@@ -286,7 +287,7 @@ def test_a_fio_killed_between_slices_fails_the_next_slice_with_why(tmp_path, mon
     monkeypatch.chdir(tmp_path)
     work, amount, info = fio.unit({**fio.PARAMS, "rw": "randread", "bs": "4k", "size": "4M"})
     try:
-        assert amount is None and work() > 0
+        assert amount is None and work()[0] > 0
         work.proc.kill()
         work.proc.wait()
         with pytest.raises(RuntimeError, match="fio exited -9 during a slice"):
@@ -318,3 +319,21 @@ def test_the_file_system_of_a_path_is_its_longest_mount_point(tmp_path, path, fs
         "30 22 0:25 / /dev/shm rw,nosuid shared:2 - tmpfs tmpfs rw\n"
         "31 22 0:40 / /mnt/share rw - virtiofs vbench rw\n")
     assert fio.filesystem_type(path, str(mountinfo)) == fstype
+
+
+@needs_fio
+def test_a_slice_of_a_paused_fio_is_timed_from_its_resume_to_its_stop(tmp_path, monkeypatch):
+    """The slice's time is fio's running time: at least the slice's sleep, and less than the call, which also
+    waits for every thread to stop and reads the count."""
+    if not probe_direct(str(tmp_path))[0]:
+        pytest.skip("the test's directory cannot do O_DIRECT")
+    monkeypatch.chdir(tmp_path)
+    work, _, _ = fio.unit({**fio.PARAMS, "rw": "randread", "bs": "4k", "size": "4M"})
+    try:
+        for _ in range(5):
+            start = time.perf_counter()
+            done, ran = work()
+            wall = time.perf_counter() - start
+            assert done > 0 and fio.SLICE_S <= ran < wall
+    finally:
+        work.close()

@@ -131,12 +131,25 @@ class Worker:
         return unit_s
 
     def slice(self, calls: int) -> tuple[float, float]:
-        """The time of ``calls`` calls of the unit, and the work they report (a measured unit's) or 0."""
+        """The time of ``calls`` calls of the unit, and the work they report (a measured unit's) or 0.
+
+        A measured unit may return its work with the time it spent doing it (a paused fio: from resuming to
+        stopping it, without the wait for the stop and the reading of its count); when every call does, that is
+        the slice's time, otherwise the calls' wall time."""
         work, done = self.unit, 0.0
         start = time.perf_counter()
         if self.measured:
+            active: float | None = 0.0
             for _ in range(calls):
-                done += work()
+                got = work()
+                if isinstance(got, tuple):
+                    got, seconds = got
+                    active = None if active is None else active + seconds
+                else:
+                    active = None
+                done += got
+            if active:
+                return active, done
         else:
             for _ in range(calls):
                 work()
