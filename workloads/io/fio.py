@@ -426,8 +426,9 @@ class PausedFio:
 
     def __call__(self) -> tuple[float, float]:
         """The work of one slice, and how long fio ran for it: from its SIGCONT to its SIGSTOP. The wait for
-        every thread to stop and the reading of the count come after; they took about 1 ms of a 50 ms call
-        here (2%), in which fio submits nothing, so timing the whole call would read every slice 2% slow."""
+        every thread to stop and the reading of the count come after, and fio submits nothing meanwhile: timed
+        over the whole call, every fio job of the io suite read 0.5-0.7% slower here
+        (benchmarks/io_slice_fidelity.py prints both)."""
         active = 0.0
         if self._fio.poll() is None:
             start = time.perf_counter()
