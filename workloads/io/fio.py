@@ -285,8 +285,9 @@ SLICE_ESTIMATOR = "pair-median"  # a stalled slice moves one pair, not the figur
 # one laid out last, and the block's layouts take the time of one. One after the other, the file laid out last ran
 # sequential I/O 10-20% faster for the whole block here (benchmarks/io_noise.py, 50 ms slices, A/A mean -11%/+7%
 # reads, -18%/+16% writes with the order swapped); at once, -2% and -8%, with a per-round SD of 4%: smaller, not
-# gone. The block's order (and so which side starts its layout first) is shuffled every round, so what is left
-# varies by round and the interval covers it, as the A/A control shows. Random 4k jobs showed no order effect.
+# gone, and not random: with three containers in a block their files still ran sequential I/O 9-13% faster than
+# native's (10 rounds, every variant), and laid out one after the other in the shuffled block order the offset
+# was gone but the intervals were +-15-24 points (docs/method.md). Random 4k jobs showed no order effect.
 PREPARE_TOGETHER = True
 SLICE_S = 0.05  # one call of the unit: fio runs this long between a SIGCONT and a SIGSTOP
 STOP_WAIT_S = 5.0  # how long a SIGSTOP may take to reach every thread of fio
