@@ -337,3 +337,21 @@ def test_a_slice_of_a_paused_fio_is_timed_from_its_resume_to_its_stop(tmp_path, 
             assert done > 0 and fio.SLICE_S <= ran < wall
     finally:
         work.close()
+
+
+@needs_fio
+@pytest.mark.parametrize("rw, settle", [("read", fio.LAYOUT_SETTLE_S), ("write", fio.LAYOUT_SETTLE_S),
+                                        ("randread", 0.0), ("randrw", 0.0)])
+def test_a_sliced_fio_says_when_its_layout_ended_and_sequential_jobs_ask_to_wait(tmp_path, monkeypatch, rw, settle):
+    """A file just written runs sequential I/O faster for seconds (LAYOUT_SETTLE_S): the unit records its
+    layout's length and end by the wall clock, and a sequential job asks the block to wait before its slices."""
+    if not probe_direct(str(tmp_path))[0]:
+        pytest.skip("the test's directory cannot do O_DIRECT")
+    monkeypatch.chdir(tmp_path)
+    before = time.time()
+    work, _, info = fio.unit({**fio.PARAMS, "rw": rw, "bs": "64k", "size": "4M"})
+    try:
+        assert info["settle_s"] == settle
+        assert before <= info["layout"]["ended_unix"] <= time.time() and info["layout"]["s"] > 0
+    finally:
+        work.close()

@@ -281,14 +281,19 @@ def _p99(percentiles: dict) -> float | None:
 
 SLICES_COUNT_BLOCK_IO = True  # the unit's work is the kernel's block-layer count: storage must be block storage
 SLICE_ESTIMATOR = "pair-median"  # a stalled slice moves one pair, not the figure (vbench.slices)
-# Every side of a block lays out its file at the same time (vbench.slices.run_block), so that no side's file is the
-# one laid out last, and the block's layouts take the time of one. One after the other, the file laid out last ran
-# sequential I/O 10-20% faster for the whole block here (benchmarks/io_noise.py, 50 ms slices, A/A mean -11%/+7%
-# reads, -18%/+16% writes with the order swapped); at once, -2% and -8%, with a per-round SD of 4%: smaller, not
-# gone, and not random: with three containers in a block their files still ran sequential I/O 9-13% faster than
-# native's (10 rounds, every variant), and laid out one after the other in the shuffled block order the offset
-# was gone but the intervals were +-15-24 points (docs/method.md). Random 4k jobs showed no order effect.
+# A file written in the last seconds runs sequential I/O faster here, for seconds. Every side of a block lays out
+# its file at the same time (vbench.slices.run_block), so that none is laid out seconds after another: one after
+# the other, the file laid out last ran sequential I/O 10-20% faster for the whole block (benchmarks/io_noise.py).
+# At once the sides still finish in an order their I/O paths set (natives first, the containers' requests
+# arriving 0.1-0.2 s later), and with slices starting at once the containers' files ran sequential fio 15-25%
+# faster than native's (10 rounds, suite benchmarks/seq-layout.toml; 19-35% slower with the natives' layouts held
+# back until the containers' were done). Pacing every layout over 2 s left 15-28%, 512 MiB written elsewhere
+# after the layouts left 22-40%; waiting before the first slice is what helped: with the sequential jobs' slices
+# starting LAYOUT_SETTLE_S after the last layout, containers ran 2-5% faster than native (per-round SD 6-11%,
+# within the noise); laid out one after the other in the shuffled order and then waiting, the offset was random
+# but the per-round SD 20-41%. Random 4k jobs showed no order effect and do not wait.
 PREPARE_TOGETHER = True
+LAYOUT_SETTLE_S = 6.0
 SLICE_S = 0.05  # one call of the unit: fio runs this long between a SIGCONT and a SIGSTOP
 STOP_WAIT_S = 5.0  # how long a SIGSTOP may take to reach every thread of fio
 START_TIMEOUT_S = 30.0  # how long fio may take from its start to its first I/O
@@ -315,7 +320,8 @@ def unit(params: dict):
     info = {"primary": PRIMARY_BY_RW[job.rw], "io_mode": "direct", "ioengine": fio.ioengine,
             "layout_bytes": job.size, "fio_argv": fio.argv,
             "work_source": "/proc/<pid>/io read_bytes+write_bytes of the paused fio", "slice_engine": "paused fio",
-            "stale_files_removed": fio.stale_removed, "other_fio_files": fio.others}
+            "stale_files_removed": fio.stale_removed, "other_fio_files": fio.others, "layout": fio.layout,
+            "settle_s": LAYOUT_SETTLE_S if job.rw in ("read", "write") else 0.0}
     if fio.ioengine in SYNC_ENGINES and job.iodepth > 1:
         info["iodepth_effective"] = 1
     return fio, amount, info
@@ -323,7 +329,7 @@ def unit(params: dict):
 
 def cannot_slice(params: dict) -> str | None:
     """Why a job with these parameters does not run as paired slices (the host asks before a run): what its
-    unit cannot count (sequential jobs are sliced too: see PREPARE_TOGETHER)."""
+    unit cannot count (sequential jobs are sliced too: see LAYOUT_SETTLE_S)."""
     return cannot_count(params)
 
 
@@ -383,13 +389,14 @@ class PausedFio:
         self.path = scratch_path(workdir, "fio", ".dat")
         self.proc: subprocess.Popen[bytes] | None = None
         self.counted = 0
+        self.layout: dict = {}
         self.stale_removed, self.others = remove_stale(workdir)
         day = Job(**{**dataclasses.asdict(job), "runtime": 86400.0})
         self.argv = [*fio_argv(day, self.path, True, ioengine), "--thread"]
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_DIRECT, 0o600)
             try:
-                lay_out(fd, job.size, True)
+                self.layout = lay_out(fd, job.size, True)
             finally:
                 os.close(fd)
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -547,14 +554,15 @@ def run_python(job: Job, workdir: str, direct: bool) -> dict:
     return python_result(job, samples, elapsed_ns)
 
 
-def lay_out(fd: int, size: int, direct: bool) -> None:
+def lay_out(fd: int, size: int, direct: bool) -> dict:
     """Reserve the file's blocks in one piece, write the whole file with random bytes and make it durable;
-    buffered, drop its pages (fio's invalidate).
+    buffered, drop its pages (fio's invalidate). How long it took and when it ended (by the wall clock, which a
+    container shares with the host): which side's file is newest matters (LAYOUT_SETTLE_S).
 
-    The reservation first: a block's sides lay out their files at the same time (PREPARE_TOGETHER), and written
-    a chunk at a time side by side each file came out in 35 pieces interleaved with the others' (filefrag, four
-    256 MiB files on ext4), a different interleaving every round; reserved, 3 pieces each. Where the file system
-    cannot reserve, the C library writes the blocks instead, and the layout overwrites them."""
+    The reservation first: written a chunk at a time beside other writers, a 256 MiB file came out in 35 pieces
+    interleaved with theirs (filefrag, four files laid out at once on ext4); reserved, 3 pieces. Where the file
+    system cannot reserve, the C library writes the blocks instead, and the layout overwrites them."""
+    start = time.monotonic()
     with contextlib.suppress(OSError):  # no room to reserve: the writes below say so
         os.posix_fallocate(fd, 0, size)
     with mmap.mmap(-1, LAYOUT_CHUNK) as buf:
@@ -565,6 +573,7 @@ def lay_out(fd: int, size: int, direct: bool) -> None:
     os.fsync(fd)
     if not direct:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    return {"s": round(time.monotonic() - start, 4), "ended_unix": round(time.time(), 4)}
 
 
 def python_loop(fd: int, job: Job, direct: bool) -> tuple[dict[str, list[int]], int]:
