@@ -285,9 +285,9 @@ SLICE_ESTIMATOR = "pair-median"  # a stalled slice moves one pair, not the figur
 # its file at the same time (vbench.slices.run_block), so that none is laid out seconds after another: one after
 # the other, the file laid out last ran sequential I/O 10-20% faster for the whole block (benchmarks/io_noise.py).
 # At once the sides still finish in an order their I/O paths set (natives first, the containers' requests
-# arriving 0.1-0.2 s later), and with slices starting at once the containers' files ran sequential fio 15-25%
+# arriving 0.1-0.2 s later), and with slices starting at once the containers' files ran sequential fio 17-23%
 # faster than native's (10 rounds, suite benchmarks/seq-layout.toml; 19-35% slower with the natives' layouts held
-# back until the containers' were done). Pacing every layout over 2 s left 15-28%, 512 MiB written elsewhere
+# back until the containers' were done). Pacing every layout over 2 s left 5-28%, 512 MiB written elsewhere
 # after the layouts left 22-40%; waiting before the first slice is what helped: with the sequential jobs' slices
 # starting LAYOUT_SETTLE_S after the last layout, containers ran 2-5% faster than native (per-round SD 6-11%,
 # within the noise); laid out one after the other in the shuffled order and then waiting, the offset was random
