@@ -291,13 +291,9 @@ SLICE_ESTIMATOR = "pair-median"  # a stalled slice moves one pair, not the figur
 # after the layouts left 22-40%; waiting before the first slice is what helped: with the sequential jobs' slices
 # starting LAYOUT_SETTLE_S after the last layout, containers ran 2-5% faster than native (per-round SD 6-11%,
 # within the noise); laid out one after the other in the shuffled order and then waiting, the offset was random
-# but the per-round SD 20-41%. Random 4k jobs showed no order effect and do not wait. A smaller file waits less,
-# in proportion (LAYOUT_SETTLE_S is for SETTLE_FULL_BYTES and more): the --quick suite's 32 MiB files, laid out
-# at once with no wait, left the containers 2-4% faster at sequential I/O, within its noise, and 6 s for each of
-# its sequential blocks took it from 9 min 52 s to 11 min 37 s.
+# but the per-round SD 20-41%. Random 4k jobs showed no order effect and do not wait.
 PREPARE_TOGETHER = True
 LAYOUT_SETTLE_S = 6.0
-SETTLE_FULL_BYTES = 256 * MIB
 SLICE_S = 0.05  # one call of the unit: fio runs this long between a SIGCONT and a SIGSTOP
 STOP_WAIT_S = 5.0  # how long a SIGSTOP may take to reach every thread of fio
 START_TIMEOUT_S = 30.0  # how long fio may take from its start to its first I/O
@@ -325,17 +321,10 @@ def unit(params: dict):
             "layout_bytes": job.size, "fio_argv": fio.argv,
             "work_source": "/proc/<pid>/io read_bytes+write_bytes of the paused fio", "slice_engine": "paused fio",
             "stale_files_removed": fio.stale_removed, "other_fio_files": fio.others, "layout": fio.layout,
-            "settle_s": settle_s(job)}
+            "settle_s": LAYOUT_SETTLE_S if job.rw in ("read", "write") else 0.0}
     if fio.ioengine in SYNC_ENGINES and job.iodepth > 1:
         info["iodepth_effective"] = 1
     return fio, amount, info
-
-
-def settle_s(job: Job) -> float:
-    """How long a block waits after its layouts before its first slice (see LAYOUT_SETTLE_S)."""
-    if job.rw not in ("read", "write"):
-        return 0.0
-    return LAYOUT_SETTLE_S * min(1.0, job.size / SETTLE_FULL_BYTES)
 
 
 def cannot_slice(params: dict) -> str | None:
