@@ -6,6 +6,7 @@ import json
 import math
 import mmap
 import os
+import re
 import time
 import shutil
 import subprocess
@@ -355,3 +356,37 @@ def test_a_sliced_fio_says_when_its_layout_ended_and_sequential_jobs_ask_to_wait
         assert before <= info["layout"]["ended_unix"] <= time.time() and info["layout"]["s"] > 0
     finally:
         work.close()
+
+
+def test_a_layout_says_where_its_file_lies_as_filefrag_does(tmp_path):
+    """Each layout records where its file landed on the device (the first extent's offset by FIEMAP), so that a
+    run can show whether a side's file lands in the same place every round: the offset is filefrag's."""
+    filefrag = shutil.which("filefrag")
+    fd = os.open(tmp_path / "f.dat", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        layout = fio.lay_out(fd, 4 << 20, False)
+        extents = fio.physical_extents(fd)
+    finally:
+        os.close(fd)
+    assert layout["started_unix"] <= layout["ended_unix"]
+    if extents is None:
+        assert "physical_gib" not in layout
+        pytest.skip("this file system does not map extents (FIEMAP): nothing to compare")
+    assert layout["physical_gib"] == round(extents[0][0] / 2**30, 4) and layout["extents"] == len(extents)
+    assert sum(length for _, length in extents) >= 4 << 20
+    if filefrag is None:
+        pytest.skip("filefrag (e2fsprogs) is not installed to compare with")
+    out = subprocess.run([filefrag, "-v", "-b1", str(tmp_path / "f.dat")], capture_output=True, text=True,
+                         check=True).stdout
+    first = re.search(r"^\s*0:\s+\d+\.\.\s*\d+:\s+(\d+)\.\.", out, re.M)
+    assert first and int(first.group(1)) == extents[0][0]
+
+
+def test_a_file_system_that_cannot_map_extents_gives_no_placement(tmp_path):
+    """Where FIEMAP fails (a pipe here; tmpfs, 9p elsewhere), the layout has no placement instead of a wrong one."""
+    read, write = os.pipe()
+    try:
+        assert fio.physical_extents(read) is None
+    finally:
+        os.close(read)
+        os.close(write)

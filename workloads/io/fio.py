@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import functools
 import itertools
 import json
@@ -38,6 +39,7 @@ import random
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import time
 
@@ -291,7 +293,13 @@ SLICE_ESTIMATOR = "pair-median"  # a stalled slice moves one pair, not the figur
 # after the layouts left 22-40%; waiting before the first slice is what helped: with the sequential jobs' slices
 # starting LAYOUT_SETTLE_S after the last layout, containers ran 2-5% faster than native (per-round SD 6-11%,
 # within the noise); laid out one after the other in the shuffled order and then waiting, the offset was random
-# but the per-round SD 20-41%. Random 4k jobs showed no order effect and do not wait.
+# but the per-round SD 20-41%. Random 4k jobs showed no order effect and do not wait. That was one host (AMD
+# EPYC, stop 42). On the next (the same kind, a faster disk) the containers still read 3-7% faster than native
+# in three 10-round runs, whether the sides' layouts started together to the millisecond (ends within 27-43 ms)
+# or not (ends 0.16-0.19 s apart), and wherever the files lay (each layout's ``physical_gib``: 52-154 GiB into
+# the disk, a side's file in a new place most rounds, speed by half +-0.4%): neither recency nor placement. A
+# native worker moved into a container's cgroups read 1.7% faster (SD 10, 12 rounds: too noisy to tell). The
+# cause is not known; benchmarks/seq_offsets.py reads a run's offsets, layout times and placements.
 PREPARE_TOGETHER = True
 LAYOUT_SETTLE_S = 6.0
 SLICE_S = 0.05  # one call of the unit: fio runs this long between a SIGCONT and a SIGSTOP
@@ -556,13 +564,15 @@ def run_python(job: Job, workdir: str, direct: bool) -> dict:
 
 def lay_out(fd: int, size: int, direct: bool) -> dict:
     """Reserve the file's blocks in one piece, write the whole file with random bytes and make it durable;
-    buffered, drop its pages (fio's invalidate). How long it took and when it ended (by the wall clock, which a
-    container shares with the host): which side's file is newest matters (LAYOUT_SETTLE_S).
+    buffered, drop its pages (fio's invalidate). How long it took, when it started and ended (by the wall clock,
+    which a container shares with the host: which side's file is newest matters, LAYOUT_SETTLE_S), and where
+    on its device it lies (``physical_gib``, the first extent's offset, and ``extents``, where the file system
+    says: a side's file does not land in the same place every round, see physical_extents).
 
     The reservation first: written a chunk at a time beside other writers, a 256 MiB file came out in 35 pieces
     interleaved with theirs (filefrag, four files laid out at once on ext4); reserved, 3 pieces. Where the file
     system cannot reserve, the C library writes the blocks instead, and the layout overwrites them."""
-    start = time.monotonic()
+    start, started_unix = time.monotonic(), time.time()
     with contextlib.suppress(OSError):  # no room to reserve: the writes below say so
         os.posix_fallocate(fd, 0, size)
     with mmap.mmap(-1, LAYOUT_CHUNK) as buf:
@@ -571,9 +581,33 @@ def lay_out(fd: int, size: int, direct: bool) -> dict:
             with memoryview(buf)[:min(LAYOUT_CHUNK, size - offset)] as chunk:
                 os.pwrite(fd, chunk, offset)
     os.fsync(fd)
+    ended = time.time()
     if not direct:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    return {"s": round(time.monotonic() - start, 4), "ended_unix": round(time.time(), 4)}
+    extents = physical_extents(fd)
+    where = {} if not extents else {"physical_gib": round(extents[0][0] / 2**30, 4), "extents": len(extents)}
+    return {"s": round(time.monotonic() - start, 4), "started_unix": round(started_unix, 4),
+            "ended_unix": round(ended, 4), **where}
+
+
+FS_IOC_FIEMAP = 0xC020660B
+_FIEMAP_HEAD = struct.Struct("=QQLLLL")  # struct fiemap: start, length, flags, mapped, count, reserved
+_FIEMAP_EXTENT = struct.Struct("=QQQQQLLLL")  # struct fiemap_extent: logical, physical, length, ...
+
+
+def physical_extents(fd: int, count: int = 32) -> list[tuple[int, int]] | None:
+    """Where the file's first ``count`` extents lie on its device, (byte offset, length) each, from the FIEMAP
+    ioctl; None where the file system cannot say (tmpfs, 9p, some overlays). Two files in different places on
+    one disk can differ in speed for a whole block: a side whose file landed in one place every round would carry
+    that as an overhead (benchmarks/seq_offsets.py reads a run's placements against its speeds)."""
+    buf = bytearray(_FIEMAP_HEAD.pack(0, 2**64 - 1, 0, 0, count, 0) + bytes(_FIEMAP_EXTENT.size * count))
+    try:
+        fcntl.ioctl(fd, FS_IOC_FIEMAP, buf)
+    except OSError:
+        return None
+    mapped = _FIEMAP_HEAD.unpack_from(buf)[3]
+    return [_FIEMAP_EXTENT.unpack_from(buf, _FIEMAP_HEAD.size + i * _FIEMAP_EXTENT.size)[1:3]
+            for i in range(min(mapped, count))]
 
 
 def python_loop(fd: int, job: Job, direct: bool) -> tuple[dict[str, list[int]], int]:
