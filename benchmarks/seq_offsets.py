@@ -6,8 +6,8 @@ but native: the mean and SD over rounds of the per-round log ratio against nativ
 the report's overheads), and how often that side's layout ended after native's. Then the layouts: the median
 spread of the sides' layout starts and ends in a round (each trial's ``info.layout``), and, where the file system
 said where each file lies (``physical_gib``), each side's speed against its round's mean by where its file was:
-below or above the run's median offset. A steady offset that follows the side and not the place or the order is
-neither placement nor recency.
+below or above the run's median offset (natives and containers: a VM's guest sees only its own virtual disk).
+A steady offset that follows the side and not the place or the order is neither placement nor recency.
 
     .venv/bin/python benchmarks/seq_offsets.py results/<run-id> [--case seq-read-1m]
 """
@@ -38,7 +38,7 @@ def rounds_of(run: str, case: str | None) -> dict[str, dict[int, dict[str, dict]
             continue
         out[trial["case"]][trial["round"]][trial["environment"]] = {
             "value": float(metric["value"]), "higher": bool(metric["higher_is_better"]),
-            "layout": (trial.get("info") or {}).get("layout") or {}}
+            "layout": (trial.get("info") or {}).get("layout") or {}, "guest": trial.get("env_kind") == "vm"}
     return out
 
 
@@ -74,7 +74,9 @@ def report(case: str, rounds: dict[int, dict[str, dict]]) -> list[str]:
 
 
 def placement(rounds: dict[int, dict[str, dict]]) -> list[str]:
-    """Each side's speed against its round's mean (in %, positive = faster) by where its file lay."""
+    """Each side's speed against its round's mean (in %, positive = faster) by where its file lay on the host's
+    disk: a VM's guest says where the file lies on its own virtual disk, one host file, so VMs are left out."""
+    rounds = {index: {env: s for env, s in sides.items() if not s["guest"]} for index, sides in rounds.items()}
     where = [s["layout"]["physical_gib"] for sides in rounds.values() for s in sides.values()
              if s["layout"].get("physical_gib") is not None]
     if len(where) < 4:
