@@ -294,8 +294,8 @@ SLICE_ESTIMATOR = "pair-median"  # a stalled slice moves one pair, not the figur
 # starting LAYOUT_SETTLE_S after the last layout, containers ran 2-5% faster than native (per-round SD 6-11%,
 # within the noise); laid out one after the other in the shuffled order and then waiting, the offset was random
 # but the per-round SD 20-41%. Random 4k jobs showed no order effect and do not wait. That was one host (AMD
-# EPYC, stop 42). On the next (the same kind, a faster disk) the containers still read 3-7% faster than native
-# in three 10-round runs, whether the sides' layouts started together to the millisecond (ends within 27-43 ms)
+# EPYC, stop 42). On the next (the same kind, a faster disk) the containers still read 2.7-6.6% faster than
+# native in three 10-round runs, whether the sides' layouts started together to the millisecond (ends within 27-43 ms)
 # or not (ends 0.16-0.19 s apart), and wherever the files lay (each layout's ``physical_gib``: 52-154 GiB into
 # the disk, a side's file in a new place most rounds, speed by half +-0.4%): neither recency nor placement. A
 # native worker moved into a container's cgroups read 1.7% faster (SD 10, 12 rounds: too noisy to tell). The
@@ -597,7 +597,7 @@ _FIEMAP_EXTENT = struct.Struct("=QQQQQLLLL")  # struct fiemap_extent: logical, p
 
 def physical_extents(fd: int, count: int = 32) -> list[tuple[int, int]] | None:
     """Where the file's first ``count`` extents lie on its device, (byte offset, length) each, from the FIEMAP
-    ioctl; None where the file system cannot say (tmpfs, 9p, some overlays). Two files in different places on
+    ioctl; None where the file system cannot say (tmpfs, 9p). Two files in different places on
     one disk can differ in speed for a whole block: a side whose file landed in one place every round would carry
     that as an overhead (benchmarks/seq_offsets.py reads a run's placements against its speeds)."""
     buf = bytearray(_FIEMAP_HEAD.pack(0, 2**64 - 1, 0, 0, count, 0) + bytes(_FIEMAP_EXTENT.size * count))
