@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from vbench.stats import log_cost  # noqa: E402
 from vbench.store import iter_records  # noqa: E402
 
 BASELINE = "native"
@@ -42,12 +43,6 @@ def rounds_of(run: str, case: str | None) -> dict[str, dict[int, dict[str, dict]
     return out
 
 
-def overhead_pct(side: dict, base: dict) -> float:
-    """The side's overhead against the baseline in one round, as a log ratio in %: positive is slower."""
-    ratio = math.log(side["value"] / base["value"])
-    return -100 * ratio if side["higher"] else 100 * ratio
-
-
 def report(case: str, rounds: dict[int, dict[str, dict]]) -> list[str]:
     lines = [case]
     envs = sorted({env for sides in rounds.values() for env in sides} - {BASELINE})
@@ -55,7 +50,8 @@ def report(case: str, rounds: dict[int, dict[str, dict]]) -> list[str]:
         paired = [(sides[env], sides[BASELINE]) for sides in rounds.values() if env in sides and BASELINE in sides]
         if len(paired) < 2:
             continue
-        offsets = [overhead_pct(side, base) for side, base in paired]
+        offsets = list(100 * log_cost([base["value"] for _, base in paired], [side["value"] for side, _ in paired],
+                                      paired[0][0]["higher"]))
         later = [side["layout"]["ended_unix"] > base["layout"]["ended_unix"] for side, base in paired
                  if side["layout"].get("ended_unix") and base["layout"].get("ended_unix")]
         order = f"; its layout ended after native's in {sum(later)} of {len(later)}" if later else ""
