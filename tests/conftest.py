@@ -50,6 +50,27 @@ def own_state_dir(tmp_path_factory):
         os.environ["VBENCH_STATE"] = previous
 
 
+@pytest.fixture(autouse=True)
+def no_run_left_measuring(own_state_dir):
+    """After each test, no vbench it started still holds the tests' measuring lock: one that does (a run that did
+    not stop when told to) would refuse every later test's run. It is killed, and this test fails naming it."""
+    yield
+    import psutil
+
+    from vbench import hostlock
+
+    holder = hostlock.held_by(own_state_dir / hostlock.LOCK_FILE)
+    if holder is None:
+        return
+    pid = holder.get("pid")
+    ours = {p.pid for p in psutil.Process().children(recursive=True)}
+    if pid in ours:
+        psutil.Process(pid).kill()
+        psutil.Process(pid).wait(30)
+    pytest.fail(f"this test left {hostlock.describe(holder)} holding the measuring lock"
+                + (" (killed)" if pid in ours else " (not a process of these tests: left alone)"))
+
+
 def default_sigint() -> None:
     """A ``preexec_fn`` for a vbench a test interrupts with SIGINT: a shell starts a background job (CI's, say)
     with SIGINT ignored, Python keeps an inherited SIG_IGN, and Ctrl-C would then never reach the run."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -31,12 +32,18 @@ params = {{ seconds = 0.15, size = "64k" }}
 """
 
 
+# An interrupted run that has not stopped after this long exits and prints where it was stuck (vbench.cli), so a
+# teardown that hangs fails its test with the stack instead of holding the measuring lock past it.
+STOP_GRACE_S = 45
+
+
 def start(tmp_path: Path, suite: str = SUITE, timeout: int = 60) -> subprocess.Popen:
     path = tmp_path / "faults.toml"
     path.write_text(suite.format(timeout=timeout))
     return subprocess.Popen([*VBENCH, "run", "--suite", str(path), "--output", str(tmp_path / "res"), "--scratch",
                              str(tmp_path / "scratch"), "--seed", "11"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "VBENCH_STOP_GRACE_S": str(STOP_GRACE_S)})
 
 
 def wait_for_trials(tmp_path: Path, count: int, proc: subprocess.Popen) -> Path:
@@ -57,11 +64,57 @@ def test_sigterm_keeps_trials_and_marks_the_run(tmp_path):
     proc = start(tmp_path)
     trials = wait_for_trials(tmp_path, 4, proc)
     proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=2 * STOP_GRACE_S)
+    assert "still stopping" not in stderr, stderr[-4000:]
     assert proc.returncode == 130 and "Traceback" not in stderr
     assert json.loads((trials.parent / "run.json").read_text())["status"] == "interrupted"
     assert len(trial_ids(trials)) >= 4
     assert list((tmp_path / "scratch").iterdir()) == []
+
+
+STUCK_ENV = """
+import time
+
+from vbench.envs.native import Native
+
+
+class Stuck(Native):
+    kind = "stuck"
+    summary = "native, whose teardown never ends (the tests' stand-in for an engine that stopped answering)"
+    variants = ()
+
+    def teardown(self):
+        time.sleep(3600)
+"""
+
+
+def test_an_interrupted_run_whose_teardown_hangs_exits_after_its_grace_and_says_where(tmp_path):
+    site = tmp_path / "site"
+    info = site / "stuck_env-0.1.dist-info"
+    info.mkdir(parents=True)
+    (site / "stuck_env.py").write_text(STUCK_ENV)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: stuck-env\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[vbench.environments]\nstuck = stuck_env:Stuck\n")
+    (tmp_path / "faults.toml").write_text(SUITE.format(timeout=60))
+    proc = subprocess.Popen([*VBENCH, "run", "--suite", str(tmp_path / "faults.toml"), "--env", "stuck", "--output",
+                             str(tmp_path / "res"), "--scratch", str(tmp_path / "scratch"), "--seed", "11"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(site), "VBENCH_STOP_GRACE_S": "3"})
+    trials = wait_for_trials(tmp_path, 4, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "vbench: still stopping 3 s after the interrupt" in stderr
+    assert re.search(r'File ".*stuck_env.py", line \d+ in teardown', stderr), stderr[-2000:]  # where it was stuck
+    assert json.loads((trials.parent / "run.json").read_text())["status"] == "interrupted"
+    assert len(trial_ids(trials)) >= 4
+    from vbench import hostlock
+
+    assert hostlock.held_by(Path(os.environ["VBENCH_STATE"]) / hostlock.LOCK_FILE) is None  # the next run may start
+    assert list((tmp_path / "scratch").iterdir()), "its scratch was not torn down"
+    done = subprocess.run([*VBENCH, "clean"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert list((tmp_path / "scratch").iterdir()) == []  # the ledger listed what the stuck teardown left
 
 
 def test_sigkill_then_resume_finishes_the_plan_in_order(tmp_path):

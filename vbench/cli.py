@@ -2,21 +2,39 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
+import functools
+import os
 import re
 import signal
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 from vbench import fmt
 from vbench.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError, VBenchError
+
+# How long an interrupted vbench may take to stop (a trial's worker closed, every environment torn down) before it
+# exits regardless: a teardown stuck on the outside world must not hold the host's measuring lock for ever.
+# $VBENCH_STOP_GRACE_S changes it (the tests' stuck teardown uses seconds).
+STOP_GRACE_S = 300.0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = _compare_groups(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        grace = stop_grace()
+    except UsageError as exc:
+        print(f"vbench: error: {one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: where a vbench that seems stuck is
+    interrupt = functools.partial(_interrupt, grace)
+    signal.signal(signal.SIGTERM, interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # an inherited SIG_IGN stays ignored
+        signal.signal(signal.SIGINT, interrupt)
     try:
         return args.func(args) or EXIT_OK
     except UsageError as exc:
@@ -42,8 +60,40 @@ def _compare_groups(argv: list[str]) -> list[str]:
     return argv
 
 
-def _interrupt(signum, frame):
+def stop_grace() -> float:
+    text = os.environ.get("VBENCH_STOP_GRACE_S", "").strip()
+    if not text:
+        return STOP_GRACE_S
+    try:
+        grace = float(text)
+    except ValueError:
+        grace = -1.0
+    if not grace > 0:
+        raise UsageError(f"VBENCH_STOP_GRACE_S must be a number of seconds above 0, not {text!r}")
+    return grace
+
+
+_deadline: threading.Timer | None = None
+
+
+def _interrupt(grace: float, signum, frame):
+    """SIGINT or SIGTERM: stop as Ctrl-C does (finished trials kept, environments torn down), within ``grace``
+    seconds of the first one."""
+    global _deadline
+    if _deadline is None:
+        _deadline = threading.Timer(grace, _stop_now, args=(grace,))
+        _deadline.daemon = True
+        _deadline.start()
     raise KeyboardInterrupt
+
+
+def _stop_now(grace: float) -> None:
+    """The interrupted vbench has not stopped in ``grace`` seconds: say where it was stuck and exit. Its finished
+    trials are on disk; whatever it had not torn down is in its ledger, which ``vbench clean`` reaps."""
+    os.write(2, (f"vbench: still stopping {grace:g} s after the interrupt; exiting now (vbench clean removes "
+                 "whatever was left); where it was:\n").encode())  # not print(): the stuck thread may hold its lock
+    faulthandler.dump_traceback(sys.stderr, all_threads=True)
+    os._exit(EXIT_INTERRUPTED)
 
 
 def one_line(text: str) -> str:

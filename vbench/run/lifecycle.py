@@ -152,9 +152,11 @@ def _execute(suite: Suite, specs: list[EnvSpec], record: RunRecord, options: Run
             record.update(status="complete")
         except KeyboardInterrupt:
             record.update(status="interrupted")
+            _write_early(record)
             raise
         except BaseException as exc:
             record.update(status="failed", reason=str(exc))
+            _write_early(record)
             raise
         finally:
             stack.close()  # tear down before the final meta, so teardown times are in it
@@ -169,6 +171,13 @@ def _execute(suite: Suite, specs: list[EnvSpec], record: RunRecord, options: Run
                 # run.json keeps its last state, which --resume reads
             remember(record.meta)
     return store.dir
+
+
+def _write_early(record: RunRecord) -> None:
+    """run.json with how the run ended, before the teardown: a teardown that never ends (vbench.cli then exits
+    after its grace) or a second kill leaves the status said. A failure here is left to the final write."""
+    with contextlib.suppress(VBenchError, OSError):
+        record.write()
 
 
 def remember(meta: RunMeta) -> None:
