@@ -1,0 +1,165 @@
+"""A native fio and a container's fio, both paused and resumed by one host process: is the containers' sequential
+offset (issue 28: sliced seq rows read containers 3-14% faster than native) in vbench's workers or in the fios?
+
+No vbench worker, pipe or layout takes part. The benchmark lays out two files one after the other (1 MiB
+direct writes), syncs, waits ``--settle`` seconds, starts a container (the guest image, the second file's
+directory bind-mounted) and starts one time-based fio with ``--thread`` natively and one with ``docker exec``,
+then stops both. Each round runs cycles of 50 ms slices in palindromic order (the pair's order drawn per
+cycle, the first cycle discarded), as vbench's blocks do: SIGCONT, sleep, SIGSTOP, wait until every thread has
+stopped, and the work is the kernel's count (``/proc/<pid>/io`` read_bytes + write_bytes). Printed: the mean
+and SD over rounds of the container's per-round log ratio against native (positive: the container slower).
+``--swap`` gives the native fio the second file and the container the first, so an offset that follows the
+file rather than the side changes sign. ``--whole`` instead runs a fresh fio for ``--seconds`` per side and
+round, order alternating (fio's own figure, no pausing).
+
+    .venv/bin/python benchmarks/paused_fio.py [--rw read] [--bs 1M] [--iodepth 16] [--rounds 12] [--swap]
+        [--whole] [--seconds 2] [--dir /var/tmp]
+
+It needs fio, a running Docker engine and vbench's guest image (``vbench images build``); it measures, so nothing
+else should run meanwhile.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from vbench.images import guest_image  # noqa: E402
+
+SLICE_S = 0.05
+CYCLES = 6  # per round; the first is discarded
+
+
+def job(args, path: str, seconds: float | None) -> list[str]:
+    run = ["--runtime=3600", "--thread"] if seconds is None else [f"--runtime={seconds}"]
+    return ["fio", "--name=paused", f"--filename={path}", f"--rw={args.rw}", f"--bs={args.bs}",
+            f"--iodepth={args.iodepth}", "--ioengine=libaio", "--direct=1", f"--size={args.size}", "--time_based",
+            "--output-format=json", *run]
+
+
+def stopped(pid: int) -> bool:
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/stat") as stat:
+            if stat.read().rsplit(")", 1)[1].split()[0] not in ("T", "t", "Z", "X"):
+                return False
+    return True
+
+
+def stop(pid: int) -> float:
+    os.kill(pid, signal.SIGSTOP)
+    sent = time.perf_counter()
+    while not stopped(pid):
+        time.sleep(0.0001)
+    return sent
+
+
+def counted(pid: int) -> int:
+    with open(f"/proc/{pid}/io") as io:
+        fields = dict(line.split(": ") for line in io.read().splitlines())
+    return int(fields["read_bytes"]) + int(fields["write_bytes"])
+
+
+def sliced_round(pids: dict[str, int], rng: random.Random) -> dict[str, float]:
+    """Each side's rate (bytes per second of running time) over the kept cycles of one round."""
+    work = {side: 0 for side in pids}
+    spent = {side: 0.0 for side in pids}
+    for cycle in range(CYCLES):
+        order = rng.sample(sorted(pids), len(pids))
+        for side in order + order[::-1]:
+            pid = pids[side]
+            before, start = counted(pid), time.perf_counter()
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(SLICE_S)
+            sent = stop(pid)
+            if cycle:
+                work[side] += counted(pid) - before
+                spent[side] += sent - start
+    return {side: work[side] / spent[side] for side in pids}
+
+
+def fio_rate(argv: list[str]) -> float:
+    out = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+    job_out = out["jobs"][0]
+    return float(job_out["read"]["bw_bytes"] + job_out["write"]["bw_bytes"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rw", default="read", choices=["read", "write", "randread", "randwrite"])
+    parser.add_argument("--bs", default="1M")
+    parser.add_argument("--iodepth", type=int, default=16)
+    parser.add_argument("--size", default="256M")
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--settle", type=float, default=6.0)
+    parser.add_argument("--swap", action="store_true", help="the native fio on the container's file and back")
+    parser.add_argument("--whole", action="store_true", help="fresh fio runs of --seconds instead of paused ones")
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--dir", default="/var/tmp")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="paused-fio-", dir=args.dir))
+    name = f"vbench-paused-fio-{os.getpid()}"
+    procs: list[subprocess.Popen] = []
+    try:
+        for side in ("a", "b"):
+            (base / side).mkdir()
+            subprocess.run(["fio", "--name=layout", f"--filename={base / side / 'f'}", f"--size={args.size}",
+                            "--rw=write", "--bs=1M", "--direct=1", "--ioengine=libaio", "--iodepth=16",
+                            "--output-format=terse"], check=True, capture_output=True)
+        subprocess.run(["sync"], check=True)
+        time.sleep(args.settle)
+        subprocess.run(["docker", "run", "-d", "--name", name, "-v", f"{base}:/data", guest_image().tag, "sleep",
+                        "3600"], check=True, capture_output=True)
+        native_file, container_file = (base / "b" / "f", "/data/a/f") if args.swap else (base / "a" / "f",
+                                                                                          "/data/b/f")
+        argv = {"native": lambda s: job(args, str(native_file), s),
+                "container": lambda s: ["docker", "exec", name, *job(args, container_file, s)]}
+        rng = random.Random(args.seed)
+        logs = []
+        if args.whole:
+            for r in range(args.rounds):
+                sides = ["native", "container"] if r % 2 == 0 else ["container", "native"]
+                rate = {side: fio_rate(argv[side](args.seconds)) for side in sides}
+                logs.append(math.log(rate["native"] / rate["container"]))
+        else:
+            procs = [subprocess.Popen(argv[side](None), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                     for side in ("native", "container")]
+            time.sleep(2)
+            inside = subprocess.run(["docker", "top", name, "-eo", "pid,args"], capture_output=True, text=True,
+                                    check=True).stdout.splitlines()
+            container_pid = next(int(line.split()[0]) for line in inside if f"--filename={container_file}" in line
+                                 and line.split()[1] == "fio")
+            pids = {"native": procs[0].pid, "container": container_pid}
+            for pid in pids.values():
+                stop(pid)
+            for _ in range(args.rounds):
+                rate = sliced_round(pids, rng)
+                logs.append(math.log(rate["native"] / rate["container"]))
+        how = f"whole {args.seconds:g} s fio runs" if args.whole else f"{SLICE_S * 1000:g} ms slices of paused fios"
+        print(f"{args.rw} {args.bs} QD{args.iodepth}, {how}{', files swapped' if args.swap else ''}: the container "
+              f"against native {100 * statistics.fmean(logs):+.1f}% per round (SD {100 * statistics.stdev(logs):.1f}, "
+              f"{len(logs)} rounds)")
+        print("  rounds: " + " ".join(f"{100 * x:+.1f}" for x in logs))
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        for proc in procs:
+            proc.kill()
+            os.kill(proc.pid, signal.SIGCONT) if proc.poll() is None else None
+            proc.wait()
+        subprocess.run(["rm", "-rf", str(base)])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
