@@ -10,10 +10,12 @@ stopped, and the work is the kernel's count (``/proc/<pid>/io`` read_bytes + wri
 and SD over rounds of the container's per-round log ratio against native (positive: the container slower).
 ``--swap`` gives the native fio the second file and the container the first, so an offset that follows the
 file rather than the side changes sign. ``--whole`` instead runs a fresh fio for ``--seconds`` per side and
-round, order alternating (fio's own figure, no pausing).
+round, order alternating (fio's own figure, no pausing). Which part of the container matters: ``--native-cgroup``
+moves the native fio into cgroups of its own (cgroup v1: cpu, cpuacct, blkio, memory, pids) as Docker does for a
+container, ``--container-root`` moves the container's fio out of its cgroups into those controllers' roots.
 
     .venv/bin/python benchmarks/paused_fio.py [--rw read] [--bs 1M] [--iodepth 16] [--rounds 12] [--swap]
-        [--whole] [--seconds 2] [--dir /var/tmp]
+        [--whole] [--seconds 2] [--native-cgroup] [--container-root] [--dir /var/tmp]
 
 It needs fio, a running Docker engine and vbench's guest image (``vbench images build``); it measures, so nothing
 else should run meanwhile.
@@ -21,10 +23,12 @@ else should run meanwhile.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import random
+import shlex
 import signal
 import statistics
 import subprocess
@@ -38,6 +42,8 @@ sys.path.insert(0, str(ROOT))
 from vbench.images import guest_image  # noqa: E402
 
 SLICE_S = 0.05
+CGROUP_V1 = Path("/sys/fs/cgroup")
+CONTROLLERS = ("cpu", "cpuacct", "blkio", "memory", "pids")
 CYCLES = 6  # per round; the first is discarded
 
 
@@ -88,6 +94,25 @@ def sliced_round(pids: dict[str, int], rng: random.Random) -> dict[str, float]:
     return {side: work[side] / spent[side] for side in pids}
 
 
+def move(pid: int, group: str, controllers: tuple[str, ...] = CONTROLLERS) -> None:
+    """Every thread of ``pid`` into ``group`` ("" for the root) of each v1 controller in ``controllers``."""
+    for controller in controllers:
+        directory = CGROUP_V1 / controller / group
+        directory.mkdir(exist_ok=True)
+        (directory / "cgroup.procs").write_text(str(pid))
+
+
+def own_groups(pid: int, controllers: tuple[str, ...]) -> dict[str, str]:
+    """The v1 cgroup of ``pid`` in each of ``controllers`` (from /proc/<pid>/cgroup, without the leading /)."""
+    groups = {}
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, names, path = line.split(":", 2)
+        for name in names.split(","):
+            if name in controllers:
+                groups[name] = path.lstrip("/")
+    return groups
+
+
 def fio_rate(argv: list[str]) -> float:
     out = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
     job_out = out["jobs"][0]
@@ -105,9 +130,28 @@ def main() -> int:
     parser.add_argument("--swap", action="store_true", help="the native fio on the container's file and back")
     parser.add_argument("--whole", action="store_true", help="fresh fio runs of --seconds instead of paused ones")
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--native-cgroup", action="store_true", help="the native fio in cgroups of its own")
+    parser.add_argument("--container-root", action="store_true", help="the container's fio in the root cgroups")
+    parser.add_argument("--docker-run", default="", help="more options of the container's docker run, e.g. "
+                        "'--security-opt seccomp=unconfined'")
+    parser.add_argument("--native-starts-in", choices=["root", "own"],
+                        help="start the native fio in the roots of --controllers, or in cgroups of its own there "
+                             "(moved before fio runs, so its memory is charged there from the start)")
+    parser.add_argument("--toggle", action="store_true",
+                        help="the container's fio in the roots of --controllers every other round, back in its own in "
+                             "the others (the same files: no placement between the two figures)")
+    parser.add_argument("--controllers", default=",".join(CONTROLLERS),
+                        help="the v1 controllers the two options above move between (default: %(default)s)")
     parser.add_argument("--dir", default="/var/tmp")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    if (args.native_cgroup or args.container_root) and not (CGROUP_V1 / "blkio").is_dir():
+        parser.error("--native-cgroup and --container-root need cgroup v1 (no /sys/fs/cgroup/blkio here)")
+    controllers = tuple(c for c in args.controllers.split(",") if c)
+    if not set(controllers) <= set(CONTROLLERS):
+        parser.error(f"--controllers: each one of {', '.join(CONTROLLERS)}")
+    if (args.native_cgroup or args.container_root) and args.whole:
+        parser.error("--native-cgroup and --container-root move paused fios: not with --whole")
     base = Path(tempfile.mkdtemp(prefix="paused-fio-", dir=args.dir))
     name = f"vbench-paused-fio-{os.getpid()}"
     procs: list[subprocess.Popen] = []
@@ -119,11 +163,16 @@ def main() -> int:
                             "--output-format=terse"], check=True, capture_output=True)
         subprocess.run(["sync"], check=True)
         time.sleep(args.settle)
-        subprocess.run(["docker", "run", "-d", "--name", name, "-v", f"{base}:/data", guest_image().tag, "sleep",
-                        "3600"], check=True, capture_output=True)
+        subprocess.run(["docker", "run", "-d", "--name", name, "-v", f"{base}:/data", *shlex.split(args.docker_run),
+                        guest_image().tag, "sleep", "3600"], check=True, capture_output=True)
         native_file, container_file = (base / "b" / "f", "/data/a/f") if args.swap else (base / "a" / "f",
                                                                                           "/data/b/f")
-        argv = {"native": lambda s: job(args, str(native_file), s),
+        entry = "" if args.native_starts_in == "root" else name
+        for controller in controllers if args.native_starts_in == "own" else ():
+            (CGROUP_V1 / controller / entry).mkdir(exist_ok=True)
+        moving = " ".join(f"echo $$ > {CGROUP_V1 / c / entry / 'cgroup.procs'};" for c in controllers)
+        starts = ["sh", "-c", f"{moving} exec \"$@\"", "sh"] if args.native_starts_in else []
+        argv = {"native": lambda s: [*starts, *job(args, str(native_file), s)],
                 "container": lambda s: ["docker", "exec", name, *job(args, container_file, s)]}
         rng = random.Random(args.seed)
         logs = []
@@ -141,12 +190,29 @@ def main() -> int:
             container_pid = next(int(line.split()[0]) for line in inside if f"--filename={container_file}" in line
                                  and line.split()[1] == "fio")
             pids = {"native": procs[0].pid, "container": container_pid}
+            if args.native_cgroup:
+                move(pids["native"], name, controllers)
+            if args.container_root:
+                move(pids["container"], "", controllers)
             for pid in pids.values():
                 stop(pid)
-            for _ in range(args.rounds):
+            own = own_groups(pids["container"], controllers)
+            for r in range(args.rounds):
+                if args.toggle:
+                    for controller, group in own.items():
+                        move(pids["container"], "" if r % 2 else group, (controller,))
                 rate = sliced_round(pids, rng)
                 logs.append(math.log(rate["native"] / rate["container"]))
+            if args.toggle:
+                for state, part in (("in its own cgroups", logs[0::2]), ("in the roots", logs[1::2])):
+                    print(f"  the container's fio {state}: {100 * statistics.fmean(part):+.1f}% "
+                          f"(SD {100 * statistics.stdev(part):.1f}, {len(part)} rounds)")
         how = f"whole {args.seconds:g} s fio runs" if args.whole else f"{SLICE_S * 1000:g} ms slices of paused fios"
+        moved = "/".join(controllers)
+        how += f", the native fio in {moved} cgroups of its own" if args.native_cgroup else ""
+        how += f", the container's fio in the {moved} roots" if args.container_root else ""
+        how += f", the native fio started in {args.native_starts_in} {moved} cgroups" if args.native_starts_in else ""
+        how += f", docker run {args.docker_run}" if args.docker_run else ""
         print(f"{args.rw} {args.bs} QD{args.iodepth}, {how}{', files swapped' if args.swap else ''}: the container "
               f"against native {100 * statistics.fmean(logs):+.1f}% per round (SD {100 * statistics.stdev(logs):.1f}, "
               f"{len(logs)} rounds)")
@@ -158,6 +224,9 @@ def main() -> int:
             os.kill(proc.pid, signal.SIGCONT) if proc.poll() is None else None
             proc.wait()
         subprocess.run(["rm", "-rf", str(base)])
+        for controller in controllers if args.native_cgroup or args.native_starts_in == "own" else ():
+            with contextlib.suppress(OSError):  # its processes are gone: the kernel lets it be removed
+                (CGROUP_V1 / controller / name).rmdir()
     return 0
 
 
