@@ -10,12 +10,19 @@ stopped, and the work is the kernel's count (``/proc/<pid>/io`` read_bytes + wri
 and SD over rounds of the container's per-round log ratio against native (positive: the container slower).
 ``--swap`` gives the native fio the second file and the container the first, so an offset that follows the
 file rather than the side changes sign. ``--whole`` instead runs a fresh fio for ``--seconds`` per side and
-round, order alternating (fio's own figure, no pausing). Which part of the container matters: ``--native-cgroup``
-moves the native fio into cgroups of its own (cgroup v1: cpu, cpuacct, blkio, memory, pids) as Docker does for a
-container, ``--container-root`` moves the container's fio out of its cgroups into those controllers' roots.
+round, order alternating (fio's own figure, no pausing).
+
+Which part of the container matters (cgroup v1; ``--controllers``, by default cpu, cpuacct, blkio, memory and
+pids, says which): ``--native-cgroup`` moves the native fio into cgroups of its own as Docker does for a
+container, ``--container-root`` moves the container's fio into the controllers' roots, ``--toggle`` moves it
+there and back every other round (the same files and fios: no placement between the two figures, which are
+printed apart), ``--native-starts-in root|own`` starts the native fio there (its memory charged there from its
+first allocation), and ``--docker-run`` adds options to the container's ``docker run`` (e.g.
+``--docker-run=--security-opt=seccomp=unconfined``).
 
     .venv/bin/python benchmarks/paused_fio.py [--rw read] [--bs 1M] [--iodepth 16] [--rounds 12] [--swap]
-        [--whole] [--seconds 2] [--native-cgroup] [--container-root] [--dir /var/tmp]
+        [--whole] [--seconds 2] [--native-cgroup] [--container-root] [--toggle] [--native-starts-in root|own]
+        [--controllers cpu,blkio] [--docker-run=OPTIONS] [--dir /var/tmp]
 
 It needs fio, a running Docker engine and vbench's guest image (``vbench images build``); it measures, so nothing
 else should run meanwhile.
@@ -141,17 +148,18 @@ def main() -> int:
                         help="the container's fio in the roots of --controllers every other round, back in its own in "
                              "the others (the same files: no placement between the two figures)")
     parser.add_argument("--controllers", default=",".join(CONTROLLERS),
-                        help="the v1 controllers the two options above move between (default: %(default)s)")
+                        help="the v1 controllers the cgroup options move between (default: %(default)s)")
     parser.add_argument("--dir", default="/var/tmp")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    if (args.native_cgroup or args.container_root) and not (CGROUP_V1 / "blkio").is_dir():
-        parser.error("--native-cgroup and --container-root need cgroup v1 (no /sys/fs/cgroup/blkio here)")
+    if (args.native_cgroup or args.container_root or args.toggle or args.native_starts_in) \
+            and not (CGROUP_V1 / "blkio").is_dir():
+        parser.error("the cgroup options need cgroup v1 (no /sys/fs/cgroup/blkio here)")
     controllers = tuple(c for c in args.controllers.split(",") if c)
     if not set(controllers) <= set(CONTROLLERS):
         parser.error(f"--controllers: each one of {', '.join(CONTROLLERS)}")
-    if (args.native_cgroup or args.container_root) and args.whole:
-        parser.error("--native-cgroup and --container-root move paused fios: not with --whole")
+    if (args.native_cgroup or args.container_root or args.toggle) and args.whole:
+        parser.error("--native-cgroup, --container-root and --toggle move paused fios: not with --whole")
     base = Path(tempfile.mkdtemp(prefix="paused-fio-", dir=args.dir))
     name = f"vbench-paused-fio-{os.getpid()}"
     procs: list[subprocess.Popen] = []
@@ -219,9 +227,8 @@ def main() -> int:
         print("  rounds: " + " ".join(f"{100 * x:+.1f}" for x in logs))
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
-        for proc in procs:
+        for proc in procs:  # SIGKILL ends a stopped process too; docker rm ended the container's
             proc.kill()
-            os.kill(proc.pid, signal.SIGCONT) if proc.poll() is None else None
             proc.wait()
         subprocess.run(["rm", "-rf", str(base)])
         for controller in controllers if args.native_cgroup or args.native_starts_in == "own" else ():

@@ -1,6 +1,7 @@
 """Shared fixtures: the repository root, a tiny suite file and a finished tiny run."""
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -65,8 +66,10 @@ def no_run_left_measuring(own_state_dir):
     pid = holder.get("pid")
     ours = {p.pid for p in psutil.Process().children(recursive=True)}
     if pid in ours:
-        psutil.Process(pid).kill()
-        psutil.Process(pid).wait(30)
+        with contextlib.suppress(psutil.NoSuchProcess):  # it ended since the lock was read
+            victim = psutil.Process(pid)
+            victim.kill()
+            victim.wait(30)
     pytest.fail(f"this test left {hostlock.describe(holder)} holding the measuring lock"
                 + (" (killed)" if pid in ours else " (not a process of these tests: left alone)"))
 
