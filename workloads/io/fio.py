@@ -341,13 +341,13 @@ def unit(params: dict):
 # swapped for the second figure) and read 15.6% faster and 3.8% slower (so about 6% from the side, the rest from
 # the file), while whole fio runs of the same jobs agreed (+0.7, +0.9 and +1.9% over 30, 16 and 16 pairs, SE 2-3):
 # the pausing itself favours the container for sequential I/O. The offset holds steady within one pair of fios (SD
-# 2-4% over rounds) and varies between invocations: paused writes came out from -22% to +3.5% in seven runs. It is
+# 2-4% over rounds) and varies between invocations (paused writes, nothing else changed: -21.0, -21.8, +3.5%). It is
 # not the container's cgroups (its fio moved to the roots and back every other round: -11.8 against -8.5%, and
 # -11.1 against -10.7% for blkio alone; the native one started in cgroups of its own: -11.6%) and not seccomp
 # (unconfined: +1.4% and -6.6%); why is not known. The 4k random jobs showed no such offset (+0.7% at QD32 reads,
 # -2.2% at QD1 writes, SE about 1%).
-SEQUENTIAL_WHOLE = ("sequential fio runs as whole trials: paused and resumed, a container's fio ran 4-21% faster "
-                    "than a native one where whole runs agree (benchmarks/paused_fio.py)")
+SEQUENTIAL_WHOLE = ("sequential fio runs as whole trials: paused and resumed, a container's fio mostly ran faster "
+                    "than a native one (by up to 22%) where whole runs agree (benchmarks/paused_fio.py)")
 
 
 def cannot_slice(params: dict) -> str | None:
