@@ -47,8 +47,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from vbench.images import guest_image  # noqa: E402
+from vbench.slices import palindrome  # noqa: E402
+from workloads.io import fio  # noqa: E402
 
-SLICE_S = 0.05
 CGROUP_V1 = Path("/sys/fs/cgroup")
 CONTROLLERS = ("cpu", "cpuacct", "blkio", "memory", "pids")
 CYCLES = 6  # per round; the first is discarded
@@ -61,26 +62,13 @@ def job(args, path: str, seconds: float | None) -> list[str]:
             "--output-format=json", *run]
 
 
-def stopped(pid: int) -> bool:
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/stat") as stat:
-            if stat.read().rsplit(")", 1)[1].split()[0] not in ("T", "t", "Z", "X"):
-                return False
-    return True
-
-
 def stop(pid: int) -> float:
+    """SIGSTOP, then wait until every thread has stopped: when the signal was sent (as PausedFio does)."""
     os.kill(pid, signal.SIGSTOP)
     sent = time.perf_counter()
-    while not stopped(pid):
+    while not fio.threads_stopped(pid):
         time.sleep(0.0001)
     return sent
-
-
-def counted(pid: int) -> int:
-    with open(f"/proc/{pid}/io") as io:
-        fields = dict(line.split(": ") for line in io.read().splitlines())
-    return int(fields["read_bytes"]) + int(fields["write_bytes"])
 
 
 def sliced_round(pids: dict[str, int], rng: random.Random) -> dict[str, float]:
@@ -88,15 +76,14 @@ def sliced_round(pids: dict[str, int], rng: random.Random) -> dict[str, float]:
     work = {side: 0 for side in pids}
     spent = {side: 0.0 for side in pids}
     for cycle in range(CYCLES):
-        order = rng.sample(sorted(pids), len(pids))
-        for side in order + order[::-1]:
+        for side in palindrome(rng.sample(sorted(pids), len(pids))):
             pid = pids[side]
-            before, start = counted(pid), time.perf_counter()
+            before, start = fio.io_bytes(pid), time.perf_counter()
             os.kill(pid, signal.SIGCONT)
-            time.sleep(SLICE_S)
+            time.sleep(fio.SLICE_S)
             sent = stop(pid)
             if cycle:
-                work[side] += counted(pid) - before
+                work[side] += fio.io_bytes(pid) - before
                 spent[side] += sent - start
     return {side: work[side] / spent[side] for side in pids}
 
@@ -215,7 +202,7 @@ def main() -> int:
                 for state, part in (("in its own cgroups", logs[0::2]), ("in the roots", logs[1::2])):
                     print(f"  the container's fio {state}: {100 * statistics.fmean(part):+.1f}% "
                           f"(SD {100 * statistics.stdev(part):.1f}, {len(part)} rounds)")
-        how = f"whole {args.seconds:g} s fio runs" if args.whole else f"{SLICE_S * 1000:g} ms slices of paused fios"
+        how = f"whole {args.seconds:g} s fio runs" if args.whole else f"{fio.SLICE_S * 1000:g} ms slices of paused fios"
         moved = "/".join(controllers)
         how += f", the native fio in {moved} cgroups of its own" if args.native_cgroup else ""
         how += f", the container's fio in the {moved} roots" if args.container_root else ""

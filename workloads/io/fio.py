@@ -492,32 +492,15 @@ class PausedFio:
             return False
 
     def _all_stopped(self) -> bool:
-        if self._fio.poll() is not None:
-            return True  # nothing left to stop
-        try:
-            tasks = os.listdir(f"/proc/{self._fio.pid}/task")
-        except FileNotFoundError:
-            return True
-        for task in tasks:
-            try:
-                with open(f"/proc/{self._fio.pid}/task/{task}/stat") as stat:
-                    state = stat.read().rsplit(")", 1)[1].split()[0]
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-            if state not in ("T", "t", "Z", "X"):
-                return False
-        return True
+        return self._fio.poll() is not None or threads_stopped(self._fio.pid)  # an ended fio has nothing to stop
 
     def _bytes(self) -> int:
         if self._fio.poll() is not None:
             return 0  # fio is gone (its /proc entry with it): the caller says why
         try:
-            with open(f"/proc/{self._fio.pid}/io") as io:
-                fields = dict(line.split(": ") for line in io.read().splitlines())
+            return io_bytes(self._fio.pid)
         except (FileNotFoundError, ProcessLookupError):
             return self.counted  # it died since the poll above: the next poll says so
-
-        return int(fields["read_bytes"]) + int(fields["write_bytes"])
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -526,6 +509,31 @@ class PausedFio:
         if self.proc is not None and self.proc.stderr:
             self.proc.stderr.close()
         remove_quietly(self.path)
+
+
+def threads_stopped(pid: int) -> bool:
+    """Whether every thread of ``pid`` is stopped (or gone): a SIGSTOP reaches each thread in its own time."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return True
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as stat:
+                state = stat.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if state not in ("T", "t", "Z", "X"):
+            return False
+    return True
+
+
+def io_bytes(pid: int) -> int:
+    """The bytes ``pid`` has submitted to the block layer, every thread's (/proc/<pid>/io read_bytes and
+    write_bytes); FileNotFoundError once it is gone."""
+    with open(f"/proc/{pid}/io") as io:
+        fields = dict(line.split(": ") for line in io.read().splitlines())
+    return int(fields["read_bytes"]) + int(fields["write_bytes"])
 
 
 def remove_stale(workdir: str) -> tuple[int, int]:
