@@ -44,15 +44,19 @@ def watch(argv: list[str]) -> tuple[list[dict], int, float]:
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     me = psutil.Process(proc.pid)
     readings: list[dict] = []
+    maps: dict[int, dict[str, int]] = {}  # round -> resident KiB by mapping, read at that round's first trial
     assert proc.stdout is not None
     for line in proc.stdout:
         found = PROGRESS.match(line)
         if not found:
             continue
+        round_no = int(found[4]) * (1 if found[3] == "r" else -1)
+        if round_no > 0 and round_no not in maps:
+            maps[round_no] = resident_by_mapping(proc.pid)
         try:
             with me.oneshot():
                 readings.append({"trial": int(found[1]), "planned": int(found[2]),
-                                 "round": int(found[4]) * (1 if found[3] == "r" else -1), "t": time.monotonic() - start,
+                                 "round": round_no, "t": time.monotonic() - start,
                                  "rss": (mem := me.memory_info()).rss, "anon": mem.rss - mem.shared,
                                  "fds": me.num_fds(), "threads": me.num_threads()})
         except psutil.Error:
@@ -61,7 +65,38 @@ def watch(argv: list[str]) -> tuple[list[dict], int, float]:
             last = readings[-1]
             print(f"  {last['trial']} trials: rss {last['rss'] / 2**20:.1f} MiB, fds {last['fds']}, "
                   f"threads {last['threads']}", flush=True)
+    if readings:
+        readings[0]["maps"] = maps  # summarise() takes them out
     return readings, proc.wait(), time.monotonic() - start
+
+
+def resident_by_mapping(pid: int) -> dict[str, int]:
+    """Resident KiB of ``pid`` by what is mapped (a file's path, [heap], [anon] for anonymous memory, [stack]),
+    from /proc/<pid>/smaps; empty once the process is gone."""
+    out: dict[str, int] = {}
+    name = "[anon]"
+    try:
+        with open(f"/proc/{pid}/smaps") as smaps:
+            for line in smaps:
+                fields = line.split()
+                if "-" in fields[0] and not fields[0].endswith(":"):  # a mapping's header line
+                    name = fields[5] if len(fields) > 5 else "[anon]"
+                elif fields[0] == "Rss:":
+                    out[name] = out.get(name, 0) + int(fields[1])
+    except OSError:
+        return {}
+    return out
+
+
+def grown_mappings(maps: dict[int, dict[str, int]], top: int = 6) -> list[tuple[str, int]]:
+    """The mappings whose resident size grew most from round WARM_ROUNDS + 1's first trial to the last round's
+    first trial (KiB), largest first."""
+    later = sorted(r for r in maps if r > WARM_ROUNDS)
+    if len(later) < 2:
+        return []
+    before, after = maps[later[0]], maps[later[-1]]
+    grown = {name: after.get(name, 0) - before.get(name, 0) for name in set(before) | set(after)}
+    return sorted(grown.items(), key=lambda item: -abs(item[1]))[:top]
 
 
 def slope_per_1000(readings: list[dict], key: str) -> float:
@@ -91,6 +126,7 @@ def summarise(name: str, readings: list[dict], code: int, wall: float) -> dict:
     if not readings:
         print(f"{name}: no trial ran (exit {code})")
         return {"run": name, "exit": code, "trials": 0, "meets_goal": False}
+    maps = readings[0].pop("maps", {})
     first, last = readings[0], readings[-1]
     print(f"\n{name}: exit {code}, {last['trial']} trials in {wall / 60:.1f} min")
     # anon: the RSS that is not file-backed (the heap, stacks); the rest is code and data of the libraries, paged
@@ -124,6 +160,10 @@ def summarise(name: str, readings: list[dict], code: int, wall: float) -> dict:
     print(f"  goal (after round {WARM_ROUNDS}: rss within {RSS_GOAL_BYTES >> 20} MiB and growing less than "
           f"{RSS_SLOPE_GOAL_BYTES >> 20} MiB per 1,000 trials, no more fds or threads): "
           f"{'met' if meets else 'MISSED'}")
+    grown = grown_mappings(maps)
+    if grown:
+        print("  resident growth by mapping, round {} to round {} (KiB): ".format(
+            min(r for r in maps if r > WARM_ROUNDS), max(maps)) + ", ".join(f"{n} {k:+d}" for n, k in grown))
     return {"run": name, "exit": code, "trials": last["trial"], "wall_s": round(wall, 1), "first": first,
             "last": last, "reference": reference[-1], "max_rss": max(r["rss"] for r in readings),
             "growth_from_first": start, "growth": growth, "slope_per_1000": slopes,

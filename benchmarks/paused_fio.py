@@ -9,8 +9,13 @@ cycle, the first cycle discarded), as vbench's blocks do: SIGCONT, sleep, SIGSTO
 stopped, and the work is the kernel's count (``/proc/<pid>/io`` read_bytes + write_bytes). Printed: the mean
 and SD over rounds of the container's per-round log ratio against native (positive: the container slower).
 ``--swap`` gives the native fio the second file and the container the first, so an offset that follows the
-file rather than the side changes sign. ``--whole`` instead runs a fresh fio for ``--seconds`` per side and
-round, order alternating (fio's own figure, no pausing).
+file rather than the side changes sign; but one invocation's pair of fios is one draw (a fio's speed was steady
+for its life and differed between processes), so ``--cross`` starts four, each side on both files, and rounds
+alternate which file each side uses: it prints the side's part and the file's part of the offset, both from the
+same invocation. ``--slice`` sets a slice's length. ``--hugetlb`` runs every fio with
+``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` and ``--iomem_align=2m`` (its buffers in transparent huge pages, as vbench
+runs fio). ``--whole`` instead runs a fresh fio for ``--seconds`` per side and round, order alternating (fio's own
+figure, no pausing). Each run also prints the two sides' rates per round.
 
 Which part of the container matters (cgroup v1; ``--controllers``, by default cpu, cpuacct, blkio, memory and
 pids, says which): ``--native-cgroup`` moves the native fio into cgroups of its own as Docker does for a
@@ -21,8 +26,8 @@ first allocation), and ``--docker-run`` adds options to the container's ``docker
 ``--docker-run=--security-opt=seccomp=unconfined``).
 
     .venv/bin/python benchmarks/paused_fio.py [--rw read] [--bs 1M] [--iodepth 16] [--rounds 12] [--swap]
-        [--whole] [--seconds 2] [--native-cgroup] [--container-root] [--toggle] [--native-starts-in root|own]
-        [--controllers cpu,blkio] [--docker-run=OPTIONS] [--dir /var/tmp]
+        [--cross] [--slice 0.05] [--hugetlb] [--whole] [--seconds 2] [--native-cgroup] [--container-root]
+        [--toggle] [--native-starts-in root|own] [--controllers cpu,blkio] [--docker-run=OPTIONS] [--dir /var/tmp]
 
 It needs fio, a running Docker engine and vbench's guest image (``vbench images build``); it measures, so nothing
 else should run meanwhile.
@@ -52,11 +57,13 @@ from workloads.io import fio  # noqa: E402
 
 CGROUP_V1 = Path("/sys/fs/cgroup")
 CONTROLLERS = ("cpu", "cpuacct", "blkio", "memory", "pids")
+HUGE = "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"
 CYCLES = 6  # per round; the first is discarded
 
 
 def job(args, path: str, seconds: float | None) -> list[str]:
     run = ["--runtime=3600", "--thread"] if seconds is None else [f"--runtime={seconds}"]
+    run += ["--iomem_align=2m"] if args.hugetlb else []  # every buffer within whole huge pages
     return ["fio", "--name=paused", f"--filename={path}", f"--rw={args.rw}", f"--bs={args.bs}",
             f"--iodepth={args.iodepth}", "--ioengine=libaio", "--direct=1", f"--size={args.size}", "--time_based",
             "--output-format=json", *run]
@@ -71,7 +78,7 @@ def stop(pid: int) -> float:
     return sent
 
 
-def sliced_round(pids: dict[str, int], rng: random.Random) -> dict[str, float]:
+def sliced_round(pids: dict[str, int], rng: random.Random, slice_s: float) -> dict[str, float]:
     """Each side's rate (bytes per second of running time) over the kept cycles of one round."""
     work = {side: 0 for side in pids}
     spent = {side: 0.0 for side in pids}
@@ -80,7 +87,7 @@ def sliced_round(pids: dict[str, int], rng: random.Random) -> dict[str, float]:
             pid = pids[side]
             before, start = fio.io_bytes(pid), time.perf_counter()
             os.kill(pid, signal.SIGCONT)
-            time.sleep(fio.SLICE_S)
+            time.sleep(slice_s)
             sent = stop(pid)
             if cycle:
                 work[side] += fio.io_bytes(pid) - before
@@ -124,6 +131,7 @@ def main() -> int:
     parser.add_argument("--swap", action="store_true", help="the native fio on the container's file and back")
     parser.add_argument("--whole", action="store_true", help="fresh fio runs of --seconds instead of paused ones")
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--slice", type=float, default=fio.SLICE_S, help="seconds a fio runs per slice")
     parser.add_argument("--native-cgroup", action="store_true", help="the native fio in cgroups of its own")
     parser.add_argument("--container-root", action="store_true", help="the container's fio in the root cgroups")
     parser.add_argument("--docker-run", default="", help="more options of the container's docker run, e.g. "
@@ -131,6 +139,9 @@ def main() -> int:
     parser.add_argument("--native-starts-in", choices=["root", "own"],
                         help="start the native fio in the roots of --controllers, or in cgroups of its own there "
                              "(moved before fio runs, so its memory is charged there from the start)")
+    parser.add_argument("--hugetlb", action="store_true", help=f"every fio with {HUGE}")
+    parser.add_argument("--cross", action="store_true", help="four fios, each side on both files: rounds alternate "
+                        "which file each side uses, parting the side's offset from the file's")
     parser.add_argument("--toggle", action="store_true",
                         help="the container's fio in the roots of --controllers every other round, back in its own in "
                              "the others (the same files: no placement between the two figures)")
@@ -147,6 +158,8 @@ def main() -> int:
         parser.error(f"--controllers: each one of {', '.join(CONTROLLERS)}")
     if (args.native_cgroup or args.container_root or args.toggle) and args.whole:
         parser.error("--native-cgroup, --container-root and --toggle move paused fios: not with --whole")
+    if args.cross and (args.whole or args.toggle or args.native_cgroup or args.container_root or args.native_starts_in):
+        parser.error("--cross runs four paused fios where they start: not with --whole or the cgroup options")
     base = Path(tempfile.mkdtemp(prefix="paused-fio-", dir=args.dir))
     name = f"vbench-paused-fio-{os.getpid()}"
     procs: list[subprocess.Popen] = []
@@ -167,24 +180,43 @@ def main() -> int:
             (CGROUP_V1 / controller / entry).mkdir(exist_ok=True)
         moving = " ".join(f"echo $$ > {CGROUP_V1 / c / entry / 'cgroup.procs'};" for c in controllers)
         starts = ["sh", "-c", f"{moving} exec \"$@\"", "sh"] if args.native_starts_in else []
+        exec_in = ["docker", "exec", *(["-e", HUGE] if args.hugetlb else []), name]
+        if args.hugetlb:  # glibc then asks for transparent huge pages for what fio allocates (its I/O buffers)
+            starts = ["env", HUGE, *starts]
         argv = {"native": lambda s: [*starts, *job(args, str(native_file), s)],
-                "container": lambda s: ["docker", "exec", name, *job(args, container_file, s)]}
+                "container": lambda s: [*exec_in, *job(args, container_file, s)]}
         rng = random.Random(args.seed)
         logs = []
+        rates: dict[str, list[float]] = {"native": [], "container": []}
         if args.whole:
             for r in range(args.rounds):
                 sides = ["native", "container"] if r % 2 == 0 else ["container", "native"]
                 rate = {side: fio_rate(argv[side](args.seconds)) for side in sides}
                 logs.append(math.log(rate["native"] / rate["container"]))
+                for side in rates:
+                    rates[side].append(rate[side])
         else:
             procs = [subprocess.Popen(argv[side](None), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                      for side in ("native", "container")]
+            if args.cross:  # each side on the other's file too: rounds alternate the files
+                other_native, other_container = (base / "a" / "f", "/data/b/f") if args.swap else (
+                    base / "b" / "f", "/data/a/f")
+                procs += [subprocess.Popen([*starts, *job(args, str(other_native), None)], stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL),
+                          subprocess.Popen([*exec_in, *job(args, other_container, None)],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
             time.sleep(2)
             inside = subprocess.run(["docker", "top", name, "-eo", "pid,args"], capture_output=True, text=True,
                                     check=True).stdout.splitlines()
-            container_pid = next(int(line.split()[0]) for line in inside if f"--filename={container_file}" in line
-                                 and line.split()[1] == "fio")
+
+            def in_container(path: str) -> int:
+                return next(int(line.split()[0]) for line in inside if f"--filename={path}" in line
+                            and line.split()[1] == "fio")
+            container_pid = in_container(container_file)
             pids = {"native": procs[0].pid, "container": container_pid}
+            crossed = {"native": procs[2].pid, "container": in_container(other_container)} if args.cross else {}
+            for pid in crossed.values():
+                stop(pid)
             if args.native_cgroup:
                 move(pids["native"], name, controllers)
             if args.container_root:
@@ -196,13 +228,22 @@ def main() -> int:
                 if args.toggle:
                     for controller, group in own.items():
                         move(pids["container"], "" if r % 2 else group, (controller,))
-                rate = sliced_round(pids, rng)
+                rate = sliced_round(crossed if crossed and r % 2 else pids, rng, args.slice)
                 logs.append(math.log(rate["native"] / rate["container"]))
+                for side in rates:
+                    rates[side].append(rate[side])
+            if args.cross:
+                for state, part in (("native on the first file", logs[0::2]), ("native on the second", logs[1::2])):
+                    print(f"  {state}: {100 * statistics.fmean(part):+.1f}% "
+                          f"(SD {100 * statistics.stdev(part):.1f}, {len(part)} rounds)")
+                side_part = (statistics.fmean(logs[0::2]) + statistics.fmean(logs[1::2])) / 2
+                file_part = statistics.fmean(logs[0::2]) - side_part
+                print(f"  the side's part {100 * side_part:+.1f}%, the file's {100 * file_part:+.1f}%")
             if args.toggle:
                 for state, part in (("in its own cgroups", logs[0::2]), ("in the roots", logs[1::2])):
                     print(f"  the container's fio {state}: {100 * statistics.fmean(part):+.1f}% "
                           f"(SD {100 * statistics.stdev(part):.1f}, {len(part)} rounds)")
-        how = f"whole {args.seconds:g} s fio runs" if args.whole else f"{fio.SLICE_S * 1000:g} ms slices of paused fios"
+        how = f"whole {args.seconds:g} s fio runs" if args.whole else f"{args.slice * 1000:g} ms slices of paused fios"
         moved = "/".join(controllers)
         how += f", the native fio in {moved} cgroups of its own" if args.native_cgroup else ""
         how += f", the container's fio in the {moved} roots" if args.container_root else ""
@@ -212,6 +253,8 @@ def main() -> int:
               f"against native {100 * statistics.fmean(logs):+.1f}% per round (SD {100 * statistics.stdev(logs):.1f}, "
               f"{len(logs)} rounds)")
         print("  rounds: " + " ".join(f"{100 * x:+.1f}" for x in logs))
+        for side, values in rates.items():
+            print(f"  {side} MiB/s: " + " ".join(f"{v / 2**20:.0f}" for v in values))
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
         for proc in procs:  # SIGKILL ends a stopped process too; docker rm ended the container's

@@ -107,6 +107,25 @@ def test_a_warm_worker_slices_io_with_a_paused_fio_inside_the_environment(enviro
         environment.drop_worker()
 
 
+def test_a_paused_fios_buffers_are_in_huge_pages_inside_the_environment(environment):
+    """fio inherits the worker's environment plus glibc's huge page tunable wherever the worker runs (a
+    container's, a VM guest's): under the environment's own kernel mode always or madvise, its 16 buffers of
+    1 MiB are huge pages by the time the worker has calibrated the unit."""
+    if environment.cannot_slice_io():
+        pytest.skip(f"{environment.spec.label} cannot slice fio: {environment.cannot_slice_io()}")
+    request = {"op": "prepare", "workload": "io.fio", "workdir": environment.workdir,
+               "params": {"rw": "read", "bs": "1M", "iodepth": 16, "size": "32M"}}
+    try:
+        prepared = environment.worker().ask(request, timeout=600)
+    finally:
+        environment.drop_worker()
+    assert prepared["ok"], prepared
+    info = prepared["info"]
+    assert info["huge_pages"] in ("always", "madvise", "never", "absent")
+    if info["huge_pages"] in ("always", "madvise"):
+        assert info["buffers_huge_kib"] >= 16 * 1024, info
+
+
 def test_a_dropped_worker_leaves_no_fio_file_behind(environment):
     """Dropping a worker (after every block) closes its paused fio and removes its file first, in every
     environment (in a VM the guest agent's worker too): the next paused fio finds none of them left."""

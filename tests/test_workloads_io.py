@@ -307,8 +307,11 @@ def test_sliced_fio_needs_direct_io(tmp_path, monkeypatch):
         fio.unit({**fio.PARAMS, "engine": "python"})
     assert fio.cannot_slice({**fio.PARAMS, "rw": "randread", "ramp_time": 1.0}).startswith("ramp_time")
     assert fio.cannot_slice({**fio.PARAMS, "rw": "randread"}) is None
-    for rw in ("read", "write"):  # a paused fio favours containers on sequential jobs: whole trials
-        assert fio.cannot_slice({**fio.PARAMS, "rw": rw}) == fio.SEQUENTIAL_WHOLE
+    for mode in ("always", "madvise"):  # fio's buffers can be huge pages: every direct fio job is sliced
+        assert fio.cannot_slice({**fio.PARAMS, "rw": "read", "bs": "1M"}, mode) is None
+    for mode in ("never", "absent"):  # blocks larger than a page would lie in scattered pages: whole trials
+        assert "transparent huge pages are " + mode in fio.cannot_slice({**fio.PARAMS, "bs": "1M"}, mode)
+        assert fio.cannot_slice({**fio.PARAMS, "rw": "randread", "bs": "4k"}, mode) is None
 
 
 @pytest.mark.parametrize("path, fstype", [("/", "ext4"), ("/var/lib/docker/volumes/x", "ext4"),
@@ -391,3 +394,55 @@ def test_a_file_system_that_cannot_map_extents_gives_no_placement(tmp_path):
     finally:
         os.close(read)
         os.close(write)
+
+
+# --- fio's I/O buffers in huge pages ------------------------------------------------------------------------------
+
+def test_fio_runs_with_glibcs_huge_page_tunable_beside_the_users_own():
+    assert fio.fio_env({"PATH": "/bin"})["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
+    mixed = fio.fio_env({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=0"})
+    assert mixed["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+    argv = fio.fio_argv(fio.job_from({**fio.PARAMS, "rw": "read"}), "/x/f", True, "libaio")
+    assert f"--iomem_align={fio.HUGE_PAGE}" in argv
+
+
+@pytest.mark.parametrize("text, mode", [("always [madvise] never\n", "madvise"), ("[always] madvise never\n", "always"),
+                                        ("always madvise [never]\n", "never"), ("", "absent")])
+def test_the_huge_page_mode_is_the_bracketed_word(tmp_path, text, mode):
+    setting = tmp_path / "enabled"
+    setting.write_text(text)
+    assert fio.huge_pages_mode(str(setting)) == mode
+    assert fio.huge_pages_mode(str(tmp_path / "missing")) == "absent"
+
+
+@needs_fio
+def test_a_paused_fios_buffers_are_in_huge_pages_where_the_kernel_gives_them(tmp_path, monkeypatch):
+    """QD16 of 1 MiB is 16 MiB of buffers; aligned to 2 MiB inside memory glibc asked huge pages for, all of it
+    is huge (AnonHugePages) when the kernel's mode is always or madvise and huge pages are free."""
+    if not probe_direct(str(tmp_path))[0]:
+        pytest.skip("the test's directory cannot do O_DIRECT")
+    if fio.huge_pages_mode() not in ("always", "madvise"):
+        pytest.skip(f"transparent huge pages are {fio.huge_pages_mode()} here")
+    monkeypatch.chdir(tmp_path)
+    work, _, info = fio.unit({**fio.PARAMS, "rw": "read", "bs": "1M", "iodepth": 16, "size": "16M"})
+    try:
+        for _ in range(fio.HUGE_CHECKS):  # the worker's calibration: fio faults a buffer in when it first uses it
+            work()
+        assert info["huge_pages"] == fio.huge_pages_mode()
+        assert info["buffers_huge_kib"] >= 16 * 1024, info["buffers_huge_kib"]
+    finally:
+        work.close()
+    job = fio.job_from({**fio.PARAMS, "rw": "read", "bs": "1M", "iodepth": 16, "size": "16M", "runtime": 20})
+    bare = subprocess.Popen([*fio.fio_argv(job, str(tmp_path / "bare"), True, "libaio"), "--thread"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "GLIBC_TUNABLES": ""})  # the same fio without the tunable
+    try:
+        deadline = time.monotonic() + 30
+        while fio.io_bytes(bare.pid) < 64 * MIB and time.monotonic() < deadline:  # laid out and reading
+            time.sleep(0.05)
+        assert fio.io_bytes(bare.pid) >= 64 * MIB
+        if fio.huge_pages_mode() == "madvise":  # fio asks for none itself
+            assert fio.huge_kib(bare.pid) == 0
+    finally:
+        bare.kill()
+        bare.wait()

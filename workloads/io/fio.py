@@ -15,6 +15,11 @@ count only once they reach the device; fio includes the final fsync in its runti
 and ``info["read_bytes"]``/``["write_bytes"]`` (fio's io_bytes) let the host compare against device counters to
 detect reads that were served from a cache anyway.
 
+fio's buffers are in transparent huge pages where the kernel gives them (``fio_env``, ``--iomem_align``): in 4 KiB
+pages a large direct I/O is as many segments as its buffer's pages happen to be scattered, luck that moved one
+fio's sequential rate against another's by up to 2x (see HUGE_PAGE). ``info["huge_pages"]`` records the kernel's
+mode.
+
 Latency is fio's ``lat_ns`` (submission plus completion: what the application waits; percentiles requested with
 ``--lat_percentiles=1``), else ``clat_ns``; ``info["latency_source"]`` names it. ``ioengine="auto"`` picks libaio
 for direct I/O when fio has it and psync otherwise: buffered libaio blocks in io_submit, so its queue depth would
@@ -140,7 +145,7 @@ def run_fio(job: Job, workdir: str, direct: bool) -> dict:
             raise
         ioengine, reason = "psync", f"libaio failed ({exc}), fell back to psync"
         argv, result = _fio_trial(job, workdir, direct, ioengine)
-    result["info"].update(ioengine=ioengine, ioengine_reason=reason, fio_argv=argv)
+    result["info"].update(ioengine=ioengine, ioengine_reason=reason, fio_argv=argv, huge_pages=huge_pages_mode())
     if ioengine in SYNC_ENGINES and job.iodepth > 1:
         result["info"]["iodepth_effective"] = 1
     return result
@@ -175,16 +180,60 @@ def _fio_trial(job: Job, workdir: str, direct: bool, ioengine: str) -> tuple[lis
 
 
 def fio_argv(job: Job, path: str, direct: bool, ioengine: str) -> list[str]:
-    """The fio command line for ``job`` on ``path``."""
+    """The fio command line for ``job`` on ``path`` (run it with :func:`fio_env`)."""
     argv = [shutil.which("fio") or "fio", "--name=vbench", f"--filename={_fio_escape(path)}", f"--rw={job.rw}",
             f"--bs={job.bs}", f"--size={job.size}", f"--iodepth={job.iodepth}", f"--ioengine={ioengine}",
             f"--runtime={_ms(job.runtime)}", "--time_based", f"--ramp_time={_ms(job.ramp_time)}",
-            "--lat_percentiles=1", "--output-format=json"]
+            "--lat_percentiles=1", "--output-format=json", f"--iomem_align={HUGE_PAGE}"]
     if job.rw == "randrw":
         argv.append(f"--rwmixread={job.rwmixread}")
     if direct:
         return argv + ["--direct=1"]
     return argv + ["--direct=0", "--end_fsync=1", "--fsync_on_close=1", "--invalidate=1"]
+
+
+# fio's I/O buffers in transparent huge pages. With buffers in 4 KiB pages one fio's sequential rate differed from
+# another's by up to 2x, steady for the life of the process (benchmarks/paused_fio.py --cross, AMD EPYC, itself a
+# VM, stop 45: two paused fios a side, each on both files, rounds alternating the files: the side's part of the
+# offset -32%, -66% and +0.8% in three runs; -0.8%, -0.4% and +0.8% with huge buffers). The likely mechanism: a
+# direct I/O goes to the device as one segment per run of physically adjacent pages of its buffer, and how
+# scattered a process's pages are is the luck of its page faults (512 KiB at QD32 showed it too: -49% and -5.7%).
+# glibc >= 2.35 asks for huge pages for what fio mallocs (glibc.malloc.hugetlb=1; older ones ignore the tunable),
+# and --iomem_align puts every buffer inside whole ones.
+HUGE_PAGE = "2m"
+HUGE_TUNABLE = "glibc.malloc.hugetlb=1"
+THP_SETTING = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+
+def fio_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment fio runs with: ``environ`` (os.environ) with :data:`HUGE_TUNABLE` added to glibc's
+    tunables."""
+    env = dict(os.environ if environ is None else environ)
+    tunables = [t for t in env.get("GLIBC_TUNABLES", "").split(":") if t and not t.startswith("glibc.malloc.hugetlb=")]
+    env["GLIBC_TUNABLES"] = ":".join([*tunables, HUGE_TUNABLE])
+    return env
+
+
+def huge_pages_mode(setting: str = THP_SETTING) -> str:
+    """The kernel's transparent huge page mode (always, madvise or never; "absent" without THP): fio's buffers are
+    huge under always and madvise."""
+    try:
+        with open(setting) as thp:
+            text = thp.read()
+    except OSError:
+        return "absent"
+    chosen = re.search(r"\[(\w+)\]", text)
+    return chosen.group(1) if chosen else "absent"
+
+
+def huge_kib(pid: int) -> int | None:
+    """How much of ``pid``'s anonymous memory is in transparent huge pages (KiB), or None when unknown."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            found = re.search(r"^AnonHugePages:\s+(\d+) kB", rollup.read(), re.M)
+    except OSError:
+        return None
+    return int(found.group(1)) if found else None
 
 
 def _fio_escape(path: str) -> str:
@@ -197,7 +246,8 @@ def _ms(seconds: float) -> str:
 
 def run_fio_argv(argv: list[str], timeout: float) -> dict:
     """Run fio and parse its JSON; a non-zero exit becomes :class:`FioFailed` with fio's own words."""
-    proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout)
+    proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout,
+                          env=fio_env())
     if proc.returncode != 0:
         words = (proc.stderr.strip() or proc.stdout.strip())[-500:]
         raise FioFailed(f"fio exited {proc.returncode}: {words}")
@@ -303,6 +353,7 @@ SLICE_ESTIMATOR = "pair-median"  # a stalled slice moves one pair, not the figur
 PREPARE_TOGETHER = True
 LAYOUT_SETTLE_S = 6.0
 SLICE_S = 0.05  # one call of the unit: fio runs this long between a SIGCONT and a SIGSTOP
+HUGE_CHECKS = 8  # the first calls read how much of fio's memory is in huge pages (after the slice's clock)
 STOP_WAIT_S = 5.0  # how long a SIGSTOP may take to reach every thread of fio
 START_TIMEOUT_S = 30.0  # how long fio may take from its start to its first I/O
 
@@ -329,31 +380,39 @@ def unit(params: dict):
             "layout_bytes": job.size, "fio_argv": fio.argv,
             "work_source": "/proc/<pid>/io read_bytes+write_bytes of the paused fio", "slice_engine": "paused fio",
             "stale_files_removed": fio.stale_removed, "other_fio_files": fio.others, "layout": fio.layout,
-            "settle_s": LAYOUT_SETTLE_S if job.rw in ("read", "write") else 0.0}
+            "settle_s": LAYOUT_SETTLE_S if job.rw in ("read", "write") else 0.0,
+            "huge_pages": huge_pages_mode(), "buffers_huge_kib": fio.huge_kib}
+    fio.info = info  # its first calls (the worker's calibration) update buffers_huge_kib as fio touches them
     if fio.ioengine in SYNC_ENGINES and job.iodepth > 1:
         info["iodepth_effective"] = 1
     return fio, amount, info
 
 
-# Sequential jobs run as whole trials in a run (their unit still works: benchmarks slice them). Paused and resumed
-# by one host process with no vbench worker in between (benchmarks/paused_fio.py, 1 MiB at QD16, 10 rounds each,
-# AMD EPYC, stop 44), a container's fio wrote 21.0% and 16.7% faster than a native one (the two sides' files
-# swapped for the second figure) and read 15.6% faster and 3.8% slower (so about 6% from the side, the rest from
-# the file), while whole fio runs of the same jobs agreed (+0.7, +0.9 and +1.9% over 30, 16 and 16 pairs, SE 2-3):
-# the pausing itself favours the container for sequential I/O. The offset holds steady within one pair of fios (SD
-# 2-4% over rounds) and varies between invocations (paused writes, nothing else changed: -21.0, -21.8, +3.5%). It is
-# not the container's cgroups (its fio moved to the roots and back every other round: -11.8 against -8.5%, and
-# -11.1 against -10.7% for blkio alone; the native one started in cgroups of its own: -11.6%) and not seccomp
-# (unconfined: +1.4% and -6.6%); why is not known. The 4k random jobs showed no such offset (+0.7% at QD32 reads,
-# -2.2% at QD1 writes, SE about 1%).
-SEQUENTIAL_WHOLE = ("sequential fio runs as whole trials: paused and resumed, a container's fio mostly ran faster "
-                    "than a native one (by up to 22%) where whole runs agree (benchmarks/paused_fio.py)")
+# Until stop 45 the sequential jobs ran as whole trials: paused and resumed, a container's fio mostly ran faster
+# than a native one (1 MiB at QD16: by up to 22% in stop 44; -71% to +11% between invocations in stop 45) while
+# whole runs agreed. The cause was the process, not the container: with two paused fios a side, each side on both
+# files and rounds alternating the files (benchmarks/paused_fio.py --cross, 200 ms slices, AMD EPYC, itself a
+# VM), the side's part was -32%, -66% and +0.8% in three runs, and -0.8%, -0.4%, +0.8% (writes) and -0.2%, -1.3%
+# (reads) once fio's buffers were huge pages (HUGE_PAGE says why that matters). Sliced in vbench with huge
+# buffers (benchmarks/seq-layout.toml, 10 rounds, 50 ms slices), the containers read -0.0% to -0.5% and wrote
+# -0.7% to +0.1% against native, no interval clear of zero; the same suite before had them 7.8-13.1% faster.
+# Without transparent huge pages a job whose blocks span pages runs whole (SCATTERED_BUFFERS).
+SCATTERED_BUFFERS = ("transparent huge pages are {mode} on this host: fio's buffers of {bs} would lie in 4 KiB pages "
+                     "as scattered as its process happens to get them, which moved a paused fio's rate by up to 2x "
+                     "for the process's life (benchmarks/paused_fio.py --cross)")
+PAGE = 4096
 
 
-def cannot_slice(params: dict) -> str | None:
+def cannot_slice(params: dict, mode: str | None = None) -> str | None:
     """Why a job with these parameters does not run as paired slices (the host asks before a run): what its
-    unit cannot count, or a sequential job (SEQUENTIAL_WHOLE)."""
-    return cannot_count(params) or (SEQUENTIAL_WHOLE if params.get("rw") in ("read", "write") else None)
+    unit cannot count, or blocks larger than a page without huge pages for fio's buffers (``mode``: the host's
+    transparent huge page mode, read when None)."""
+    if cannot_count(params):
+        return cannot_count(params)
+    mode = huge_pages_mode() if mode is None else mode
+    if parse_size(str(params.get("bs", PARAMS["bs"]))) > PAGE and mode not in ("always", "madvise"):
+        return SCATTERED_BUFFERS.format(mode=mode, bs=params.get("bs"))
+    return None
 
 
 def cannot_count(params: dict) -> str | None:
@@ -412,6 +471,9 @@ class PausedFio:
         self.path = scratch_path(workdir, "fio", ".dat")
         self.proc: subprocess.Popen[bytes] | None = None
         self.counted = 0
+        self.huge_kib: int | None = None  # how much of fio's memory is in huge pages, after each of its first calls
+        self.info: dict = {}
+        self.calls = 0
         self.layout: dict = {}
         self.stale_removed, self.others = remove_stale(workdir)
         day = Job(**{**dataclasses.asdict(job), "runtime": 86400.0})
@@ -423,7 +485,7 @@ class PausedFio:
             finally:
                 os.close(fd)
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+                                         stderr=subprocess.PIPE, preexec_fn=_die_with_parent, env=fio_env())
             self._started()
         except BaseException:
             self.close()
@@ -470,6 +532,9 @@ class PausedFio:
         if self._fio.poll() is not None:
             raise RuntimeError(f"fio exited {self._fio.returncode} during a slice: {self._words() or 'no message'}")
         done, self.counted = now - self.counted, now
+        if self.calls < HUGE_CHECKS:  # a buffer is faulted in when fio first uses it
+            self.calls += 1
+            self.huge_kib = self.info["buffers_huge_kib"] = huge_kib(self._fio.pid)
         return done / self.scale, active
 
     def _stop(self) -> float:
