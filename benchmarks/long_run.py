@@ -71,8 +71,10 @@ def watch(argv: list[str]) -> tuple[list[dict], int, float]:
 
 
 def resident_by_mapping(pid: int) -> dict[str, int]:
-    """Resident KiB of ``pid`` by what is mapped (a file's path, [heap], [anon] for anonymous memory, [stack]),
-    from /proc/<pid>/smaps; empty once the process is gone."""
+    """Resident KiB of ``pid`` by what is mapped (a file's path, [heap], [stack]; anonymous memory as "[anon N
+    KiB]" by the mapping's size, which tells the allocators apart: 64 MiB for a glibc thread arena's heap, 8 MiB
+    and a page for a thread's stack, 1 MiB for Python's object arenas), from /proc/<pid>/smaps; empty once the
+    process is gone."""
     out: dict[str, int] = {}
     name = "[anon]"
     try:
@@ -80,7 +82,8 @@ def resident_by_mapping(pid: int) -> dict[str, int]:
             for line in smaps:
                 fields = line.split()
                 if "-" in fields[0] and not fields[0].endswith(":"):  # a mapping's header line
-                    name = fields[5] if len(fields) > 5 else "[anon]"
+                    low, high = (int(x, 16) for x in fields[0].split("-"))
+                    name = fields[5] if len(fields) > 5 else f"[anon {(high - low) >> 10} KiB]"
                 elif fields[0] == "Rss:":
                     out[name] = out.get(name, 0) + int(fields[1])
     except OSError:
