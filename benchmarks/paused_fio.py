@@ -57,13 +57,13 @@ from workloads.io import fio  # noqa: E402
 
 CGROUP_V1 = Path("/sys/fs/cgroup")
 CONTROLLERS = ("cpu", "cpuacct", "blkio", "memory", "pids")
-HUGE = "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"
+HUGE = f"GLIBC_TUNABLES={fio.HUGE_TUNABLE}"
 CYCLES = 6  # per round; the first is discarded
 
 
 def job(args, path: str, seconds: float | None) -> list[str]:
     run = ["--runtime=3600", "--thread"] if seconds is None else [f"--runtime={seconds}"]
-    run += ["--iomem_align=2m"] if args.hugetlb else []  # every buffer within whole huge pages
+    run += [f"--iomem_align={fio.HUGE_PAGE}"] if args.hugetlb else []  # every buffer within whole huge pages
     return ["fio", "--name=paused", f"--filename={path}", f"--rw={args.rw}", f"--bs={args.bs}",
             f"--iodepth={args.iodepth}", "--ioengine=libaio", "--direct=1", f"--size={args.size}", "--time_based",
             "--output-format=json", *run]

@@ -381,7 +381,7 @@ def unit(params: dict):
             "work_source": "/proc/<pid>/io read_bytes+write_bytes of the paused fio", "slice_engine": "paused fio",
             "stale_files_removed": fio.stale_removed, "other_fio_files": fio.others, "layout": fio.layout,
             "settle_s": LAYOUT_SETTLE_S if job.rw in ("read", "write") else 0.0,
-            "huge_pages": huge_pages_mode(), "buffers_huge_kib": fio.huge_kib}
+            "huge_pages": huge_pages_mode(), "buffers_huge_kib": None}
     fio.info = info  # its first calls (the worker's calibration) update buffers_huge_kib as fio touches them
     if fio.ioengine in SYNC_ENGINES and job.iodepth > 1:
         info["iodepth_effective"] = 1
@@ -400,17 +400,17 @@ def unit(params: dict):
 SCATTERED_BUFFERS = ("transparent huge pages are {mode} on this host: fio's buffers of {bs} would lie in 4 KiB pages "
                      "as scattered as its process happens to get them, which moved a paused fio's rate by up to 2x "
                      "for the process's life (benchmarks/paused_fio.py --cross)")
-PAGE = 4096
 
 
 def cannot_slice(params: dict, mode: str | None = None) -> str | None:
     """Why a job with these parameters does not run as paired slices (the host asks before a run): what its
     unit cannot count, or blocks larger than a page without huge pages for fio's buffers (``mode``: the host's
     transparent huge page mode, read when None)."""
-    if cannot_count(params):
-        return cannot_count(params)
+    reason = cannot_count(params)
+    if reason:
+        return reason
     mode = huge_pages_mode() if mode is None else mode
-    if parse_size(str(params.get("bs", PARAMS["bs"]))) > PAGE and mode not in ("always", "madvise"):
+    if parse_size(str(params.get("bs", PARAMS["bs"]))) > mmap.PAGESIZE and mode not in ("always", "madvise"):
         return SCATTERED_BUFFERS.format(mode=mode, bs=params.get("bs"))
     return None
 
@@ -471,8 +471,7 @@ class PausedFio:
         self.path = scratch_path(workdir, "fio", ".dat")
         self.proc: subprocess.Popen[bytes] | None = None
         self.counted = 0
-        self.huge_kib: int | None = None  # how much of fio's memory is in huge pages, after each of its first calls
-        self.info: dict = {}
+        self.info: dict = {}  # the unit's info: its first calls put how much of fio's memory is huge there
         self.calls = 0
         self.layout: dict = {}
         self.stale_removed, self.others = remove_stale(workdir)
@@ -534,7 +533,7 @@ class PausedFio:
         done, self.counted = now - self.counted, now
         if self.calls < HUGE_CHECKS:  # a buffer is faulted in when fio first uses it
             self.calls += 1
-            self.huge_kib = self.info["buffers_huge_kib"] = huge_kib(self._fio.pid)
+            self.info["buffers_huge_kib"] = huge_kib(self._fio.pid)
         return done / self.scale, active
 
     def _stop(self) -> float:
