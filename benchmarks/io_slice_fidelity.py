@@ -59,10 +59,10 @@ def sliced_rate(paused: fio.PausedFio, seconds: float) -> tuple[float, float]:
     return sum(works) / sum(active), sum(works) / sum(wall)
 
 
-def whole_rate(job: fio.Job, path: str, engine: str, seconds: float, primary: str) -> float:
-    """One whole fio run of ``job`` on ``path`` for ``seconds``: its primary figure, fio's own."""
+def whole_rate(job: fio.Job, paths: list[str], engine: str, seconds: float, primary: str) -> float:
+    """One whole fio run of ``job`` on ``paths`` for ``seconds``: its primary figure, fio's own."""
     timed = dataclasses.replace(job, runtime=seconds)
-    result = fio.run_fio_argv(fio.fio_argv(timed, path, True, engine), timeout=seconds + 120)
+    result = fio.run_fio_argv(fio.fio_argv(timed, paths, True, engine), timeout=seconds + 120)
     return float(result["metrics"][primary])
 
 
@@ -81,7 +81,7 @@ def part_one(ops: dict[str, dict], args) -> None:
                 first_sliced = r % 2 == 0
                 if first_sliced:
                     sliced, wall = sliced_rate(paused, args.seconds)
-                whole = whole_rate(job, paused.path, paused.ioengine, args.seconds, primary)
+                whole = whole_rate(job, paused.paths, paused.ioengine, args.seconds, primary)
                 if not first_sliced:
                     sliced, wall = sliced_rate(paused, args.seconds)
             finally:

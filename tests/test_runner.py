@@ -209,3 +209,51 @@ def test_page_cache_check_is_right_while_another_process_works_the_same_disk(tmp
         else:
             assert "page-cache-read" not in t["flags"] and "page-cache-unknown" not in t["flags"], psutil_summary
             assert t["info"]["io_mode"].startswith("direct; host: a directory on ")
+
+
+PINNING_SUITE = """
+name = "pinning"
+description = "one cpu and one io workload, sliced"
+environments = ["native"]
+
+[plan]
+warmup_rounds = 0
+min_rounds = 2
+max_rounds = 2
+timeout_s = 60
+
+[[workload]]
+name = "loop"
+use = "cpu.pyloop"
+params = { seconds = 0.05 }
+
+[[workload]]
+name = "fsync"
+use = "io.fsync"
+params = { seconds = 0.05 }
+"""
+
+
+def test_a_cpu_blocks_workers_share_one_cpu_by_round_and_an_io_blocks_are_left_unpinned(tmp_path):
+    """Pinned to the CPU that did not take the disk's interrupts, I/O sides ran up to 90% apart
+    (workloads/io/__init__.py): an I/O workload's block leaves its workers where the kernel puts them."""
+    import tomllib
+    from vbench.run.lifecycle import run_suite
+    from vbench.run.options import RunOptions
+    from vbench.suite import parse_suite
+
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("one CPU: a block pins nothing")
+    suite = parse_suite(tomllib.loads(PINNING_SUITE), "pinning.toml")
+    options = RunOptions(results_dir=tmp_path / "results", scratch_root=str(tmp_path / "scratch"), seed=7)
+    run = run_suite(suite, ["native"], options)
+    trials = [t for t in iter_records(run / "trials.jsonl") if t["status"] == "ok"]
+    assert {(t["case"], t["environment"]) for t in trials} >= {("loop", "native"), ("fsync", "native:aa")}
+    for trial in trials:
+        sliced = trial["info"]["slices"]
+        if trial["case"] == "loop":
+            assert len(sliced["affinity"]) == 1 and sliced["vbench_affinity"] == [c for c in cpus
+                                                                                   if c not in sliced["affinity"]]
+        else:
+            assert sliced["affinity"] == cpus and sliced["vbench_affinity"] == cpus

@@ -328,38 +328,6 @@ def test_prepare_together_lays_out_every_side_at_once(together):
     assert (latest_start < earliest_end) is together
 
 
-class Settling(MeasuredWorker):
-    """A measured worker whose prepared unit asks for ``settle`` seconds before the first slice; when its
-    prepare ended and its first slice began are logged."""
-
-    def __init__(self, name, events, settle):
-        super().__init__(name, [], [100.0])
-        self.events, self.settle = events, settle
-
-    def ask(self, request, timeout):
-        reply = super().ask(request, timeout)
-        if request["op"] == "prepare":
-            self.events.setdefault("prepared", []).append(time.monotonic())
-            return {**reply, "info": {"settle_s": self.settle}}
-        self.events.setdefault("first_slice", time.monotonic())
-        return reply
-
-
-@pytest.mark.parametrize("settles", [(0.0, 0.0), (0.3, 0.0), (0.0, 0.3)])
-def test_the_first_slice_waits_for_the_longest_settle_any_side_asks_for(settles):
-    """A sequential fio's file runs faster for seconds after its layout (LAYOUT_SETTLE_S): no side's first slice
-    starts before the longest wait a prepared unit asked for has passed since the last prepare ended."""
-    events = {}
-    labels = ("native", "docker")
-    workers = {label: Settling(label, events, settle) for label, settle in zip(labels, settles)}
-    parts, _ = slices.run_block(workers, {"workload": "io.fio", "params": {}}, {label: {} for label in labels},
-                                0.2, 0.05, 10.0, baseline="native", prepare_together=True)
-    assert all(parts[label].rate for label in labels)
-    waited = events["first_slice"] - max(events["prepared"])
-    assert waited >= max(settles)
-    assert waited < 0.2 or max(settles) > 0  # no wait asked, none made
-
-
 def test_fio_prepares_together_and_cpu_units_do_not():
     from vbench import catalog
     assert catalog.load("io.fio").PREPARE_TOGETHER is True

@@ -214,6 +214,39 @@ def test_fio_buffered_mode_syncs_and_invalidates(tmp_path):
     assert info["ioengine"] == "psync" and info["iodepth_effective"] == 1
 
 
+@needs_fio
+def test_a_whole_fio_trial_spreads_its_size_over_nrfiles_files_and_removes_them(tmp_path):
+    record = run_workload("io.fio", {**TINY, "rw": "randread", "engine": "fio", "nrfiles": 3}, tmp_path)
+    names = next(arg for arg in record["info"]["fio_argv"] if arg.startswith("--filename="))
+    assert len(names.removeprefix("--filename=").split(":")) == 3
+    assert record["metrics"]["read_iops"]["value"] > 0  # run_workload checked that no file is left
+
+
+@needs_fio
+def test_a_paused_fio_lays_out_nrfiles_files_and_has_them_all_open(tmp_path, monkeypatch):
+    """Each file is a share of ``size``, laid out before fio starts; fio opens every one; close removes them."""
+    if not probe_direct(str(tmp_path))[0]:
+        pytest.skip("the test's directory cannot do O_DIRECT")
+    monkeypatch.chdir(tmp_path)
+    work, _, info = fio.unit({**fio.PARAMS, "rw": "randread", "size": "4M", "nrfiles": 4})
+    try:
+        assert len(work.paths) == 4 and all(os.path.getsize(path) == MIB for path in work.paths)
+        assert info["layout"]["files"] == 4 and info["layout"]["s"] > 0
+        done, _ = work()
+        opened = {os.readlink(f"/proc/{work.proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{work.proc.pid}/fd")}
+        assert done > 0 and set(work.paths) <= opened
+    finally:
+        work.close()
+    assert list(tmp_path.glob("vbench-fio-*")) == []
+
+
+def test_nrfiles_must_leave_a_block_for_every_file():
+    with pytest.raises(ValueError, match="nrfiles"):
+        fio.check_params({**fio.PARAMS, "bs": "1M", "size": "2M", "nrfiles": 4})
+    fio.check_params({**fio.PARAMS, "bs": "1M", "size": "4M", "nrfiles": 4})
+    assert fio.job_from({**fio.PARAMS, "bs": "1M", "size": "9M", "nrfiles": 4}).size == 8 * MIB
+
+
 @pytest.mark.parametrize("rw,direct", [("read", "auto"), ("randrw", "auto"), ("randwrite", "off")])
 def test_python_fallback(tmp_path, rw, direct):
     params = {**TINY, "rw": rw, "engine": "python", "iodepth": 4, "direct": direct}
@@ -345,18 +378,15 @@ def test_a_slice_of_a_paused_fio_is_timed_from_its_resume_to_its_stop(tmp_path, 
 
 
 @needs_fio
-@pytest.mark.parametrize("rw, settle", [("read", fio.LAYOUT_SETTLE_S), ("write", fio.LAYOUT_SETTLE_S),
-                                        ("randread", 0.0), ("randrw", 0.0)])
-def test_a_sliced_fio_says_when_its_layout_ended_and_sequential_jobs_ask_to_wait(tmp_path, monkeypatch, rw, settle):
-    """A file just written runs sequential I/O faster for seconds (LAYOUT_SETTLE_S): the unit records its
-    layout's length and end by the wall clock, and a sequential job asks the block to wait before its slices."""
+def test_a_sliced_fio_says_how_long_its_layout_took_and_when_it_ended(tmp_path, monkeypatch):
+    """Which side's file is newest mattered (PREPARE_TOGETHER): the unit records its layout's length and end by
+    the wall clock."""
     if not probe_direct(str(tmp_path))[0]:
         pytest.skip("the test's directory cannot do O_DIRECT")
     monkeypatch.chdir(tmp_path)
     before = time.time()
-    work, _, info = fio.unit({**fio.PARAMS, "rw": rw, "bs": "64k", "size": "4M"})
+    work, _, info = fio.unit({**fio.PARAMS, "rw": "read", "bs": "64k", "size": "4M"})
     try:
-        assert info["settle_s"] == settle
         assert before <= info["layout"]["ended_unix"] <= time.time() and info["layout"]["s"] > 0
     finally:
         work.close()
@@ -402,7 +432,7 @@ def test_fio_runs_with_glibcs_huge_page_tunable_beside_the_users_own():
     assert fio.fio_env({"PATH": "/bin"})["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
     mixed = fio.fio_env({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=0"})
     assert mixed["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
-    argv = fio.fio_argv(fio.job_from({**fio.PARAMS, "rw": "read"}), "/x/f", True, "libaio")
+    argv = fio.fio_argv(fio.job_from({**fio.PARAMS, "rw": "read"}), ["/x/f"], True, "libaio")
     assert f"--iomem_align={fio.HUGE_PAGE}" in argv
 
 
@@ -433,7 +463,7 @@ def test_a_paused_fios_buffers_are_in_huge_pages_where_the_kernel_gives_them(tmp
     finally:
         work.close()
     job = fio.job_from({**fio.PARAMS, "rw": "read", "bs": "1M", "iodepth": 16, "size": "16M", "runtime": 20})
-    bare = subprocess.Popen([*fio.fio_argv(job, str(tmp_path / "bare"), True, "libaio"), "--thread"],
+    bare = subprocess.Popen([*fio.fio_argv(job, [str(tmp_path / "bare")], True, "libaio"), "--thread"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "GLIBC_TUNABLES": ""})  # the same fio without the tunable
     try:

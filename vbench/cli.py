@@ -179,8 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "slices alternating between the environments (the workloads with a unit of work: cpu "
                           "and io)")
     run.add_argument("--no-pin", action="store_true",
-                     help="leave a sliced block's workers unpinned (by default they share one CPU, rotated by "
-                          "round, and vbench keeps to the others)")
+                     help="leave a sliced block's workers unpinned (by default a cpu block's share one CPU, "
+                          "rotated by round, and vbench keeps to the others; an I/O block's are never pinned)")
     run.add_argument("--allow-concurrent", action="store_true",
                      help="measure even while another vbench run measures on this host (by default a second run "
                           "is refused); every trial is then flagged concurrent-run")

@@ -23,7 +23,7 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from vbench.envs.workers import WorkerLost, WorkerPipe
 
@@ -157,12 +157,6 @@ def steady_slice(part: Sliced, discarded: list[float]) -> float:
     return max(calibrated, min(discarded)) if discarded else calibrated
 
 
-def settle_s(parts: Iterable[Sliced]) -> float:
-    """How long the prepared units ask to wait before the first slice (a file just written runs faster for
-    seconds: LAYOUT_SETTLE_S in workloads/io/fio.py)."""
-    return max((float((part.prepared.get("info") or {}).get("settle_s") or 0) for part in parts), default=0.0)
-
-
 def run_block(workers: Mapping[str, WorkerPipe], invocation: dict, fields: Mapping[str, dict], seconds: float,
               slice_s: float, timeout: float, baseline: str, estimator: str = "total",
               prepare_together: bool = False) -> tuple[dict[str, Sliced], int]:
@@ -171,10 +165,8 @@ def run_block(workers: Mapping[str, WorkerPipe], invocation: dict, fields: Mappi
     outcome and the cycles. ``estimator`` (see ESTIMATORS) makes each side's figure from its slices;
     ``prepare_together`` prepares every side at once (their I/O files laid out side by side, none of them last:
     see PREPARE_TOGETHER in workloads/io/fio.py), one after the other otherwise (a unit's calibration is timed
-    alone); the slices start once the longest ``settle_s`` a prepared unit asks for has passed (LAYOUT_SETTLE_S
-    there). A worker that
-    fails fails its environment's part only; when the baseline's fails, every part fails (there is nothing to
-    compare with)."""
+    alone). A worker that fails fails its environment's part only; when the baseline's fails, every part fails
+    (there is nothing to compare with)."""
     labels = list(workers)
     parts = {label: Sliced(label) for label in labels}
     last_start = [0.0]  # when the latest request was sent (a kept slice's round trip ends at its reply)
@@ -212,7 +204,6 @@ def run_block(workers: Mapping[str, WorkerPipe], invocation: dict, fields: Mappi
     else:
         for label in labels:
             prepare(label)
-    time.sleep(settle_s(parts.values()))
     base = parts[baseline]
     if base.error:
         for part in parts.values():

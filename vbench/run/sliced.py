@@ -2,7 +2,8 @@
 for workloads with a unit of work where every environment keeps a warm worker.
 
 Each side's collector watches its worker (for a VM, QEMU) over the whole block, and the block's disturbance is
-what ran besides all of them. The workers share one CPU (rotated by round) and vbench keeps to the others.
+what ran besides all of them. The workers share one CPU (rotated by round) and vbench keeps to the others,
+unless the workload says ``PIN_WORKERS = False`` (the I/O workloads: workloads/io/__init__.py says why).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def execute(cases: Sequence[Case], round_index: int, bench: Bench) -> list[Measu
     params = fill_params(module, dict(cases[0].params))
     invocation = cases[0].invocation()
     cpus = sorted(os.sched_getaffinity(0))
-    cpu = block_cpu(cpus, round_index) if bench.options.pin else None
+    cpu = block_cpu(cpus, round_index) if bench.options.pin and getattr(module, "PIN_WORKERS", True) else None
     elsewhere = [c for i, c in enumerate(cpus) if i != cpu]
     if cpu is not None:
         invocation["cpu"] = cpu

@@ -1,7 +1,8 @@
 """Disk throughput, IOPS and latency: one fio job on one fresh file (pure-Python stand-in when fio is absent).
 
-What is measured: a single fio job (``rw``, ``bs``, ``iodepth``) over a file of ``size`` bytes, looping over it
-for ``runtime`` seconds (time_based), after an optional ``ramp_time`` that is not counted.
+What is measured: a single fio job (``rw``, ``bs``, ``iodepth``) over a file of ``size`` bytes (or ``nrfiles``
+files sharing ``size``, fio taking its I/Os from each in turn), looping over it for ``runtime`` seconds
+(time_based), after an optional ``ramp_time`` that is not counted.
 
 Why a fresh file per trial: a file left by an earlier trial carries that trial's page cache, block allocation and
 (on copy-on-write layers) history; a new file makes every trial start from the same state. fio lays it out in full
@@ -27,8 +28,8 @@ be fiction. A synchronous engine caps the queue depth at 1, recorded as ``info["
 
 The Python fallback (``engine="python"``, or ``"auto"`` without fio on PATH) issues os.preadv/os.pwrite from a
 page-aligned mmap buffer at queue depth 1, with the same metric names and file handling, flagged
-``"python-fallback"``. Its random offsets are drawn with replacement (fio's random map touches each block once
-per pass), so compare it with itself, not with fio.
+``"python-fallback"``; it uses one file whatever ``nrfiles`` says. Its random offsets are drawn with
+replacement (fio's random map touches each block once per pass), so compare it with itself, not with fio.
 """
 from __future__ import annotations
 
@@ -48,13 +49,13 @@ import struct
 import subprocess
 import time
 
-from workloads.io import latency_us, remove_quietly, scratch_path
+from workloads.io import PIN_IO_WORKERS, latency_us, remove_quietly, scratch_path
 from workloads.io._direct import probe_direct
 from workloads.rules import Choice, Number, Size
 from workloads.units import format_size, parse_size
 
 PARAMS = {"rw": "read", "bs": "4k", "iodepth": 1, "size": "256M", "runtime": 5.0, "rwmixread": 70,
-          "direct": "auto", "ioengine": "auto", "ramp_time": 0.0, "engine": "auto"}
+          "direct": "auto", "ioengine": "auto", "ramp_time": 0.0, "engine": "auto", "nrfiles": 1}
 METRICS = {
     "read_iops": ("IOPS", True), "write_iops": ("IOPS", True), "iops": ("IOPS", True),
     "read_bw": ("MiB/s", True), "write_bw": ("MiB/s", True),
@@ -72,7 +73,7 @@ IOENGINES = ("auto", "libaio", "io_uring", "posixaio", "mmap", *sorted(SYNC_ENGI
 RULES = {"rw": Choice(tuple(DIRECTIONS)), "bs": Size(512, 64 << 20), "iodepth": Number(1, 1024, integer=True),
          "size": Size(512, 64 << 30), "runtime": Number(0.001, 3600), "rwmixread": Number(0, 100, integer=True),
          "direct": Choice(("auto", "on", "off")), "ioengine": Choice(IOENGINES), "ramp_time": Number(0, 600),
-         "engine": Choice(("auto", "fio", "python"))}
+         "engine": Choice(("auto", "fio", "python")), "nrfiles": Number(1, 64, integer=True)}
 MIB = 1 << 20
 LAYOUT_CHUNK = 1 << 20
 
@@ -92,6 +93,7 @@ class Job:
     ramp_time: float
     rwmixread: int
     ioengine: str
+    nrfiles: int = 1
 
 
 def run(params: dict, workdir: str) -> dict:
@@ -113,15 +115,19 @@ def check_params(params: dict) -> None:
     bs, size = parse_size(params["bs"]), parse_size(params["size"])
     if bs > size:
         raise ValueError(f"bs ({format_size(bs)}) must be at most size ({format_size(size)})")
+    files = int(params.get("nrfiles", 1))
+    if bs * files > size:
+        raise ValueError(f"size ({format_size(size)}) must hold a block of {format_size(bs)} in each of nrfiles "
+                         f"({files}) files")
 
 
 def job_from(params: dict) -> Job:
-    """Sizes and times of checked parameters (see RULES and check_params) converted; the file a whole number
-    of blocks."""
-    bs, size = parse_size(params["bs"]), parse_size(params["size"])
-    return Job(rw=params["rw"], bs=bs, size=size // bs * bs, iodepth=int(params["iodepth"]),
+    """Sizes and times of checked parameters (see RULES and check_params) converted; each file a whole number
+    of blocks (``size`` is the files' total)."""
+    bs, size, files = parse_size(params["bs"]), parse_size(params["size"]), int(params.get("nrfiles", 1))
+    return Job(rw=params["rw"], bs=bs, size=size // (bs * files) * bs * files, iodepth=int(params["iodepth"]),
                runtime=float(params["runtime"]), ramp_time=float(params["ramp_time"]),
-               rwmixread=int(params["rwmixread"]), ioengine=str(params["ioengine"]))
+               rwmixread=int(params["rwmixread"]), ioengine=str(params["ioengine"]), nrfiles=files)
 
 
 def choose_engine(choice: str) -> str:
@@ -171,17 +177,20 @@ def fio_engines() -> frozenset:
 
 
 def _fio_trial(job: Job, workdir: str, direct: bool, ioengine: str) -> tuple[list[str], dict]:
-    path = scratch_path(workdir, "fio", ".dat")
-    argv = fio_argv(job, path, direct, ioengine)
+    paths = [scratch_path(workdir, "fio", ".dat") for _ in range(job.nrfiles)]
+    argv = fio_argv(job, paths, direct, ioengine)
     try:
         return argv, run_fio_argv(argv, timeout=job.runtime + job.ramp_time + 600)
     finally:
-        remove_quietly(path)
+        for path in paths:
+            remove_quietly(path)
 
 
-def fio_argv(job: Job, path: str, direct: bool, ioengine: str) -> list[str]:
-    """The fio command line for ``job`` on ``path`` (run it with :func:`fio_env`)."""
-    argv = [shutil.which("fio") or "fio", "--name=vbench", f"--filename={_fio_escape(path)}", f"--rw={job.rw}",
+def fio_argv(job: Job, paths: list[str], direct: bool, ioengine: str) -> list[str]:
+    """The fio command line for ``job`` on ``paths`` (fio splits ``job.size`` between them and takes its I/Os
+    from each in turn; run it with :func:`fio_env`)."""
+    names = ":".join(_fio_escape(path) for path in paths)
+    argv = [shutil.which("fio") or "fio", "--name=vbench", f"--filename={names}", f"--rw={job.rw}",
             f"--bs={job.bs}", f"--size={job.size}", f"--iodepth={job.iodepth}", f"--ioengine={ioengine}",
             f"--runtime={_ms(job.runtime)}", "--time_based", f"--ramp_time={_ms(job.ramp_time)}",
             "--lat_percentiles=1", "--output-format=json", f"--iomem_align={HUGE_PAGE}"]
@@ -332,26 +341,16 @@ def _p99(percentiles: dict) -> float | None:
 # --- sliced: one fio kept paused between slices -----------------------------------------------------------------
 
 SLICES_COUNT_BLOCK_IO = True  # the unit's work is the kernel's block-layer count: storage must be block storage
+PIN_WORKERS = PIN_IO_WORKERS  # a block's workers are left unpinned (workloads/io/__init__.py says why)
 SLICE_ESTIMATOR = "pair-median"  # a stalled slice moves one pair, not the figure (vbench.slices)
-# A file written in the last seconds runs sequential I/O faster here, for seconds. Every side of a block lays out
-# its file at the same time (vbench.slices.run_block), so that none is laid out seconds after another: one after
-# the other, the file laid out last ran sequential I/O 10-20% faster for the whole block (benchmarks/io_noise.py).
-# At once the sides still finish in an order their I/O paths set (natives first, the containers' requests
-# arriving 0.1-0.2 s later), and with slices starting at once the containers' files ran sequential fio 17-23%
-# faster than native's (10 rounds, suite benchmarks/seq-layout.toml; 19-35% slower with the natives' layouts held
-# back until the containers' were done). Pacing every layout over 2 s left 5-28%, 512 MiB written elsewhere
-# after the layouts left 22-40%; waiting before the first slice is what helped: with the sequential jobs' slices
-# starting LAYOUT_SETTLE_S after the last layout, containers ran 2-5% faster than native (per-round SD 6-11%,
-# within the noise); laid out one after the other in the shuffled order and then waiting, the offset was random
-# but the per-round SD 20-41%. Random 4k jobs showed no order effect and do not wait. That was one host (AMD
-# EPYC, stop 42). On the next (the same kind, a faster disk) the containers still read 2.7-6.6% faster than
-# native in three 10-round runs, whether the sides' layouts started together to the millisecond (ends within 27-43 ms)
-# or not (ends 0.16-0.19 s apart), and wherever the files lay (each layout's ``physical_gib``: 52-154 GiB into
-# the disk, a side's file in a new place most rounds, speed by half +-0.4%): neither recency nor placement. A
-# native worker moved into a container's cgroups read 1.7% faster (SD 10, 12 rounds: too noisy to tell). The
-# cause is not known; benchmarks/seq_offsets.py reads a run's offsets, layout times and placements.
+# Every side of a block lays out its file at the same time (vbench.slices.run_block), so that none is laid out
+# seconds after another: one after the other, the file laid out last ran sequential I/O 10-20% faster for the
+# whole block (benchmarks/io_noise.py, 4 KiB buffers). From stop 42 to stop 45 the sequential jobs also waited 6 s
+# after the layouts before their first slice, against a container offset that turned out to be fio's buffers
+# (HUGE_PAGE); with huge buffers the wait did not matter (benchmarks/seq-layout.toml, 10 rounds: containers -0.5%
+# to +0.1% with it, -2.0% to +2.2% and -0.6% to +0.2% in two runs without it, every interval across zero) and
+# it cost 12 s a round, so it is gone.
 PREPARE_TOGETHER = True
-LAYOUT_SETTLE_S = 6.0
 SLICE_S = 0.05  # one call of the unit: fio runs this long between a SIGCONT and a SIGSTOP
 HUGE_CHECKS = 8  # the first calls read how much of fio's memory is in huge pages (after the slice's clock)
 STOP_WAIT_S = 5.0  # how long a SIGSTOP may take to reach every thread of fio
@@ -380,7 +379,6 @@ def unit(params: dict):
             "layout_bytes": job.size, "fio_argv": fio.argv,
             "work_source": "/proc/<pid>/io read_bytes+write_bytes of the paused fio", "slice_engine": "paused fio",
             "stale_files_removed": fio.stale_removed, "other_fio_files": fio.others, "layout": fio.layout,
-            "settle_s": LAYOUT_SETTLE_S if job.rw in ("read", "write") else 0.0,
             "huge_pages": huge_pages_mode(), "buffers_huge_kib": None}
     fio.info = info  # its first calls (the worker's calibration) update buffers_huge_kib as fio touches them
     if fio.ioengine in SYNC_ENGINES and job.iodepth > 1:
@@ -468,7 +466,7 @@ class PausedFio:
     def __init__(self, job: Job, workdir: str, ioengine: str):
         self.job, self.ioengine = job, ioengine
         self.scale = MIB if PRIMARY_BY_RW[job.rw].endswith("_bw") else job.bs
-        self.path = scratch_path(workdir, "fio", ".dat")
+        self.paths = [scratch_path(workdir, "fio", ".dat") for _ in range(job.nrfiles)]
         self.proc: subprocess.Popen[bytes] | None = None
         self.counted = 0
         self.info: dict = {}  # the unit's info: its first calls put how much of fio's memory is huge there
@@ -476,13 +474,16 @@ class PausedFio:
         self.layout: dict = {}
         self.stale_removed, self.others = remove_stale(workdir)
         day = Job(**{**dataclasses.asdict(job), "runtime": 86400.0})
-        self.argv = [*fio_argv(day, self.path, True, ioengine), "--thread"]
+        self.argv = [*fio_argv(day, self.paths, True, ioengine), "--thread"]
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_DIRECT, 0o600)
-            try:
-                self.layout = lay_out(fd, job.size, True)
-            finally:
-                os.close(fd)
+            layouts = []
+            for path in self.paths:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_DIRECT, 0o600)
+                try:
+                    layouts.append(lay_out(fd, job.size // job.nrfiles, True))
+                finally:
+                    os.close(fd)
+            self.layout = layouts_together(layouts)
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.PIPE, preexec_fn=_die_with_parent, env=fio_env())
             self._started()
@@ -550,7 +551,7 @@ class PausedFio:
 
     def _has_file_open(self) -> bool:
         try:
-            return any(os.readlink(f"/proc/{self._fio.pid}/fd/{fd}") == self.path
+            return any(os.readlink(f"/proc/{self._fio.pid}/fd/{fd}") in self.paths
                        for fd in os.listdir(f"/proc/{self._fio.pid}/fd"))
         except OSError:  # an fd closed between the listing and its link, or fio gone: look again
             return False
@@ -572,7 +573,8 @@ class PausedFio:
             self.proc.wait(timeout=30)
         if self.proc is not None and self.proc.stderr:
             self.proc.stderr.close()
-        remove_quietly(self.path)
+        for path in self.paths:
+            remove_quietly(path)
 
 
 def threads_stopped(pid: int) -> bool:
@@ -652,7 +654,7 @@ def run_python(job: Job, workdir: str, direct: bool) -> dict:
 def lay_out(fd: int, size: int, direct: bool) -> dict:
     """Reserve the file's blocks in one piece, write the whole file with random bytes and make it durable;
     buffered, drop its pages (fio's invalidate). How long it took, when it started and ended (by the wall clock,
-    which a container shares with the host: which side's file is newest matters, LAYOUT_SETTLE_S), and where
+    which a container shares with the host: which side's file is newest matters, PREPARE_TOGETHER), and where
     on its device it lies (``physical_gib``, the first extent's offset, and ``extents``, where the file system
     says: a side's file does not land in the same place every round, see physical_extents).
 
@@ -675,6 +677,17 @@ def lay_out(fd: int, size: int, direct: bool) -> dict:
     where = {} if not extents else {"physical_gib": round(extents[0][0] / 2**30, 4), "extents": len(extents)}
     return {"s": round(time.monotonic() - start, 4), "started_unix": round(started_unix, 4),
             "ended_unix": round(ended, 4), **where}
+
+
+def layouts_together(layouts: list[dict]) -> dict:
+    """One unit's layouts (one per file, laid out one after the other) as one: their total time, the first's
+    start, the last's end and where each file's first extent lies (``physical_gib``: the first file's)."""
+    if len(layouts) == 1:
+        return layouts[0]
+    where = [layout["physical_gib"] for layout in layouts if "physical_gib" in layout]
+    together = {"s": round(sum(layout["s"] for layout in layouts), 4), "started_unix": layouts[0]["started_unix"],
+                "ended_unix": layouts[-1]["ended_unix"], "files": len(layouts)}
+    return together | ({"physical_gib": where[0], "physical_gib_each": where} if where else {})
 
 
 FS_IOC_FIEMAP = 0xC020660B

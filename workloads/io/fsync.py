@@ -14,13 +14,14 @@ from __future__ import annotations
 import os
 import time
 
-from workloads.io import latency_us, remove_quietly, scratch_path
+from workloads.io import PIN_IO_WORKERS, latency_us, remove_quietly, scratch_path
 from workloads.rules import Choice, Number, Size
 from workloads.units import format_size, parse_size
 
 PARAMS = {"bs": "4k", "seconds": 5.0, "sync": "fsync", "span": "16M"}
 METRICS = {"ops": ("ops/s", True), "lat_mean": ("us", False), "lat_p50": ("us", False), "lat_p99": ("us", False)}
 PRIMARY = "ops"
+PIN_WORKERS = PIN_IO_WORKERS  # a block's workers are left unpinned (workloads/io/__init__.py says why)
 SLICE_ESTIMATOR = "pair-median"  # a stalled slice moves one pair, not the figure (vbench.slices)
 SYNCS = {"fsync": os.fsync, "fdatasync": getattr(os, "fdatasync", os.fsync)}
 RULES = {"bs": Size(1, 64 << 20), "seconds": Number(0.001, 3600), "sync": Choice(tuple(SYNCS)),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import time
 
-from workloads.io import scratch_path
+from workloads.io import PIN_IO_WORKERS, scratch_path
 from workloads.rules import Number, Size
 from workloads.units import parse_size
 
@@ -32,6 +32,7 @@ RULES = {"files": Number(1, 1_000_000, integer=True), "file_size": Size(0, 1 << 
 METRICS = {"create": ("files/s", True), "stat": ("files/s", True), "unlink": ("files/s", True),
            "ops": ("ops/s", True)}
 PRIMARY = "ops"
+PIN_WORKERS = PIN_IO_WORKERS  # a block's workers are left unpinned (workloads/io/__init__.py says why)
 SLICE_ESTIMATOR = "pair-median"  # a slice stalled by the journal moves one pair, not the figure (vbench.slices)
 BATCH = 100  # files per call of the unit: about 5 ms natively here, so a 50 ms slice is several batches
 

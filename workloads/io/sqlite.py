@@ -12,12 +12,13 @@ import os
 import sqlite3
 import time
 
-from workloads.io import latency_us, remove_quietly, scratch_path
+from workloads.io import PIN_IO_WORKERS, latency_us, remove_quietly, scratch_path
 from workloads.rules import Choice, Number
 
 PARAMS = {"seconds": 5.0, "journal_mode": "wal", "row_bytes": 100}
 METRICS = {"tps": ("transactions/s", True), "tx_lat_p99": ("us", False)}
 PRIMARY = "tps"
+PIN_WORKERS = PIN_IO_WORKERS  # a block's workers are left unpinned (workloads/io/__init__.py says why)
 SLICE_ESTIMATOR = "pair-median"  # a stalled slice moves one pair, not the figure (vbench.slices)
 JOURNAL_MODES = ("wal", "delete", "truncate", "persist", "memory", "off")
 COMPANIONS = ("", "-wal", "-shm", "-journal")
