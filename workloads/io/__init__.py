@@ -14,8 +14,8 @@ import secrets
 # pins a cpu block's workers to one CPU, rotated by round, and vbench to the others). Pinned, an I/O block's sides
 # were steady and within 1-3% of each other in the rounds on the CPU that took the disk's interrupts, and slower
 # and up to 40-90% apart in the rounds on the other one (AMD EPYC, 2 vCPU, itself a VM, stop 46: per-round SD of
-# the containers' and the A/A control's ratio to native 12-33% for 4k random reads at QD32 and 11-14% for 4k
-# writes at QD1 over 10 rounds, benchmarks/placement.toml). Unpinned, the same jobs had 0.5-1.9%
+# the containers' and the A/A control's ratio to native 13-23% for 4k random reads at QD32 and 12-14% for 4k
+# writes at QD1, one file a side, over 10 rounds, benchmarks/placement.toml). Unpinned, the same jobs had 0.5-1.9%
 # (benchmarks/io-pinning.toml, 10 rounds), and the quick io suite's A/A floor was 3.7% and 5.6% in two runs
 # (median over 11 cases) where it had been 17.7% pinned.
 PIN_IO_WORKERS = False
