@@ -29,7 +29,7 @@ def test_quick_shrinks_io_jobs_and_rounds():
     full, quick = load_suite("io"), load_suite("io", quick=True)
     by_name = {e.name: e for e in quick.entries}
     assert by_name["seq-read-1m"].params["size"] == "32M"
-    assert {e.name: e for e in full.entries}["seq-read-1m"].params["size"] == "256M"
+    assert {e.name: e for e in full.entries}["seq-read-1m"].params["size"] == "128M"
     assert quick.plan.max_rounds < full.plan.max_rounds
     assert quick.plan.min_rounds >= 6  # a 95% signed-rank CI needs 6 pairs: quick shrinks the work, not the rounds
 
